@@ -1,0 +1,22 @@
+import { Errors, Flags } from '@oclif/core'
+
+import { ConfigError, loadConfig, type Config } from '../config.js'
+
+export const connectionFlags = {
+  brokers: Flags.string({ description: 'Kafka bootstrap servers, host:port[,…] (overrides KAFKA_BROKERS)' }),
+  'data-dir': Flags.string({ description: "directory of each role's SQLite file (overrides SAGA_DATA_DIR)" }),
+}
+
+/** Environment first, then flags on top; a bad value stops the command with the variable's name. */
+export function configFrom(flags: { brokers?: string; 'data-dir'?: string; port?: number }, defaults: { allowChaos?: boolean } = {}): Config {
+  const env = { ...process.env }
+  if (flags.brokers) env.KAFKA_BROKERS = flags.brokers
+  if (flags['data-dir']) env.SAGA_DATA_DIR = flags['data-dir']
+  if (flags.port !== undefined) env.PORT = String(flags.port)
+  try {
+    return loadConfig(env, defaults)
+  } catch (error) {
+    if (error instanceof ConfigError) throw new Errors.CLIError(error.message, { exit: 2 })
+    throw error
+  }
+}

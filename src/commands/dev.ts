@@ -1,0 +1,119 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import readline from 'node:readline'
+import { fileURLToPath } from 'node:url'
+
+import { Command, Flags } from '@oclif/core'
+
+import { brokerAnswers, startLocalKafka, type LocalKafka } from '../broker/local-kafka.js'
+import { configFrom, connectionFlags } from '../cli/flags.js'
+import { PlatformaticBus } from '../kafka/platformatic.js'
+import { ROLE_NAMES, type RoleName } from '../runtime/role.js'
+import { topicSpecs } from '../topics.js'
+
+const RUN = fileURLToPath(new URL('../../bin/run.js', import.meta.url))
+const COLORS: Record<RoleName, string> = { api: '36', orchestrator: '35', inventory: '33', payment: '32', notifier: '34' }
+
+export default class Dev extends Command {
+  static override summary = 'Run the whole saga on this machine: a local Kafka broker if none answers, the topics, and all five roles.'
+  static override description = 'Logs of every role are interleaved, prefixed with the role. A role that dies is restarted. Ctrl-C stops everything this command started.'
+  static override examples = ['<%= config.bin %> dev', '<%= config.bin %> dev --orders 10', 'KAFKA_BROKERS=10.0.0.5:9092 <%= config.bin %> dev --orders 0']
+  static override flags = {
+    ...connectionFlags,
+    port: Flags.integer({ description: 'HTTP port of the api role (overrides PORT)', min: 0, max: 65535 }),
+    orders: Flags.integer({ description: 'demo orders to place once everything is up', default: 3, min: 0 }),
+  }
+
+  async run(): Promise<void> {
+    const { flags } = await this.parse(Dev)
+    const config = configFrom(flags, { allowChaos: true })
+    const say = (line: string): void => this.log(`\u001b[1msagactl\u001b[0m      │ ${line}`)
+    let broker: LocalKafka | undefined
+    const children = new Map<RoleName, ChildProcess>()
+    let stopping = false
+
+    const stopAll = async (): Promise<void> => {
+      stopping = true
+      await Promise.all(
+        [...children.values()].map(
+          (child) =>
+            new Promise<void>((resolve) => {
+              if (child.exitCode !== null || child.signalCode !== null) return resolve()
+              child.once('exit', () => resolve())
+              child.kill('SIGTERM')
+              setTimeout(() => child.kill('SIGKILL'), 15_000).unref()
+            }),
+        ),
+      )
+      if (broker) {
+        say('stopping the local Kafka broker')
+        await broker.stop()
+      }
+    }
+    const interrupted = new Promise<void>((resolve) => {
+      process.once('SIGINT', () => resolve())
+      process.once('SIGTERM', () => resolve())
+    })
+
+    try {
+      const brokers = config.brokers.join(',')
+      if (await brokerAnswers(brokers)) {
+        say(`using the Kafka broker at ${brokers}`)
+      } else {
+        const [host, port] = config.brokers[0]!.split(':')
+        if (config.brokers.length > 1 || !['127.0.0.1', 'localhost'].includes(host!)) {
+          this.error(`no Kafka broker answers at ${brokers}, and sagactl only starts a local one on 127.0.0.1`, { exit: 1 })
+        }
+        say(`no broker at ${brokers}; starting a local Apache Kafka (first run downloads its jars from Maven Central)`)
+        broker = await startLocalKafka({ port: Number(port), controllerPort: Number(port) + 1, log: (line) => say(line) })
+        say(`Kafka is up at ${broker.brokers} (pid ${broker.pid}, data in ${broker.dataDir})`)
+      }
+      const bus = new PlatformaticBus(config.brokers, 'sagactl-dev')
+      await bus.ensureTopics(topicSpecs(config.topicPrefix))
+      await bus.close()
+
+      const env = { ...process.env, KAFKA_BROKERS: brokers, SAGA_DATA_DIR: config.dataDir, PORT: String(config.port), SAGA_ALLOW_CHAOS: String(config.allowChaos), SAGA_LOG_PRETTY: '1', ...(process.stdout.isTTY ? { FORCE_COLOR: '1' } : {}) }
+      const launch = (role: RoleName): void => {
+        const child = spawn(process.execPath, [RUN, 'start', role], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+        children.set(role, child)
+        const prefix = `\u001b[${COLORS[role]}m${role.padEnd(12)}\u001b[0m │ `
+        for (const stream of [child.stdout, child.stderr]) readline.createInterface({ input: stream }).on('line', (line) => this.log(prefix + line))
+        child.on('exit', (code, signal) => {
+          if (stopping) return
+          say(`${role} exited (${signal ?? code}); restarting it in 1 s`)
+          setTimeout(() => !stopping && launch(role), 1000)
+        })
+      }
+      for (const role of ROLE_NAMES) launch(role)
+
+      const base = `http://127.0.0.1:${config.port}`
+      if (await waitForHealth(`${base}/healthz`, 60_000, () => stopping)) {
+        say(`all roles started; api at ${base}. Try: curl -s -XPOST ${base}/orders -H 'content-type: application/json' -d '{"items":[{"sku":"book","qty":1}],"amount":999}'`)
+        for (let i = 0; i < flags.orders; i++) {
+          const response = await fetch(`${base}/orders`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user_id: 'demo', items: [{ sku: `demo-${i + 1}`, qty: 1 + i }], amount: 500 + 100 * i }) })
+          const body = (await response.json()) as { order_id?: string }
+          say(`demo order ${i + 1}/${flags.orders}: ${body.order_id ?? response.status}`)
+        }
+        say('Ctrl-C stops everything')
+      } else if (!stopping) {
+        say('the api did not become healthy within 60 s; see its log above')
+      }
+      await interrupted
+      say('stopping')
+    } finally {
+      await stopAll()
+    }
+  }
+}
+
+async function waitForHealth(url: string, timeoutMs: number, cancelled: () => boolean): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline && !cancelled()) {
+    try {
+      if ((await fetch(url)).ok) return true
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250))
+  }
+  return false
+}

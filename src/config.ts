@@ -1,0 +1,72 @@
+import path from 'node:path'
+
+export interface Config {
+  brokers: string[]
+  dataDir: string
+  port: number
+  topicPrefix: string
+  retry: { minDelayMs: number; maxDelayMs: number; maxAttempts: number }
+  stepTimeoutMs: number
+  inventorySuccessRate: number
+  paymentSuccessRate: number
+  allowChaos: boolean
+}
+
+export class ConfigError extends Error {}
+
+type Env = Record<string, string | undefined>
+
+function int(env: Env, name: string, fallback: number, min: number): number {
+  const raw = env[name]
+  if (raw === undefined || raw === '') return fallback
+  const value = Number(raw)
+  if (!Number.isInteger(value) || value < min) {
+    throw new ConfigError(`${name} must be an integer ≥ ${min}, got "${raw}"`)
+  }
+  return value
+}
+
+function rate(env: Env, name: string, fallback: number): number {
+  const raw = env[name]
+  if (raw === undefined || raw === '') return fallback
+  const value = Number(raw)
+  if (!Number.isFinite(value) || value < 0 || value > 1) {
+    throw new ConfigError(`${name} must be a number between 0 and 1, got "${raw}"`)
+  }
+  return value
+}
+
+function bool(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name]?.toLowerCase()
+  if (raw === undefined || raw === '') return fallback
+  if (['1', 'true', 'yes', 'on'].includes(raw)) return true
+  if (['0', 'false', 'no', 'off'].includes(raw)) return false
+  throw new ConfigError(`${name} must be true or false, got "${env[name]}"`)
+}
+
+export function loadConfig(env: Env = process.env, defaults: { allowChaos?: boolean } = {}): Config {
+  const brokers = (env.KAFKA_BROKERS || '127.0.0.1:9092').split(',').map((b) => b.trim()).filter(Boolean)
+  for (const broker of brokers) {
+    if (!/^[^:\s]+:\d{1,5}$/.test(broker)) throw new ConfigError(`KAFKA_BROKERS must be host:port[,host:port…], got "${env.KAFKA_BROKERS}"`)
+  }
+  const prefix = env.SAGA_TOPIC_PREFIX ?? ''
+  if (!/^[A-Za-z0-9._-]*$/.test(prefix)) throw new ConfigError(`SAGA_TOPIC_PREFIX may only hold letters, digits, ".", "_" and "-", got "${prefix}"`)
+  const minDelayMs = int(env, 'SAGA_RETRY_MIN_DELAY_MS', 5000, 0)
+  const maxDelayMs = int(env, 'SAGA_RETRY_MAX_DELAY_MS', 10000, 0)
+  if (maxDelayMs < minDelayMs) {
+    throw new ConfigError(`SAGA_RETRY_MAX_DELAY_MS (${maxDelayMs}) must not be below SAGA_RETRY_MIN_DELAY_MS (${minDelayMs})`)
+  }
+  const port = int(env, 'PORT', 3000, 0)
+  if (port > 65535) throw new ConfigError(`PORT must be at most 65535, got "${env.PORT}"`)
+  return {
+    brokers,
+    dataDir: path.resolve(env.SAGA_DATA_DIR || './.sagactl'),
+    port,
+    topicPrefix: prefix,
+    retry: { minDelayMs, maxDelayMs, maxAttempts: int(env, 'SAGA_MAX_ATTEMPTS', 3, 1) },
+    stepTimeoutMs: int(env, 'SAGA_STEP_TIMEOUT_MS', 30000, 1),
+    inventorySuccessRate: rate(env, 'INVENTORY_SUCCESS_RATE', 0.8),
+    paymentSuccessRate: rate(env, 'PAYMENT_SUCCESS_RATE', 0.7),
+    allowChaos: bool(env, 'SAGA_ALLOW_CHAOS', defaults.allowChaos ?? false),
+  }
+}

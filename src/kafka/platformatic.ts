@@ -1,0 +1,226 @@
+import { Admin, Consumer, Producer, ProduceAcks, compatibilityPartitioner, type Message } from '@platformatic/kafka'
+
+import { TopicMismatchError, type ConsumedRecord, type MessageBus, type ProducedRecord, type ReadOptions, type SubscribeOptions, type Subscription, type TopicSpec } from './port.js'
+
+const COMMIT_EVERY_MS = 50
+
+function toRecord(message: Message<Buffer, Buffer, Buffer, Buffer>): ConsumedRecord {
+  const headers: Record<string, string> = {}
+  for (const [k, v] of message.headers) headers[k.toString()] = v.toString()
+  return {
+    topic: message.topic,
+    partition: message.partition,
+    offset: message.offset,
+    key: message.key && message.key.length > 0 ? message.key : null,
+    value: message.value ?? null,
+    headers,
+    timestamp: message.timestamp,
+  }
+}
+
+export class PlatformaticBus implements MessageBus {
+  readonly #brokers: string[]
+  readonly #clientId: string
+  #producer: Producer<Buffer, Buffer, Buffer, Buffer> | undefined
+  readonly #closers = new Set<() => Promise<void>>()
+
+  constructor(brokers: string[], clientId: string) {
+    this.#brokers = brokers
+    this.#clientId = clientId
+  }
+
+  #getProducer(): Producer<Buffer, Buffer, Buffer, Buffer> {
+    // Idempotent producer: broker-side dedup of our own retries keeps per-key order intact.
+    this.#producer ??= new Producer({
+      clientId: `${this.#clientId}-producer`,
+      bootstrapBrokers: this.#brokers,
+      idempotent: true,
+      acks: ProduceAcks.ALL,
+      partitioner: compatibilityPartitioner,
+      retries: 5,
+    })
+    return this.#producer
+  }
+
+  async publish(records: ProducedRecord[]): Promise<void> {
+    if (records.length === 0) return
+    await this.#getProducer().send({
+      messages: records.map((r) => ({
+        topic: r.topic,
+        key: Buffer.from(r.key),
+        value: Buffer.isBuffer(r.value) ? r.value : Buffer.from(r.value),
+        headers: r.headers ? new Map(Object.entries(r.headers).map(([k, v]) => [Buffer.from(k), Buffer.from(v)])) : undefined,
+      })),
+    })
+  }
+
+  async subscribe(options: SubscribeOptions): Promise<Subscription> {
+    const consumer = new Consumer({
+      clientId: `${this.#clientId}-consumer`,
+      groupId: options.groupId,
+      bootstrapBrokers: this.#brokers,
+      autocommit: false,
+      sessionTimeout: 10_000,
+      heartbeatInterval: 1_000,
+      maxWaitTime: 100,
+    })
+    const stream = await consumer.consume({
+      topics: options.topics,
+      mode: 'committed',
+      fallbackMode: options.start ?? 'earliest',
+    })
+    const pending = new Map<string, Message<Buffer, Buffer, Buffer, Buffer>>()
+    let commitTimer: NodeJS.Timeout | undefined
+    let failed: Error | undefined
+
+    const flushCommits = async (): Promise<void> => {
+      commitTimer = undefined
+      const batch = [...pending.values()]
+      pending.clear()
+      await Promise.all(batch.map((m) => m.commit()))
+    }
+    const scheduleCommit = (message: Message<Buffer, Buffer, Buffer, Buffer>): void => {
+      pending.set(`${message.topic}:${message.partition}`, message)
+      commitTimer ??= setTimeout(() => {
+        flushCommits().catch((error: Error) => stream.emit('error', error))
+      }, COMMIT_EVERY_MS)
+    }
+
+    stream.on('data', (message: Message<Buffer, Buffer, Buffer, Buffer>) => {
+      if (failed) return
+      let result: void | Promise<void>
+      try {
+        result = options.handler(toRecord(message))
+      } catch (error) {
+        failed = error as Error
+        stream.emit('error', error)
+        return
+      }
+      if (result && typeof result.then === 'function') {
+        stream.pause()
+        result.then(
+          () => {
+            scheduleCommit(message)
+            stream.resume()
+          },
+          (error: Error) => {
+            failed = error
+            stream.emit('error', error)
+          },
+        )
+      } else {
+        scheduleCommit(message)
+      }
+    })
+
+    let closed = false
+    const close = async (): Promise<void> => {
+      if (closed) return
+      closed = true
+      this.#closers.delete(close)
+      if (commitTimer) clearTimeout(commitTimer)
+      await flushCommits().catch(() => undefined)
+      await closeQuietly(() => stream.close())
+      await closeQuietly(() => consumer.close(true))
+    }
+    this.#closers.add(close)
+    // A failed handler or commit must stop the role loudly rather than stall it silently.
+    stream.on('error', (error: Error) => options.onError(error))
+    return { close }
+  }
+
+  async read(options: ReadOptions): Promise<void> {
+    const consumer = new Consumer({
+      clientId: `${this.#clientId}-reader`,
+      groupId: `sagactl-reader-${process.pid}-${Date.now()}`,
+      bootstrapBrokers: this.#brokers,
+      autocommit: false,
+      maxWaitTime: 200,
+    })
+    try {
+      const ends = await consumer.listOffsets({ topics: [options.topic] })
+      const starts = await consumer.listOffsets({ topics: [options.topic], timestamp: -2n })
+      const endOffsets = ends.get(options.topic) ?? []
+      const startOffsets = starts.get(options.topic) ?? []
+      const wanted = (options.partitions ?? endOffsets.map((_, p) => p)).filter((p) => p < endOffsets.length)
+      const offsets = wanted
+        .map((partition) => {
+          const earliest = startOffsets[partition] ?? 0n
+          const from = options.fromOffset !== undefined && options.fromOffset > earliest ? options.fromOffset : earliest
+          return { topic: options.topic, partition, offset: from, end: endOffsets[partition] ?? 0n }
+        })
+        .filter((o) => o.offset < o.end)
+      if (offsets.length === 0) return
+      const remaining = new Map(offsets.map((o) => [o.partition, o.end]))
+      const stream = await consumer.consume({
+        topics: [options.topic],
+        mode: 'manual',
+        offsets: offsets.map(({ topic, partition, offset }) => ({ topic, partition, offset })),
+      })
+      for await (const message of stream as AsyncIterable<Message<Buffer, Buffer, Buffer, Buffer>>) {
+        const end = remaining.get(message.partition)
+        if (end === undefined || message.offset >= end) continue
+        await options.handler(toRecord(message))
+        if (message.offset + 1n >= end) remaining.delete(message.partition)
+        if (remaining.size === 0) break
+      }
+      await closeQuietly(() => stream.close())
+    } finally {
+      await closeQuietly(() => consumer.close(true))
+    }
+  }
+
+  async ensureTopics(specs: TopicSpec[]): Promise<void> {
+    const admin = new Admin({ clientId: `${this.#clientId}-admin`, bootstrapBrokers: this.#brokers })
+    try {
+      const existing = new Set(await admin.listTopics())
+      const missing = specs.filter((s) => !existing.has(s.name))
+      for (const spec of missing) {
+        try {
+          await admin.createTopics({ topics: [spec.name], partitions: spec.partitions, replicas: 1 })
+        } catch (error) {
+          // Another role may have created it a moment ago; the partition check below decides.
+          if (!/already exists/i.test(String((error as Error).message) + JSON.stringify((error as { errors?: unknown }).errors ?? ''))) throw error
+        }
+      }
+      const metadata = await admin.metadata({ topics: specs.map((s) => s.name) })
+      const wrong = specs
+        .map((s) => ({ ...s, actual: metadata.topics.get(s.name)?.partitionsCount }))
+        .filter((s) => s.actual !== s.partitions)
+      if (wrong.length > 0) {
+        throw new TopicMismatchError(
+          wrong.map((w) => `topic "${w.name}" has ${w.actual ?? 'no'} partitions, sagactl needs ${w.partitions}`).join('; ') +
+            '. Delete or recreate it (or use another SAGA_TOPIC_PREFIX); sagactl will not repartition an existing topic.',
+        )
+      }
+    } finally {
+      await admin.close().catch(() => undefined)
+    }
+  }
+
+  async ping(): Promise<boolean> {
+    const admin = new Admin({ clientId: `${this.#clientId}-ping`, bootstrapBrokers: this.#brokers, retries: 0, timeout: 2000 })
+    try {
+      await admin.metadata({ topics: [] })
+      return true
+    } catch {
+      return false
+    } finally {
+      await admin.close().catch(() => undefined)
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.#closers].map((c) => c()))
+    await this.#producer?.close().catch(() => undefined)
+    this.#producer = undefined
+  }
+}
+
+async function closeQuietly(close: () => unknown): Promise<void> {
+  try {
+    await close()
+  } catch {
+    // Closing is best effort: the group coordinator expires what we could not leave cleanly.
+  }
+}

@@ -1,0 +1,60 @@
+// The narrow port every role talks to. Only this folder knows which Kafka client is used, so
+// another client (kafkajs, librdkafka) can be slotted in by writing one more adapter.
+
+export interface ConsumedRecord {
+  topic: string
+  partition: number
+  offset: bigint
+  key: Buffer | null
+  value: Buffer | null
+  headers: Record<string, string>
+  timestamp: bigint
+}
+
+export interface ProducedRecord {
+  topic: string
+  key: string
+  value: string | Buffer
+  headers?: Record<string, string>
+}
+
+export interface SubscribeOptions {
+  groupId: string
+  topics: string[]
+  /** Called one record at a time, in partition order; the offset is committed only after it settles. */
+  handler: (record: ConsumedRecord) => void | Promise<void>
+  /** Where a group without committed offsets starts. */
+  start?: 'earliest' | 'latest'
+  onError: (error: Error) => void
+}
+
+export interface Subscription {
+  /** Stops fetching, commits what was handled, leaves the group. */
+  close(): Promise<void>
+}
+
+export interface ReadOptions {
+  topic: string
+  /** Start offset for every partition read (clamped to the partition's earliest). */
+  fromOffset?: bigint
+  partitions?: number[]
+  /** Called per record; reading stops at the end offsets taken when the read began. */
+  handler: (record: ConsumedRecord) => void | Promise<void>
+}
+
+export interface TopicSpec {
+  name: string
+  partitions: number
+}
+
+export interface MessageBus {
+  publish(records: ProducedRecord[]): Promise<void>
+  subscribe(options: SubscribeOptions): Promise<Subscription>
+  /** Reads a topic without a consumer group, from an offset up to its current end. */
+  read(options: ReadOptions): Promise<void>
+  ensureTopics(specs: TopicSpec[]): Promise<void>
+  ping(): Promise<boolean>
+  close(): Promise<void>
+}
+
+export class TopicMismatchError extends Error {}

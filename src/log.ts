@@ -1,0 +1,13 @@
+import { pino, type Logger } from 'pino'
+import pretty from 'pino-pretty'
+
+/** JSON lines by default (machines read them); pretty on a terminal or when SAGA_LOG_PRETTY is set. */
+export function createLogger(name: string, env: Record<string, string | undefined> = process.env): Logger {
+  const level = env.LOG_LEVEL || 'info'
+  const wantPretty = env.SAGA_LOG_PRETTY ? /^(1|true|yes)$/i.test(env.SAGA_LOG_PRETTY) : process.stdout.isTTY === true
+  if (!wantPretty) return pino({ name, level, base: { role: name } })
+  return pino(
+    { name, level, base: undefined },
+    pretty({ sync: true, colorize: env.NO_COLOR ? false : process.stdout.isTTY === true || env.FORCE_COLOR === '1', translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname,name,role', singleLine: true }),
+  )
+}

@@ -1,0 +1,48 @@
+import type { Envelope, Message, Outgoing } from '../envelope.js'
+import type { TopicKey } from '../topics.js'
+
+export const ROLE_NAMES = ['api', 'orchestrator', 'inventory', 'payment', 'notifier'] as const
+export type RoleName = (typeof ROLE_NAMES)[number]
+
+/** What a decision may depend on besides state and message: passed in, so decisions stay pure. */
+export interface DecideContext {
+  now: number
+  newId(): string
+  random(): number
+}
+
+/** Synchronous keyed state, read and written inside the role's transaction. */
+export interface StateStore {
+  get<T>(scope: string, key: string): T | undefined
+  put(scope: string, key: string, value: unknown): void
+}
+
+export interface Notice {
+  level: 'info' | 'warn'
+  msg: string
+  fields?: Record<string, unknown>
+}
+
+export interface Timer {
+  dueAt: number
+  /** Delivered back to the same role, through the same inbox, when due. */
+  message: Envelope
+}
+
+export interface Decision {
+  messages?: Outgoing[]
+  /** Replaces the pending timer of this message's order; null clears it; absent leaves it. */
+  timer?: Timer | null
+  /** Logged after the transaction commits. */
+  notices?: Notice[]
+  /** The message cannot be handled (wrong payload, unknown type): it goes to the dead-letter topic. */
+  reject?: string
+}
+
+export interface RoleHandler {
+  name: RoleName
+  consumes: TopicKey[]
+  /** Keep every message in and out in the journal (what `saga show` reads). */
+  journal?: boolean
+  handle(message: Message, store: StateStore, ctx: DecideContext): Decision
+}

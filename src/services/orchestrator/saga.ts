@@ -1,0 +1,265 @@
+import { command, event, type CommandType, type Envelope, type EventType, type Message, type Outgoing, type Payload } from '../../envelope.js'
+import type { DecideContext, Notice, Timer } from '../../runtime/role.js'
+import type { TopicKey } from '../../topics.js'
+
+// A small saga engine: a definition describes steps and compensations; `decide` is the pure
+// function that moves one saga forward. The engine never sends anything itself.
+
+export interface StepDefinition {
+  name: string
+  command: { type: CommandType; topic: TopicKey }
+  succeeded: EventType
+  failed: EventType
+  /** Names the payload field of the success reply that identifies the effect (e.g. reservation_id). */
+  effectId: string
+  compensation?: { type: CommandType; topic: TopicKey; confirmed: EventType }
+}
+
+export interface SagaDefinition {
+  started: EventType
+  completed: EventType
+  cancelled: EventType
+  steps: StepDefinition[]
+}
+
+export interface RetryPolicy {
+  maxAttempts: number
+  minDelayMs: number
+  maxDelayMs: number
+  stepTimeoutMs: number
+}
+
+export const RETRY_DUE = 'saga.retry-due'
+export const STEP_TIMED_OUT = 'saga.step-timed-out'
+
+export type SagaStatus = 'running' | 'waiting_retry' | 'compensating' | 'completed' | 'cancelled'
+
+export interface DoneStep {
+  step: string
+  result: Payload
+  at: number
+}
+
+export interface SagaState {
+  order_id: string
+  saga_id: string
+  order: Payload
+  status: SagaStatus
+  /** The step being run, retried or compensated; a name, never an index, so definitions can change. */
+  step: string
+  attempt: number
+  done: DoneStep[]
+  compensated: string[]
+  reason?: string
+  started_at: number
+  updated_at: number
+  finished_at?: number
+}
+
+export interface SagaDecision {
+  state?: SagaState
+  messages: Outgoing[]
+  timer?: Timer | null
+  notices: Notice[]
+  reject?: string
+}
+
+const nothing = (): SagaDecision => ({ messages: [], notices: [] })
+
+export function isFinished(state: SagaState): boolean {
+  return state.status === 'completed' || state.status === 'cancelled'
+}
+
+export function retryDelay(policy: RetryPolicy, random: number): number {
+  return policy.minDelayMs + Math.floor(random * (policy.maxDelayMs - policy.minDelayMs + 1))
+}
+
+export function decide(def: SagaDefinition, policy: RetryPolicy, current: SagaState | undefined, message: Message, ctx: DecideContext): SagaDecision {
+  if (message.type === def.started) return current ? nothing() : start(def, policy, message, ctx)
+  if (message.type === def.completed || message.type === def.cancelled) return nothing()
+
+  const succeeded = def.steps.find((s) => s.succeeded === message.type)
+  const failed = def.steps.find((s) => s.failed === message.type)
+  const confirmed = def.steps.find((s) => s.compensation?.confirmed === message.type)
+  if (!succeeded && !failed && !confirmed && message.type !== RETRY_DUE && message.type !== STEP_TIMED_OUT) {
+    return { ...nothing(), reject: `unknown event type "${message.type}"` }
+  }
+  // A reply for a saga this orchestrator never started (lost database, foreign producer): nothing to move.
+  if (!current) return nothing()
+
+  const s: SagaState = structuredClone(current)
+  s.updated_at = ctx.now
+  const attempt = typeof message.payload.attempt === 'number' ? message.payload.attempt : undefined
+
+  if (succeeded) return onSucceeded(def, policy, s, succeeded, message, ctx)
+  if (failed) {
+    const retryable = message.payload.retryable !== false
+    const reason = typeof message.payload.reason === 'string' ? message.payload.reason : `${failed.name} failed`
+    if (!isCurrent(s, failed.name, attempt, 'running')) return nothing()
+    return onFailure(def, policy, s, failed, { retryable, reason }, ctx)
+  }
+  if (confirmed) {
+    if (s.status !== 'compensating' || s.step !== confirmed.name || s.compensated.includes(confirmed.name)) return nothing()
+    s.compensated.push(confirmed.name)
+    return compensateNext(def, policy, s, ctx, [notice('info', `compensated ${confirmed.name}`, s)])
+  }
+
+  const step = def.steps.find((x) => x.name === message.payload.step)
+  if (!step) return nothing()
+  if (message.type === RETRY_DUE) {
+    if (!isCurrent(s, step.name, attempt === undefined ? undefined : attempt - 1, 'waiting_retry')) return nothing()
+    s.status = 'running'
+    s.attempt += 1
+    return { state: s, ...runStep(step, policy, s, ctx), notices: [notice('info', `retrying ${step.name}, attempt ${s.attempt}`, s)] }
+  }
+  // STEP_TIMED_OUT
+  if (isCurrent(s, step.name, attempt, 'running')) {
+    return onFailure(def, policy, s, step, { retryable: true, reason: `no reply to ${step.command.type} within ${policy.stepTimeoutMs} ms` }, ctx)
+  }
+  if (isCurrent(s, step.name, attempt, 'compensating') && step.compensation) {
+    // Compensation must eventually succeed: resend it (the participant is idempotent) until confirmed.
+    s.attempt += 1
+    return { state: s, ...sendCompensation(step, policy, s, ctx), notices: [notice('warn', `resending compensation of ${step.name}`, s)] }
+  }
+  return nothing()
+}
+
+function start(def: SagaDefinition, policy: RetryPolicy, message: Message, ctx: DecideContext): SagaDecision {
+  const first = def.steps[0]
+  if (!first) throw new Error('a saga needs at least one step')
+  const s: SagaState = {
+    order_id: message.order_id,
+    saga_id: message.saga_id,
+    order: message.payload,
+    status: 'running',
+    step: first.name,
+    attempt: 1,
+    done: [],
+    compensated: [],
+    started_at: ctx.now,
+    updated_at: ctx.now,
+  }
+  return { state: s, ...runStep(first, policy, s, ctx), notices: [notice('info', 'saga started', s)] }
+}
+
+function onSucceeded(def: SagaDefinition, policy: RetryPolicy, s: SagaState, step: StepDefinition, message: Message, ctx: DecideContext): SagaDecision {
+  if (s.done.some((d) => d.step === step.name)) return nothing()
+  const { attempt: _attempt, ...result } = message.payload
+  s.done.push({ step: step.name, result, at: ctx.now })
+
+  if ((s.status === 'running' || s.status === 'waiting_retry') && s.step === step.name) {
+    const next = def.steps[def.steps.indexOf(step) + 1]
+    if (next) {
+      s.status = 'running'
+      s.step = next.name
+      s.attempt = 1
+      return { state: s, ...runStep(next, policy, s, ctx), notices: [] }
+    }
+    s.status = 'completed'
+    s.finished_at = ctx.now
+    const results = Object.assign({}, ...s.done.map((d) => d.result)) as Payload
+    return {
+      state: s,
+      messages: [{ topic: 'orderEvents', envelope: event(def.completed, { ...ids(s, message), payload: results }, ctx.now, ctx.newId()) }],
+      timer: null,
+      notices: [notice('info', 'saga completed', s)],
+    }
+  }
+  // The effect happened after the saga gave up on it (a late reply): undo it, or it would leak.
+  if (!step.compensation) return { state: s, messages: [], notices: [] }
+  // Counted as compensated now, so the compensation stack does not send it a second time.
+  s.compensated.push(step.name)
+  return {
+    state: s,
+    messages: [compensationMessage(step, s, { ...result, attempt: 1 }, ctx, message.message_id)],
+    notices: [notice('warn', `late ${step.succeeded} after the saga moved on; compensating it`, s)],
+  }
+}
+
+function onFailure(
+  def: SagaDefinition,
+  policy: RetryPolicy,
+  s: SagaState,
+  step: StepDefinition,
+  failure: { retryable: boolean; reason: string },
+  ctx: DecideContext,
+): SagaDecision {
+  if (failure.retryable && s.attempt < policy.maxAttempts) {
+    const delay = retryDelay(policy, ctx.random())
+    s.status = 'waiting_retry'
+    const timerMessage = event(RETRY_DUE, { order_id: s.order_id, saga_id: s.saga_id, payload: { step: step.name, attempt: s.attempt + 1 } }, ctx.now, ctx.newId())
+    return {
+      state: s,
+      messages: [],
+      timer: { dueAt: ctx.now + delay, message: timerMessage },
+      notices: [notice('warn', `${step.name} attempt ${s.attempt} failed (${failure.reason}); retry in ${delay} ms`, s)],
+    }
+  }
+  s.status = 'compensating'
+  s.reason = failure.retryable ? `${failure.reason} (after ${s.attempt} attempts)` : failure.reason
+  return compensateNext(def, policy, s, ctx, [notice('warn', `${step.name} failed for good: ${s.reason}; compensating`, s)])
+}
+
+/** Compensations run newest first; each waits for its confirmation before the next. */
+function compensateNext(def: SagaDefinition, policy: RetryPolicy, s: SagaState, ctx: DecideContext, notices: Notice[]): SagaDecision {
+  const pending = [...s.done].reverse().find((d) => !s.compensated.includes(d.step) && stepNamed(def, d.step)?.compensation)
+  if (pending) {
+    const step = stepNamed(def, pending.step)!
+    s.step = step.name
+    s.attempt = 1
+    return { state: s, ...sendCompensation(step, policy, s, ctx), notices }
+  }
+  s.status = 'cancelled'
+  s.finished_at = ctx.now
+  const payload = { reason: s.reason ?? 'cancelled', compensated: s.compensated }
+  return {
+    state: s,
+    messages: [{ topic: 'orderEvents', envelope: event(def.cancelled, { order_id: s.order_id, saga_id: s.saga_id, payload }, ctx.now, ctx.newId()) }],
+    timer: null,
+    notices: [...notices, notice('warn', `saga cancelled: ${payload.reason}`, s)],
+  }
+}
+
+function runStep(step: StepDefinition, policy: RetryPolicy, s: SagaState, ctx: DecideContext): { messages: Outgoing[]; timer: Timer } {
+  const payload = { ...s.order, attempt: s.attempt }
+  return {
+    messages: [{ topic: step.command.topic, envelope: command(step.command.type, { order_id: s.order_id, saga_id: s.saga_id, payload }, ctx.now, ctx.newId()) }],
+    timer: timeout(step, policy, s, ctx),
+  }
+}
+
+function sendCompensation(step: StepDefinition, policy: RetryPolicy, s: SagaState, ctx: DecideContext): { messages: Outgoing[]; timer: Timer } {
+  const done = s.done.find((d) => d.step === step.name)
+  return {
+    messages: [compensationMessage(step, s, { ...done?.result, attempt: s.attempt }, ctx)],
+    timer: timeout(step, policy, s, ctx),
+  }
+}
+
+function compensationMessage(step: StepDefinition, s: SagaState, payload: Payload, ctx: DecideContext, causation?: string): Outgoing {
+  const c = step.compensation!
+  return { topic: c.topic, envelope: command(c.type, { order_id: s.order_id, saga_id: s.saga_id, payload, ...(causation ? { causation_id: causation } : {}) }, ctx.now, ctx.newId()) }
+}
+
+function timeout(step: StepDefinition, policy: RetryPolicy, s: SagaState, ctx: DecideContext): Timer {
+  return {
+    dueAt: ctx.now + policy.stepTimeoutMs,
+    message: event(STEP_TIMED_OUT, { order_id: s.order_id, saga_id: s.saga_id, payload: { step: step.name, attempt: s.attempt } }, ctx.now, ctx.newId()),
+  }
+}
+
+function isCurrent(s: SagaState, step: string, attempt: number | undefined, status: SagaStatus): boolean {
+  return s.status === status && s.step === step && (attempt === undefined || attempt === s.attempt)
+}
+
+function stepNamed(def: SagaDefinition, name: string): StepDefinition | undefined {
+  return def.steps.find((s) => s.name === name)
+}
+
+function ids(s: SagaState, message: Envelope): { order_id: string; saga_id: string; causation_id: string } {
+  return { order_id: s.order_id, saga_id: s.saga_id, causation_id: message.message_id }
+}
+
+function notice(level: Notice['level'], msg: string, s: SagaState): Notice {
+  return { level, msg, fields: { order_id: s.order_id, saga_id: s.saga_id, step: s.step, attempt: s.attempt, status: s.status } }
+}

@@ -1,0 +1,83 @@
+import type { Logger } from 'pino'
+
+import type { Config } from '../config.js'
+import { databasePath, openDatabase } from '../db/database.js'
+import { PlatformaticBus } from '../kafka/platformatic.js'
+import type { MessageBus } from '../kafka/port.js'
+import type { RoleHandler, RoleName } from '../runtime/role.js'
+import { Runtime } from '../runtime/runtime.js'
+import { topicNames, topicSpecs } from '../topics.js'
+import { buildApp } from './api/app.js'
+import { apiRole, ORDER_SCOPE, type OrderView } from './api/orders.js'
+import { notifierRole } from './notifier.js'
+import { orchestratorRole } from './orchestrator/role.js'
+import { inventorySpec, participantRole, paymentSpec } from './participant.js'
+
+export function roleHandler(name: RoleName, config: Config): RoleHandler {
+  switch (name) {
+    case 'api':
+      return apiRole
+    case 'orchestrator':
+      return orchestratorRole({ ...config.retry, stepTimeoutMs: config.stepTimeoutMs })
+    case 'inventory':
+      return participantRole(inventorySpec, { successRate: config.inventorySuccessRate, allowChaos: config.allowChaos })
+    case 'payment':
+      return participantRole(paymentSpec, { successRate: config.paymentSuccessRate, allowChaos: config.allowChaos })
+    case 'notifier':
+      return notifierRole
+    default: {
+      const unknown: never = name
+      throw new Error(`unknown role ${String(unknown)}`)
+    }
+  }
+}
+
+export function groupId(config: Config, role: RoleName): string {
+  return `${config.topicPrefix}sagactl-${role}`
+}
+
+export interface RunningRole {
+  runtime: Runtime
+  /** The api's listening address, e.g. http://127.0.0.1:3000. */
+  url?: string
+  stop(): Promise<void>
+}
+
+export async function startRole(name: RoleName, config: Config, log: Logger, onFatal: (error: Error) => void): Promise<RunningRole> {
+  const bus: MessageBus = new PlatformaticBus(config.brokers, `sagactl-${name}`)
+  await bus.ensureTopics(topicSpecs(config.topicPrefix))
+  const db = openDatabase(databasePath(config.dataDir, name))
+  const runtime = new Runtime({ role: roleHandler(name, config), db, bus, topics: topicNames(config.topicPrefix), log, groupId: groupId(config, name), onFatal })
+  await runtime.start()
+
+  let url: string | undefined
+  let closeHttp = async (): Promise<void> => {}
+  if (name === 'api') {
+    let lastPing = { at: 0, ok: false }
+    const app = buildApp(
+      {
+        submit: (work) => runtime.submit(work),
+        readOrder: (id) => runtime.read<OrderView>(ORDER_SCOPE, id),
+        healthy: async () => {
+          if (Date.now() - lastPing.at > 2000) lastPing = { at: Date.now(), ok: await bus.ping() }
+          return lastPing.ok
+        },
+      },
+      { loggerInstance: log.child({ component: 'http' }) as never, disableRequestLogging: true },
+    )
+    url = await app.listen({ port: config.port, host: process.env.HOST || '0.0.0.0' })
+    closeHttp = () => app.close()
+  }
+  log.info({ role: name, brokers: config.brokers.join(','), data: databasePath(config.dataDir, name), ...(url ? { url } : {}) }, `${name} started`)
+
+  let stopping: Promise<void> | undefined
+  const stop = (): Promise<void> =>
+    (stopping ??= (async () => {
+      await closeHttp()
+      await runtime.stop()
+      await bus.close()
+      db.$client.close()
+      log.info({ role: name }, `${name} stopped`)
+    })())
+  return { runtime, ...(url ? { url } : {}), stop }
+}
