@@ -8,6 +8,6 @@ export function createLogger(name: string, env: Record<string, string | undefine
   if (!wantPretty) return pino({ name, level, base: { role: name } })
   return pino(
     { name, level, base: undefined },
-    pretty({ sync: true, colorize: env.NO_COLOR ? false : process.stdout.isTTY === true || env.FORCE_COLOR === '1', translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname,name,role', singleLine: true }),
+    pretty({ sync: true, colorize: env.NO_COLOR ? false : process.stdout.isTTY === true || env.FORCE_COLOR === '1', translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname,name,role,saga_id,event,step,outcome,status,component', singleLine: true }),
   )
 }

@@ -170,6 +170,7 @@ export class Runtime {
         }
         return 'processed'
       })()
+      if (outcome === 'duplicate') this.#o.log.debug({ message_id: message.message_id, type: message.type, order_id: message.order_id }, 'duplicate ignored')
       if (outcome === 'processed') {
         for (const n of decision?.notices ?? []) this.#o.log[n.level]({ ...n.fields }, n.msg)
         if (decision?.messages?.length) this.relay()

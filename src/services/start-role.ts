@@ -63,7 +63,8 @@ export async function startRole(name: RoleName, config: Config, log: Logger, onF
           return lastPing.ok
         },
       },
-      { loggerInstance: log.child({ component: 'http' }) as never, disableRequestLogging: true },
+      // Requests are not logged one by one: the outbox and the notifier already tell each order's story.
+      { loggerInstance: log.child({ component: 'http' }, { level: 'warn' }) as never },
     )
     url = await app.listen({ port: config.port, host: process.env.HOST || '0.0.0.0' })
     closeHttp = () => app.close()

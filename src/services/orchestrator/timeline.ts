@@ -1,6 +1,6 @@
 import fs from 'node:fs'
 
-import { asc, eq, or } from 'drizzle-orm'
+import { asc, eq, or, sql } from 'drizzle-orm'
 
 import { databasePath, openDatabase } from '../../db/database.js'
 import { journal, state } from '../../db/schema.js'
@@ -60,7 +60,7 @@ export function loadSagaReport(dataDir: string, id: string): SagaReport {
       .select()
       .from(journal)
       .where(or(eq(journal.orderId, id), eq(journal.sagaId, id)))
-      .orderBy(asc(journal.at), asc(journal.direction))
+      .orderBy(asc(journal.at), sql`rowid`)
       .all()
     const orderId = entries[0]?.orderId ?? id
     const row = db.select().from(state).where(eq(state.key, orderId)).all().find((r) => r.scope === SAGA_SCOPE)

@@ -1,0 +1,203 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { randomUUID } from 'node:crypto'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+import { inject } from 'vitest'
+
+import { freePort } from '../../src/broker/local-kafka.js'
+import { parseEnvelope, type Message } from '../../src/envelope.js'
+import { PlatformaticBus } from '../../src/kafka/platformatic.js'
+import type { ConsumedRecord } from '../../src/kafka/port.js'
+import type { RoleName } from '../../src/runtime/role.js'
+import { topicNames, type TopicKey } from '../../src/topics.js'
+
+export const BIN = fileURLToPath(new URL('../../bin/run.js', import.meta.url))
+export const ALL_ROLES: RoleName[] = ['api', 'orchestrator', 'inventory', 'payment', 'notifier']
+
+export interface LogLine {
+  level: number
+  msg: string
+  [field: string]: unknown
+}
+
+interface RoleProcess {
+  child: ChildProcess
+  lines: LogLine[]
+  raw: string[]
+  exited: Promise<number | null>
+}
+
+/** Polls `probe` until it returns something truthy; fails with `what` at the deadline. */
+export async function waitFor<T>(probe: () => Promise<T | undefined | false | null> | T | undefined | false | null, what: string, timeoutMs = 30_000, everyMs = 200): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  let last: unknown
+  for (;;) {
+    try {
+      const value = await probe()
+      if (value) return value
+    } catch (error) {
+      last = error
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}`)
+    await new Promise((resolve) => setTimeout(resolve, everyMs))
+  }
+}
+
+export interface TopicMessage {
+  record: ConsumedRecord
+  message?: Message
+}
+
+/** Real roles as separate processes on the shared test broker, isolated by a topic prefix. */
+export class System {
+  readonly prefix = `t${randomUUID().slice(0, 8)}.`
+  readonly dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sagactl-e2e-'))
+  readonly brokers = inject('brokers')
+  readonly topics = topicNames(this.prefix)
+  readonly bus = new PlatformaticBus([this.brokers], 'sagactl-test')
+  readonly roles = new Map<RoleName, RoleProcess>()
+  port = 0
+  env: Record<string, string>
+
+  constructor(env: Record<string, string> = {}) {
+    this.env = {
+      SAGA_RETRY_MIN_DELAY_MS: '300',
+      SAGA_RETRY_MAX_DELAY_MS: '600',
+      INVENTORY_SUCCESS_RATE: '1',
+      PAYMENT_SUCCESS_RATE: '1',
+      SAGA_ALLOW_CHAOS: 'true',
+      ...env,
+    }
+  }
+
+  static async start(roles: RoleName[] = ALL_ROLES, env: Record<string, string> = {}): Promise<System> {
+    const system = new System(env)
+    system.port = await freePort()
+    await Promise.all(roles.map((r) => system.startRole(r)))
+    return system
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`
+  }
+
+  processEnv(): NodeJS.ProcessEnv {
+    return { ...process.env, ...this.env, KAFKA_BROKERS: this.brokers, SAGA_DATA_DIR: this.dataDir, SAGA_TOPIC_PREFIX: this.prefix, PORT: String(this.port), SAGA_LOG_PRETTY: '0', LOG_LEVEL: 'debug' }
+  }
+
+  async startRole(role: RoleName): Promise<void> {
+    const child = spawn(process.execPath, [BIN, 'start', role], { env: this.processEnv(), stdio: ['ignore', 'pipe', 'pipe'] })
+    const rp: RoleProcess = { child, lines: [], raw: [], exited: new Promise((resolve) => child.once('exit', (code) => resolve(code))) }
+    this.roles.set(role, rp)
+    const onData = (chunk: Buffer): void => {
+      for (const line of chunk.toString().split('\n').filter(Boolean)) {
+        rp.raw.push(line)
+        try {
+          rp.lines.push(JSON.parse(line) as LogLine)
+        } catch {
+          // stderr noise (warnings) stays in raw
+        }
+      }
+    }
+    child.stdout!.on('data', onData)
+    child.stderr!.on('data', onData)
+    let exitedEarly = false
+    void rp.exited.then(() => (exitedEarly = true))
+    await waitFor(
+      () => {
+        if (exitedEarly) throw new Error(`${role} exited during start:\n${rp.raw.join('\n')}`)
+        return rp.lines.some((l) => l.msg === `${role} started`)
+      },
+      `${role} to start`,
+      60_000,
+      100,
+    ).catch((error: Error) => {
+      throw new Error(`${error.message}\n${rp.raw.slice(-30).join('\n')}`)
+    })
+  }
+
+  logs(role: RoleName): LogLine[] {
+    return this.roles.get(role)?.lines ?? []
+  }
+
+  async kill(role: RoleName, signal: NodeJS.Signals = 'SIGKILL'): Promise<number | null> {
+    const rp = this.roles.get(role)
+    if (!rp) return null
+    rp.child.kill(signal)
+    return rp.exited
+  }
+
+  async cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+    const child = spawn(process.execPath, [BIN, ...args], { env: { ...this.processEnv(), ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()))
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()))
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve))
+    return { code, stdout, stderr }
+  }
+
+  async postOrder(body: unknown = { user_id: 'u1', items: [{ sku: 'book', qty: 1 }], amount: 999 }): Promise<{ order_id: string; saga_id: string }> {
+    const response = await fetch(`${this.url}/orders`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+    if (response.status !== 202) throw new Error(`POST /orders answered ${response.status}: ${await response.text()}`)
+    return (await response.json()) as { order_id: string; saga_id: string }
+  }
+
+  async read(topic: TopicKey): Promise<TopicMessage[]> {
+    const out: TopicMessage[] = []
+    await this.bus.read({
+      topic: this.topics[topic],
+      handler: (record) => {
+        const parsed = parseEnvelope(record.value)
+        out.push({ record, ...(parsed.ok ? { message: parsed.message } : {}) })
+      },
+    })
+    return out
+  }
+
+  /** The messages of one order on a topic, in offset order (one order lives in one partition). */
+  async messagesOf(topic: TopicKey, orderId: string): Promise<Message[]> {
+    const all = await this.read(topic)
+    return all
+      .filter((m) => m.message?.order_id === orderId)
+      .sort((a, b) => (a.record.offset < b.record.offset ? -1 : 1))
+      .map((m) => m.message!)
+  }
+
+  async typesOf(topic: TopicKey, orderId: string): Promise<string[]> {
+    return (await this.messagesOf(topic, orderId)).map((m) => m.type)
+  }
+
+  async waitForFinal(orderId: string, timeoutMs = 60_000): Promise<Message[]> {
+    return waitFor(
+      async () => {
+        const events = await this.messagesOf('orderEvents', orderId)
+        return events.some((e) => e.type === 'order.completed' || e.type === 'order.cancelled') ? events : undefined
+      },
+      `a final event for order ${orderId}`,
+      timeoutMs,
+      250,
+    )
+  }
+
+  async chaos(role: 'inventory' | 'payment', ...flags: string[]): Promise<void> {
+    const result = await this.cli(['chaos', role, ...flags, '--json'])
+    if (result.code !== 0) throw new Error(`chaos ${role} ${flags.join(' ')} failed: ${result.stderr}${result.stdout}`)
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(
+      [...this.roles.values()].map(async (rp) => {
+        if (rp.child.exitCode === null && rp.child.signalCode === null) rp.child.kill('SIGTERM')
+        const timer = setTimeout(() => rp.child.kill('SIGKILL'), 15_000)
+        await rp.exited
+        clearTimeout(timer)
+      }),
+    )
+    await this.bus.close()
+    fs.rmSync(this.dataDir, { recursive: true, force: true })
+  }
+}
