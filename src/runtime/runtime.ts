@@ -50,7 +50,6 @@ export class Runtime {
   #relayLoop: NodeJS.Timeout | undefined
   #relaying: Promise<void> | undefined
   #relayAgain = false
-  #stopped = false
 
   readonly #q
   readonly #store: StateStore
@@ -129,15 +128,11 @@ export class Runtime {
   }
 
   async stop(): Promise<void> {
-    this.#stopped = true
     clearInterval(this.#timerLoop)
     clearInterval(this.#relayLoop)
     await this.#subscription?.close()
-    await this.#relaying
-    // Flush what the last messages produced, so a clean stop leaves an empty outbox.
-    this.#stopped = false
-    await this.flush()
-    this.#stopped = true
+    // Publish what the last messages produced, so a clean stop leaves an empty outbox.
+    await this.drain()
   }
 
   /** Handles one consumed record. Synchronous: when it returns, the record's effects are committed. */
@@ -227,19 +222,19 @@ export class Runtime {
     return fired
   }
 
-  /** Publishes the outbox in id order. Single-flight: concurrent calls coalesce into one more pass. */
+  /** Publishes the outbox in id order. Single-flight: calls during a pass coalesce into one more pass. */
   relay(): Promise<void> {
     if (this.#relaying) {
       this.#relayAgain = true
       return this.#relaying
     }
-    this.#relaying = this.flush()
+    this.#relaying = this.#publishPending()
       .catch((error: Error) => {
         this.#o.log.warn({ err: error }, 'outbox relay failed; will retry')
       })
       .finally(() => {
         this.#relaying = undefined
-        if (this.#relayAgain && !this.#stopped) {
+        if (this.#relayAgain) {
           this.#relayAgain = false
           void this.relay()
         }
@@ -247,7 +242,16 @@ export class Runtime {
     return this.#relaying
   }
 
-  async flush(): Promise<void> {
+  /** Relays until the outbox is empty, or the deadline passes (the broker may be down). */
+  async drain(timeoutMs = 10_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs
+    while (this.pendingOutbox() > 0 && Date.now() < deadline) {
+      await this.relay()
+      if (this.pendingOutbox() > 0) await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+  }
+
+  async #publishPending(): Promise<void> {
     for (;;) {
       this.#relayAgain = false
       const rows = this.#q.unsent.all()

@@ -1,0 +1,132 @@
+import path from 'node:path'
+
+import Database from 'better-sqlite3'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+
+import type { Message } from '../../src/envelope.js'
+import type { SagaReport } from '../../src/services/orchestrator/timeline.js'
+import { System } from './harness.js'
+
+const MIN = 300
+const MAX = 600
+
+/** `saga show` on a finished saga: the outcome is printed, and --json holds every message of the saga. */
+async function expectShown(system: System, orderId: string, outcome: 'completed' | 'cancelled'): Promise<SagaReport> {
+  const text = await system.cli(['saga', 'show', orderId])
+  expect(text.code).toBe(0)
+  expect(text.stdout).toContain(`outcome: ${outcome}`)
+  const json = await system.cli(['saga', 'show', orderId, '--json'])
+  expect(json.code).toBe(0)
+  const report = JSON.parse(json.stdout) as SagaReport
+  expect(report.outcome).toBe(outcome)
+  const onTopics = [
+    ...(await system.messagesOf('orderEvents', orderId)),
+    ...(await system.messagesOf('inventoryCommands', orderId)),
+    ...(await system.messagesOf('paymentCommands', orderId)),
+  ]
+  expect(new Set(report.timeline.filter((e) => e.direction !== 'timer').map((e) => e.message_id))).toEqual(new Set(onTopics.map((m) => m.message_id)))
+  return report
+}
+
+function effectStatus(system: System, role: 'inventory' | 'payment', orderId: string): string | undefined {
+  const db = new Database(path.join(system.dataDir, `${role}.db`), { readonly: true })
+  try {
+    const row = db.prepare("SELECT value FROM state WHERE scope = 'effect' AND key = ?").get(orderId) as { value: string } | undefined
+    return row ? (JSON.parse(row.value) as { status: string }).status : undefined
+  } finally {
+    db.close()
+  }
+}
+
+const types = (events: Message[]) => events.map((e) => e.type)
+
+describe(`failures with short retry delays (${MIN}–${MAX} ms), success rates 1, chaos forcing each case`, () => {
+  let system: System
+  beforeAll(async () => {
+    system = await System.start(undefined, { SAGA_RETRY_MIN_DELAY_MS: String(MIN), SAGA_RETRY_MAX_DELAY_MS: String(MAX) })
+  })
+  afterAll(async () => {
+    await system?.stop()
+  })
+
+  it('chaos inventory --reject 1 → created, reserve-failed, cancelled; never a charge_payment', async () => {
+    await system.chaos('inventory', '--reject', '1')
+    const { order_id } = await system.postOrder()
+    const events = await system.waitForFinal(order_id)
+    expect(types(events)).toEqual(['order.created', 'inventory.reserve-failed', 'order.cancelled'])
+    expect(events[1]!.payload).toMatchObject({ retryable: false, reason: expect.any(String), attempt: 1 })
+    expect(events[2]!.payload.reason).toEqual(expect.any(String))
+    expect(await system.typesOf('paymentCommands', order_id)).toEqual([])
+    const report = await expectShown(system, order_id, 'cancelled')
+    expect(report.reason).toBe('rejected by chaos')
+  })
+
+  it('chaos payment --reject 1 → payment.failed, cancel_reservation, reservation-cancelled, cancelled; no reservation held', async () => {
+    await system.chaos('payment', '--reject', '1')
+    const { order_id } = await system.postOrder()
+    const events = await system.waitForFinal(order_id)
+    expect(types(events)).toEqual(['order.created', 'inventory.reserved', 'payment.failed', 'inventory.reservation-cancelled', 'order.cancelled'])
+    expect(events[3]!.payload.reservation_id).toBe(events[1]!.payload.reservation_id)
+    expect(await system.typesOf('inventoryCommands', order_id)).toEqual(['reserve_inventory', 'cancel_reservation'])
+    expect(await system.typesOf('paymentCommands', order_id)).toEqual(['charge_payment'])
+    expect(effectStatus(system, 'inventory', order_id)).toBe('released')
+    const report = await expectShown(system, order_id, 'cancelled')
+    expect(report.timeline.filter((e) => e.compensation).map((e) => e.type)).toEqual(['cancel_reservation', 'inventory.reservation-cancelled'])
+  })
+
+  it('chaos payment --fail 2 → two retryable failures, waits within bounds, then succeeded and completed', async () => {
+    await system.chaos('payment', '--fail', '2')
+    const { order_id } = await system.postOrder()
+    const events = await system.waitForFinal(order_id)
+    expect(types(events)).toEqual(['order.created', 'inventory.reserved', 'payment.failed', 'payment.failed', 'payment.succeeded', 'order.completed'])
+    expect(events.filter((e) => e.type === 'payment.failed').map((e) => [e.payload.attempt, e.payload.retryable])).toEqual([[1, true], [2, true]])
+    expect(events[4]!.payload.attempt).toBe(3)
+    const charges = await system.messagesOf('paymentCommands', order_id)
+    expect(charges.map((c) => c.payload.attempt)).toEqual([1, 2, 3])
+    // The wait is measured from the failure's handling to the retried command; both stamps come from the same clock.
+    for (const attempt of [1, 2]) {
+      const failedAt = Date.parse(events.find((e) => e.type === 'payment.failed' && e.payload.attempt === attempt)!.occurred_at!)
+      const retriedAt = Date.parse(charges[attempt]!.occurred_at!)
+      expect(retriedAt - failedAt).toBeGreaterThanOrEqual(MIN)
+      expect(retriedAt - failedAt).toBeLessThanOrEqual(MAX + 1000)
+    }
+    const report = await expectShown(system, order_id, 'completed')
+    expect(report.timeline.filter((e) => e.type === 'saga.retry-due').map((e) => e.attempt)).toEqual([2, 3])
+  })
+
+  it('chaos payment --fail 3 → three attempts, then compensation and cancelled', async () => {
+    await system.chaos('payment', '--fail', '3')
+    const { order_id } = await system.postOrder()
+    const events = await system.waitForFinal(order_id)
+    expect(types(events)).toEqual([
+      'order.created',
+      'inventory.reserved',
+      'payment.failed',
+      'payment.failed',
+      'payment.failed',
+      'inventory.reservation-cancelled',
+      'order.cancelled',
+    ])
+    expect(events.at(-1)!.payload.reason).toMatch(/after 3 attempts/)
+    expect(await system.typesOf('paymentCommands', order_id)).toEqual(['charge_payment', 'charge_payment', 'charge_payment'])
+    expect(effectStatus(system, 'inventory', order_id)).toBe('released')
+    await expectShown(system, order_id, 'cancelled')
+  })
+
+  it('chaos refuses when SAGA_ALLOW_CHAOS is off, and says so', async () => {
+    await system.kill('payment', 'SIGTERM')
+    system.env.SAGA_ALLOW_CHAOS = 'false'
+    await system.startRole('payment')
+    const result = await system.cli(['chaos', 'payment', '--fail', '1'])
+    expect(result.code).toBe(1)
+    expect(result.stderr).toMatch(/refused/)
+    const { order_id } = await system.postOrder()
+    expect(types(await system.waitForFinal(order_id))).toContain('order.completed')
+  })
+
+  it('saga show on an unknown id says so and exits 1', async () => {
+    const result = await system.cli(['saga', 'show', 'no-such-order'])
+    expect(result.code).toBe(1)
+    expect(result.stderr).toMatch(/no saga/)
+  })
+})

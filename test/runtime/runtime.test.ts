@@ -1,0 +1,133 @@
+import { randomUUID } from 'node:crypto'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+
+import { pino } from 'pino'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+
+import { openDatabase, type Db } from '../../src/db/database.js'
+import { event } from '../../src/envelope.js'
+import type { ConsumedRecord } from '../../src/kafka/port.js'
+import type { RoleHandler } from '../../src/runtime/role.js'
+import { Runtime } from '../../src/runtime/runtime.js'
+import { topicNames } from '../../src/topics.js'
+import { MemoryBus } from './memory-bus.js'
+
+const topics = topicNames('')
+let offset = 0n
+
+function record(value: unknown, topic = topics.orderEvents): ConsumedRecord {
+  return { topic, partition: 0, offset: offset++, key: null, value: Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)), headers: {}, timestamp: 0n }
+}
+
+/** Counts orders in its state and emits one command per order.created; throws on demand. */
+const counter: RoleHandler = {
+  name: 'orchestrator',
+  consumes: ['orderEvents'],
+  journal: true,
+  handle(message, store, ctx) {
+    const seen = store.get<number>('count', message.order_id) ?? 0
+    store.put('count', message.order_id, seen + 1)
+    if (message.payload.explode) throw new Error('boom')
+    if (message.type === 'order.created') {
+      return { messages: [{ topic: 'inventoryCommands', envelope: event('reserve_inventory', { order_id: message.order_id, saga_id: message.saga_id, payload: { attempt: 1 } }, ctx.now, ctx.newId()) }] }
+    }
+    return {}
+  },
+}
+
+describe('runtime: inbox, state and outbox in one transaction (real SQLite file)', () => {
+  let dir: string
+  let db: Db
+  let bus: MemoryBus
+  let runtime: Runtime
+
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sagactl-runtime-'))
+    db = openDatabase(path.join(dir, 'orchestrator.db'))
+    bus = new MemoryBus()
+    runtime = new Runtime({ role: counter, db, bus, topics, log: pino({ level: 'silent' }), groupId: 'g' })
+  })
+  afterEach(() => {
+    db.$client.close()
+    fs.rmSync(dir, { recursive: true, force: true })
+  })
+
+  const count = (orderId: string) => runtime.read<number>('count', orderId)
+  const outboxRows = () => db.$client.prepare('SELECT topic, value FROM outbox ORDER BY id').all() as { topic: string; value: string }[]
+
+  it('given a message processed once, when the same message_id comes again, then one state change and one set of outgoing messages', async () => {
+    const order = randomUUID()
+    const created = event('order.created', { order_id: order, saga_id: randomUUID(), payload: {} }, Date.now())
+    expect(runtime.handleRecord(record(created))).toBe('processed')
+    expect(runtime.handleRecord(record(created))).toBe('duplicate')
+    expect(count(order)).toBe(1)
+    expect(outboxRows().map((r) => r.topic)).toEqual([topics.inventoryCommands])
+    await runtime.drain()
+    expect(bus.published).toHaveLength(1)
+    expect(runtime.pendingOutbox()).toBe(0)
+  })
+
+  it('given a handler that throws, then nothing it wrote is committed, and the message goes to the dead-letter topic', () => {
+    const order = randomUUID()
+    const bad = event('order.created', { order_id: order, saga_id: randomUUID(), payload: { explode: true } }, Date.now())
+    expect(runtime.handleRecord(record(bad))).toBe('dead-lettered')
+    expect(count(order)).toBeUndefined()
+    const rows = outboxRows()
+    expect(rows.map((r) => r.topic)).toEqual([topics.dlq])
+    expect(JSON.parse(rows[0]!.value)).toMatchObject({ reason: 'handler error: boom', role: 'orchestrator', source: { topic: topics.orderEvents } })
+    // Its message_id was not marked processed: once fixed and replayed from the DLQ, it is handled.
+    expect(db.$client.prepare('SELECT count(*) FROM processed_messages WHERE message_id = ?').pluck().get(bad.message_id)).toBe(0)
+  })
+
+  it.each([
+    ['invalid JSON', '{"event_type": ', /invalid JSON/],
+    ['a missing envelope field', { event_type: 'order.created', order_id: 'o', saga_id: 's', payload: {} }, /message_id/],
+    ['no type at all', { order_id: 'o', saga_id: 's', message_id: 'm', payload: {} }, /neither "event_type" nor "command_type"/],
+    ['a payload that is not an object', { event_type: 'x', order_id: 'o', saga_id: 's', message_id: 'm', payload: [1] }, /payload/],
+    ['an oversize message', 'x'.repeat(300 * 1024), /oversize/],
+  ])('given %s, then it is dead-lettered with its reason and the original bytes', (_kind, value, reason) => {
+    const r = record(value)
+    expect(runtime.handleRecord(r)).toBe('dead-lettered')
+    const letter = JSON.parse(outboxRows()[0]!.value) as { reason: string; value_base64: string; source: { offset: string } }
+    expect(letter.reason).toMatch(reason)
+    expect(Buffer.from(letter.value_base64, 'base64').equals(r.value!)).toBe(true)
+    expect(letter.source.offset).toBe(r.offset.toString())
+    // The same record redelivered (a crash before the offset commit) is not dead-lettered twice.
+    expect(runtime.handleRecord(r)).toBe('duplicate')
+  })
+
+  it('given the broker refuses a publish, then the outbox keeps the rows and the next relay sends them in order', async () => {
+    const ids = [randomUUID(), randomUUID(), randomUUID()]
+    bus.failNext = Number.POSITIVE_INFINITY
+    for (const id of ids) runtime.handleRecord(record(event('order.created', { order_id: id, saga_id: id, payload: {} }, Date.now())))
+    await runtime.relay()
+    expect(runtime.pendingOutbox()).toBe(3)
+    expect(bus.published).toEqual([])
+    bus.failNext = 0
+    await runtime.drain()
+    expect(bus.published.map((p) => p.key)).toEqual(ids)
+    expect(runtime.pendingOutbox()).toBe(0)
+  })
+
+  it('given a timer that is due, then its message is handled once through the inbox and the timer is gone', () => {
+    let now = 1_000
+    const timed: RoleHandler = {
+      ...counter,
+      handle(message, store, ctx) {
+        counter.handle(message, store, ctx)
+        if (message.type === 'order.created') return { timer: { dueAt: ctx.now + 500, message: event('saga.retry-due', { order_id: message.order_id, saga_id: message.saga_id, payload: {} }, ctx.now, ctx.newId()) } }
+        return {}
+      },
+    }
+    const rt = new Runtime({ role: timed, db, bus, topics, log: pino({ level: 'silent' }), groupId: 'g', clock: () => now })
+    const order = randomUUID()
+    rt.handleRecord(record(event('order.created', { order_id: order, saga_id: order, payload: {} }, now)))
+    expect(rt.fireDueTimers()).toBe(0)
+    now += 500
+    expect(rt.fireDueTimers()).toBe(1)
+    expect(rt.fireDueTimers()).toBe(0)
+    expect(rt.read<number>('count', order)).toBe(2)
+  })
+})
