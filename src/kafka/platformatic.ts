@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto'
+
 import { Admin, Consumer, Producer, ProduceAcks, compatibilityPartitioner, type Message } from '@platformatic/kafka'
 
 import { TopicMismatchError, type ConsumedRecord, type MessageBus, type ProducedRecord, type ReadOptions, type SubscribeOptions, type Subscription, type TopicSpec } from './port.js'
@@ -63,6 +65,7 @@ export class PlatformaticBus implements MessageBus {
       sessionTimeout: 10_000,
       heartbeatInterval: 1_000,
       maxWaitTime: 100,
+      ...(options.instanceId ? { groupInstanceId: options.instanceId } : {}),
     })
     const stream = await consumer.consume({
       topics: options.topics,
@@ -132,7 +135,7 @@ export class PlatformaticBus implements MessageBus {
   async read(options: ReadOptions): Promise<void> {
     const consumer = new Consumer({
       clientId: `${this.#clientId}-reader`,
-      groupId: `sagactl-reader-${process.pid}-${Date.now()}`,
+      groupId: `sagactl-reader-${randomUUID()}`,
       bootstrapBrokers: this.#brokers,
       autocommit: false,
       maxWaitTime: 200,

@@ -25,6 +25,8 @@ export interface SubscribeOptions {
   handler: (record: ConsumedRecord) => void | Promise<void>
   /** Where a group without committed offsets starts. */
   start?: 'earliest' | 'latest'
+  /** Static group membership: a restarted process with the same id takes its partitions back at once. */
+  instanceId?: string
   onError: (error: Error) => void
 }
 

@@ -21,6 +21,7 @@ export interface RuntimeOptions {
   topics: TopicNames
   log: Logger
   groupId: string
+  instanceId?: string
   clock?: () => number
   random?: () => number
   /** Called when consuming cannot go on (a failed commit, a broken database). */
@@ -116,6 +117,7 @@ export class Runtime {
       this.#subscription = await this.#o.bus.subscribe({
         groupId: this.#o.groupId,
         topics,
+        ...(this.#o.instanceId ? { instanceId: this.#o.instanceId } : {}),
         handler: (record) => {
           this.handleRecord(record)
         },

@@ -1,3 +1,5 @@
+import os from 'node:os'
+
 import type { Logger } from 'pino'
 
 import type { Config } from '../config.js'
@@ -47,7 +49,7 @@ export async function startRole(name: RoleName, config: Config, log: Logger, onF
   const bus: MessageBus = new PlatformaticBus(config.brokers, `sagactl-${name}`)
   await bus.ensureTopics(topicSpecs(config.topicPrefix))
   const db = openDatabase(databasePath(config.dataDir, name))
-  const runtime = new Runtime({ role: roleHandler(name, config), db, bus, topics: topicNames(config.topicPrefix), log, groupId: groupId(config, name), onFatal })
+  const runtime = new Runtime({ role: roleHandler(name, config), db, bus, topics: topicNames(config.topicPrefix), log, groupId: groupId(config, name), instanceId: `${groupId(config, name)}@${os.hostname()}`, onFatal })
   await runtime.start()
 
   let url: string | undefined

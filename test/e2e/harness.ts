@@ -183,6 +183,22 @@ export class System {
     )
   }
 
+  /** Waits until every order has its final event, reading the topic once per poll. */
+  async waitForFinals(orderIds: string[], timeoutMs = 60_000): Promise<Map<string, string>> {
+    return waitFor(
+      async () => {
+        const finals = new Map<string, string>()
+        for (const m of await this.read('orderEvents')) {
+          if (m.message && (m.message.type === 'order.completed' || m.message.type === 'order.cancelled')) finals.set(m.message.order_id, m.message.type)
+        }
+        return orderIds.every((id) => finals.has(id)) ? finals : undefined
+      },
+      `final events for ${orderIds.length} orders`,
+      timeoutMs,
+      250,
+    )
+  }
+
   async chaos(role: 'inventory' | 'payment', ...flags: string[]): Promise<void> {
     const result = await this.cli(['chaos', role, ...flags, '--json'])
     if (result.code !== 0) throw new Error(`chaos ${role} ${flags.join(' ')} failed: ${result.stderr}${result.stdout}`)
