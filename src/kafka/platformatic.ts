@@ -173,6 +173,15 @@ export class PlatformaticBus implements MessageBus {
     }
   }
 
+  async endOffsets(topic: string): Promise<bigint[]> {
+    const consumer = new Consumer({ clientId: `${this.#clientId}-offsets`, groupId: `sagactl-offsets-${randomUUID()}`, bootstrapBrokers: this.#brokers })
+    try {
+      return (await consumer.listOffsets({ topics: [topic] })).get(topic) ?? []
+    } finally {
+      await closeQuietly(() => consumer.close(true))
+    }
+  }
+
   async ensureTopics(specs: TopicSpec[]): Promise<void> {
     const admin = new Admin({ clientId: `${this.#clientId}-admin`, bootstrapBrokers: this.#brokers })
     try {

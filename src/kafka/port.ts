@@ -54,6 +54,8 @@ export interface MessageBus {
   subscribe(options: SubscribeOptions): Promise<Subscription>
   /** Reads a topic without a consumer group, from an offset up to its current end. */
   read(options: ReadOptions): Promise<void>
+  /** The next offset to be written, per partition. */
+  endOffsets(topic: string): Promise<bigint[]>
   ensureTopics(specs: TopicSpec[]): Promise<void>
   ping(): Promise<boolean>
   close(): Promise<void>

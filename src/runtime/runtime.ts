@@ -1,3 +1,4 @@
+import fs from 'node:fs'
 import { randomUUID } from 'node:crypto'
 
 import { and, asc, eq, isNull, lte, sql, between } from 'drizzle-orm'
@@ -5,6 +6,7 @@ import type { Logger } from 'pino'
 
 import type { Db } from '../db/database.js'
 import { journal, outbox, processedMessages, state, timers } from '../db/schema.js'
+import { derivedIds } from './ids.js'
 import { parseEnvelope, typeOf, type Envelope, type Message } from '../envelope.js'
 import type { ConsumedRecord, MessageBus, Subscription } from '../kafka/port.js'
 import type { TopicNames } from '../topics.js'
@@ -22,6 +24,7 @@ export interface RuntimeOptions {
   log: Logger
   groupId: string
   instanceId?: string
+  crash?: CrashPlan
   clock?: () => number
   random?: () => number
   /** Called when consuming cannot go on (a failed commit, a broken database). */
@@ -29,6 +32,17 @@ export interface RuntimeOptions {
 }
 
 export type Outcome = 'processed' | 'duplicate' | 'dead-lettered'
+
+export type CrashPoint = 'before-commit' | 'after-commit' | 'after-publish'
+export const CRASH_POINTS: CrashPoint[] = ['before-commit', 'after-commit', 'after-publish']
+
+/** Test-only: die abruptly (SIGKILL) once, at a chosen point, when handling a chosen message type. */
+export interface CrashPlan {
+  at: CrashPoint
+  onType?: string
+  /** Written before dying, so the restarted process does not crash again. */
+  marker: string
+}
 
 /** SQLite failures that say nothing about the message: retrying later may succeed. */
 const TRANSIENT_SQLITE = /^SQLITE_(BUSY|LOCKED|IOERR|FULL|CANTOPEN|NOMEM|READONLY)/
@@ -148,7 +162,7 @@ export class Runtime {
   apply(message: Message, source: { record?: ConsumedRecord; timerKey?: string } = {}): Outcome {
     const sqlite = this.#o.db.$client
     const now = this.#clock()
-    const ctx: DecideContext = { now, newId: randomUUID, random: this.#random }
+    const ctx: DecideContext = { now, newId: derivedIds(message.message_id), random: this.#random }
     let decision: Decision | undefined
     try {
       const outcome = sqlite.transaction((): Outcome => {
@@ -156,6 +170,7 @@ export class Runtime {
         if (this.#q.seen.get({ id: message.message_id })) return 'duplicate'
         decision = this.#o.role.handle(message, this.#store, ctx)
         if (decision.reject) throw new Rejected(decision.reject)
+        this.#maybeCrash('before-commit', message.type)
         this.#q.markSeen.run({ id: message.message_id, at: now })
         if (this.#o.role.journal) {
           this.#journal(message, source.timerKey ? 'timer' : 'in', source.record?.topic ?? 'timer', now)
@@ -169,6 +184,7 @@ export class Runtime {
       })()
       if (outcome === 'duplicate') this.#o.log.debug({ message_id: message.message_id, type: message.type, order_id: message.order_id }, 'duplicate ignored')
       if (outcome === 'processed') {
+        this.#maybeCrash('after-commit', message.type)
         for (const n of decision?.notices ?? []) this.#o.log[n.level]({ ...n.fields }, n.msg)
         if (decision?.messages?.length) this.relay()
       }
@@ -261,6 +277,8 @@ export class Runtime {
       await this.#o.bus.publish(
         rows.map((r) => ({ topic: r.topic, key: r.key, value: r.value, ...(r.headers ? { headers: JSON.parse(r.headers) as Record<string, string> } : {}) })),
       )
+      const types = this.#o.crash?.onType ? rows.map((r) => r.value) : []
+      this.#maybeCrash('after-publish', types.find((v) => v.includes(`"${this.#o.crash?.onType}"`)) ? this.#o.crash?.onType : undefined)
       this.#q.markSent.run({ at: this.#clock(), from: rows[0]!.id, to: rows[rows.length - 1]!.id })
     }
   }
@@ -317,6 +335,14 @@ export class Runtime {
       this.relay()
     }
     return outcome
+  }
+
+  #maybeCrash(point: CrashPoint, type: string | undefined): void {
+    const plan = this.#o.crash
+    if (!plan || plan.at !== point || (plan.onType && plan.onType !== type) || fs.existsSync(plan.marker)) return
+    fs.writeFileSync(plan.marker, `${point} ${type ?? ''}\n`)
+    this.#o.log.warn({ crash: point, type }, 'crash point reached; dying abruptly')
+    process.kill(process.pid, 'SIGKILL')
   }
 
   #fatal(error: Error): void {

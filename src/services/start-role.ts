@@ -1,4 +1,5 @@
 import os from 'node:os'
+import path from 'node:path'
 
 import type { Logger } from 'pino'
 
@@ -7,7 +8,7 @@ import { databasePath, openDatabase } from '../db/database.js'
 import { PlatformaticBus } from '../kafka/platformatic.js'
 import type { MessageBus } from '../kafka/port.js'
 import type { RoleHandler, RoleName } from '../runtime/role.js'
-import { Runtime } from '../runtime/runtime.js'
+import { CRASH_POINTS, Runtime, type CrashPlan, type CrashPoint } from '../runtime/runtime.js'
 import { topicNames, topicSpecs } from '../topics.js'
 import { buildApp } from './api/app.js'
 import { apiRole, ORDER_SCOPE, type OrderView } from './api/orders.js'
@@ -38,6 +39,15 @@ export function groupId(config: Config, role: RoleName): string {
   return `${config.topicPrefix}sagactl-${role}`
 }
 
+/** Test-only crash points, off unless SAGA_CRASH_AT is set (see docs/testing.md). */
+function crashPlan(config: Config, role: RoleName): { crash?: CrashPlan } {
+  const at = process.env.SAGA_CRASH_AT as CrashPoint | undefined
+  if (!at) return {}
+  if (!CRASH_POINTS.includes(at)) throw new Error(`SAGA_CRASH_AT must be one of ${CRASH_POINTS.join(', ')}, got "${at}"`)
+  const onType = process.env.SAGA_CRASH_ON || undefined
+  return { crash: { at, ...(onType ? { onType } : {}), marker: path.join(config.dataDir, `${role}.crashed-${at}`) } }
+}
+
 export interface RunningRole {
   runtime: Runtime
   /** The api's listening address, e.g. http://127.0.0.1:3000. */
@@ -49,7 +59,7 @@ export async function startRole(name: RoleName, config: Config, log: Logger, onF
   const bus: MessageBus = new PlatformaticBus(config.brokers, `sagactl-${name}`)
   await bus.ensureTopics(topicSpecs(config.topicPrefix))
   const db = openDatabase(databasePath(config.dataDir, name))
-  const runtime = new Runtime({ role: roleHandler(name, config), db, bus, topics: topicNames(config.topicPrefix), log, groupId: groupId(config, name), instanceId: `${groupId(config, name)}@${os.hostname()}`, onFatal })
+  const runtime = new Runtime({ role: roleHandler(name, config), db, bus, topics: topicNames(config.topicPrefix), log, groupId: groupId(config, name), instanceId: `${groupId(config, name)}@${os.hostname()}`, onFatal, ...crashPlan(config, name) })
   await runtime.start()
 
   let url: string | undefined

@@ -17,6 +17,9 @@ export class MemoryBus implements MessageBus {
   }
   async read(): Promise<void> {}
   async ensureTopics(): Promise<void> {}
+  async endOffsets(): Promise<bigint[]> {
+    return []
+  }
   async ping(): Promise<boolean> {
     return true
   }

@@ -1,0 +1,47 @@
+import { Command, Flags } from '@oclif/core'
+
+import { configFrom, connectionFlags } from '../cli/flags.js'
+import { parseEnvelope, type Message } from '../envelope.js'
+import { PlatformaticBus } from '../kafka/platformatic.js'
+import { renderVerifyReport, verifyMessages, type VerifyReport } from '../services/verify.js'
+import { waitForQuiet } from '../services/quiet.js'
+import { topicNames } from '../topics.js'
+
+export default class Verify extends Command {
+  static override summary = 'Check the saga invariants over order.events and the command topics; exits 1 on any breach.'
+  static override description =
+    'Every order has exactly one final event; completed ⇒ one reservation held and one net charge; cancelled ⇒ nothing held and no net charge; no charge follows an inventory failure; no compensation is applied twice; no saga is left unfinished. Run it when the system is quiet (--wait-quiet waits for that).'
+  static override examples = ['<%= config.bin %> verify', '<%= config.bin %> verify --wait-quiet 60 --json']
+  static override enableJsonFlag = true
+  static override flags = {
+    ...connectionFlags,
+    'wait-quiet': Flags.integer({ description: 'first wait up to N seconds for the topics to stop growing', min: 0, default: 0 }),
+  }
+
+  async run(): Promise<VerifyReport> {
+    const { flags } = await this.parse(Verify)
+    const config = configFrom(flags)
+    const names = topicNames(config.topicPrefix)
+    const bus = new PlatformaticBus(config.brokers, 'sagactl-verify')
+    try {
+      // A saga waiting out a retry is silent for up to the longest delay: quiet means longer than that.
+      if (flags['wait-quiet'] > 0) await waitForQuiet(bus, [names.orderEvents, names.inventoryCommands, names.paymentCommands], flags['wait-quiet'] * 1000, config.retry.maxDelayMs + 3000)
+      const messages: Message[] = []
+      for (const topic of [names.orderEvents, names.inventoryCommands, names.paymentCommands]) {
+        await bus.read({
+          topic,
+          handler: (record) => {
+            const parsed = parseEnvelope(record.value)
+            if (parsed.ok) messages.push(parsed.message)
+          },
+        })
+      }
+      const report = verifyMessages(messages)
+      this.log(renderVerifyReport(report))
+      if (!report.ok) process.exitCode = 1
+      return report
+    } finally {
+      await bus.close()
+    }
+  }
+}
