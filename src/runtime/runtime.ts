@@ -36,7 +36,10 @@ export type Outcome = 'processed' | 'duplicate' | 'dead-lettered'
 export type CrashPoint = 'before-commit' | 'after-commit' | 'after-publish'
 export const CRASH_POINTS: CrashPoint[] = ['before-commit', 'after-commit', 'after-publish']
 
-/** Test-only: die abruptly (SIGKILL) once, at a chosen point, when handling a chosen message type. */
+/**
+ * Test-only: die abruptly (SIGKILL) once, at a chosen point. `onType` is the type of the message
+ * being handled (before-commit, after-commit) or being published (after-publish).
+ */
 export interface CrashPlan {
   at: CrashPoint
   onType?: string

@@ -88,8 +88,8 @@ export class System {
     return { ...process.env, ...this.env, KAFKA_BROKERS: this.brokers, SAGA_DATA_DIR: this.dataDir, SAGA_TOPIC_PREFIX: this.prefix, PORT: String(this.port), SAGA_LOG_PRETTY: '0', LOG_LEVEL: 'debug' }
   }
 
-  async startRole(role: RoleName): Promise<void> {
-    const child = spawn(process.execPath, [BIN, 'start', role], { env: this.processEnv(), stdio: ['ignore', 'pipe', 'pipe'] })
+  async startRole(role: RoleName, env: Record<string, string> = {}): Promise<void> {
+    const child = spawn(process.execPath, [BIN, 'start', role], { env: { ...this.processEnv(), ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
     const rp: RoleProcess = { child, lines: [], raw: [], exited: new Promise((resolve) => child.once('exit', (code) => resolve(code))) }
     this.roles.set(role, rp)
     const onData = (chunk: Buffer): void => {
@@ -121,6 +121,11 @@ export class System {
 
   logs(role: RoleName): LogLine[] {
     return this.roles.get(role)?.lines ?? []
+  }
+
+  /** Resolves with the role's exit code (null when a signal ended it), once it has exited. */
+  exited(role: RoleName): Promise<number | null> {
+    return this.roles.get(role)?.exited ?? Promise.resolve(null)
   }
 
   async kill(role: RoleName, signal: NodeJS.Signals = 'SIGKILL'): Promise<number | null> {

@@ -1,0 +1,246 @@
+import { execFile, spawn, spawnSync } from 'node:child_process';
+import { closeSync, constants, openSync } from 'node:fs';
+import { access, mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { Admin } from '@platformatic/kafka';
+
+export const KAFKA_VERSION = '4.1.1';
+
+export interface LocalKafka { brokers: string; pid: number; dataDir: string; stop(): Promise<void>; }
+export interface StartOptions { port?: number; controllerPort?: number; dataDir?: string; log?: (line: string) => void; keepData?: boolean }
+
+const run = promisify(execFile);
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+const MARKER = '.sagactl-complete';
+const JAVA_HINT = 'Java 17+ is needed to run a local Kafka broker: apt-get install openjdk-17-jre-headless, or set KAFKA_BROKERS to an existing broker';
+const MVN_HINT = 'Maven is needed to download the Kafka broker jars: apt-get install maven, or set KAFKA_BROKERS to an existing broker';
+
+// Every org.apache.kafka artifact must share one version; slf4j-simple because Kafka ships no slf4j binding and would be silent.
+const POM = `<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>sagactl</groupId><artifactId>local-kafka</artifactId><version>1</version><packaging>pom</packaging>
+  <dependencies>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka_2.13</artifactId><version>${KAFKA_VERSION}</version></dependency>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka-tools</artifactId><version>${KAFKA_VERSION}</version></dependency>
+    <dependency><groupId>org.slf4j</groupId><artifactId>slf4j-simple</artifactId><version>1.7.36</version></dependency>
+  </dependencies>
+</project>
+`;
+
+async function exists(p: string): Promise<boolean> {
+  return stat(p).then(() => true, () => false);
+}
+
+async function onPath(cmd: string): Promise<boolean> {
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter).filter(Boolean)) {
+    if (await access(path.join(dir, cmd), constants.X_OK).then(() => true, () => false)) return true;
+  }
+  return false;
+}
+
+async function requireJava(): Promise<void> {
+  if (!(await onPath('java'))) throw new Error(JAVA_HINT);
+  // Kafka 4.x brokers refuse to start on Java < 17, and the failure in broker.log is cryptic.
+  const out = spawnSync('java', ['-version'], { encoding: 'utf8' });
+  const m = /version "(\d+)(?:\.(\d+))?/.exec(`${out.stderr}${out.stdout}`);
+  const major = m ? (m[1] === '1' ? Number(m[2]) : Number(m[1])) : 0;
+  if (major < 17) throw new Error(`${JAVA_HINT} (found ${m ? m[0] : 'no version'})`);
+}
+
+function cacheDir(): string {
+  const base = process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
+  return path.join(process.env.SAGACTL_CACHE_DIR || path.join(base, 'sagactl'), `kafka-${KAFKA_VERSION}`);
+}
+
+export async function resolveKafkaJars(log: (line: string) => void = () => {}): Promise<string> {
+  const root = cacheDir();
+  const libs = path.join(root, 'libs');
+  if (await exists(path.join(libs, MARKER))) return libs;
+  if (!(await onPath('mvn'))) throw new Error(MVN_HINT);
+
+  await mkdir(root, { recursive: true });
+  // A private work dir, renamed into place at the end, so a concurrent process never sees a half-filled libs dir.
+  const work = await mkdtemp(path.join(root, 'resolve-'));
+  try {
+    await writeFile(path.join(work, 'pom.xml'), POM);
+    log(`resolving Apache Kafka ${KAFKA_VERSION} jars with Maven into ${libs}`);
+    const started = Date.now();
+    try {
+      await run('mvn', ['-q', '-B', '-f', path.join(work, 'pom.xml'), 'dependency:copy-dependencies',
+        `-DoutputDirectory=${path.join(work, 'libs')}`], { maxBuffer: 64 * 1024 * 1024 });
+    } catch (err) {
+      const e = err as { stdout?: string; stderr?: string; message: string };
+      throw new Error(`mvn could not resolve the Kafka ${KAFKA_VERSION} jars (is Maven Central reachable?); ${explain(`${e.stdout ?? ''}${e.stderr ?? e.message}`, 20)}`);
+    }
+    await writeFile(path.join(work, 'libs', MARKER), `${new Date().toISOString()}\n`);
+    try {
+      await rename(path.join(work, 'libs'), libs);
+    } catch (err) {
+      // Another process won the race; its libs dir is complete because rename is atomic.
+      if (!(await exists(path.join(libs, MARKER)))) throw err;
+    }
+    log(`resolved Kafka jars in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    return libs;
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => (port ? resolve(port) : reject(new Error('could not allocate a port'))));
+    });
+  });
+}
+
+export async function brokerAnswers(brokers: string, timeoutMs = 3000): Promise<boolean> {
+  // retries: 0 because the client's default (3 retries, 1 s apart) would outlive a short probe timeout.
+  const admin = new Admin({ clientId: 'sagactl-probe', bootstrapBrokers: brokers.split(','), retries: 0, connectTimeout: timeoutMs, timeout: timeoutMs });
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      admin.metadata({ topics: [], forceUpdate: true }).then(() => true, () => false),
+      new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(false), timeoutMs); }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+    // Not awaited: closing a socket that is still connecting can take as long as the connect timeout.
+    admin.close().catch(() => {});
+  }
+}
+
+function serverProperties(port: number, controllerPort: number, logDir: string): string {
+  return `process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:${controllerPort}
+listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}
+advertised.listeners=PLAINTEXT://127.0.0.1:${port}
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs=${logDir}
+# One node: the defaults (RF 3, min ISR 2) make consumer groups and transactions hang forever.
+offsets.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+# Saves 3 s on every first group join.
+group.initial.rebalance.delay.ms=0
+# Topics are created explicitly, so a typo fails loudly instead of creating a stray topic.
+auto.create.topics.enable=false
+# Speed-ups borrowed from Kafka's own test utilities.
+offsets.topic.num.partitions=1
+num.network.threads=2
+background.threads=2
+log.cleaner.dedupe.buffer.size=2097152
+log.initial.task.delay.ms=100
+`;
+}
+
+// The last lines of a failed JVM are shutdown noise or stack frames; the first error line says why.
+function explain(output: string, tailLines: number): string {
+  const lines = output.trimEnd().split('\n');
+  const i = lines.findIndex((l) => /\b(ERROR|FATAL)\b|^Exception in thread/.test(l));
+  const cause = i >= 0 ? `first error:\n${lines.slice(i, i + 2).join('\n')}\n` : '';
+  return `${cause}last ${tailLines} lines of output:\n${lines.slice(-tailLines).join('\n')}`;
+}
+
+async function portInUse(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer().unref();
+    srv.once('error', () => resolve(true));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(false)));
+  });
+}
+
+export async function startLocalKafka(opts: StartOptions = {}): Promise<LocalKafka> {
+  const log = opts.log ?? (() => {});
+  const port = opts.port ?? 9092;
+  const controllerPort = opts.controllerPort ?? 9093;
+  for (const p of [port, controllerPort]) {
+    if (await portInUse(p)) throw new Error(`127.0.0.1:${p} is already in use (another Kafka broker?); pass free ports or set KAFKA_BROKERS to use that broker`);
+  }
+  await requireJava();
+  const libs = await resolveKafkaJars(log);
+  const cp = path.join(libs, '*'); // expanded by the JVM itself, no shell involved
+
+  const dataDir = opts.dataDir ?? (await mkdtemp(path.join(os.tmpdir(), 'sagactl-kafka-')));
+  await mkdir(dataDir, { recursive: true });
+  const props = path.join(dataDir, 'server.properties');
+  const brokerLog = path.join(dataDir, 'broker.log');
+  // A subdirectory so Kafka's log dir holds only its own files, not our properties and log.
+  await writeFile(props, serverProperties(port, controllerPort, path.join(dataDir, 'kraft')));
+
+  const started = Date.now();
+  try {
+    const { stdout } = await run('java', ['-cp', cp, 'kafka.tools.StorageTool', 'random-uuid']);
+    const clusterId = stdout.trim().split('\n').pop() ?? '';
+    // -g skips an already formatted dir, so a kept dataDir can be restarted.
+    await run('java', ['-cp', cp, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', props, '-g']);
+  } catch (err) {
+    if (!opts.keepData) await rm(dataDir, { recursive: true, force: true });
+    const e = err as { stdout?: string; stderr?: string; message: string };
+    throw new Error(`Kafka StorageTool failed; ${explain(`${e.stdout ?? ''}${e.stderr ?? e.message}`, 10)}`);
+  }
+
+  // A file rather than a pipe: nobody drains a pipe once we return, and a full pipe would stall the broker.
+  const fd = openSync(brokerLog, 'a');
+  const child = spawn('java', ['-Xms256m', '-Xmx768m', '-XX:+UseG1GC', '-cp', cp, 'kafka.Kafka', props],
+    { detached: false, stdio: ['ignore', fd, fd] });
+  closeSync(fd);
+  let exited = false;
+  const exit = new Promise<void>((resolve) => {
+    child.once('exit', () => { exited = true; resolve(); });
+    child.once('error', () => { exited = true; resolve(); });
+  });
+  // child.kill() signals only this child's PID and is a no-op once it has been reaped, so a reused PID is never hit.
+  const killOnExit = () => { child.kill('SIGKILL'); }; // synchronous: 'exit' handlers cannot await
+  process.on('exit', killOnExit);
+
+  let stopping: Promise<void> | undefined;
+  const stop = () => (stopping ??= (async () => {
+    if (!exited) {
+      child.kill('SIGTERM');
+      let timer: NodeJS.Timeout | undefined;
+      // Cleared afterwards: a pending 20 s timer would keep the caller's process alive after the broker is gone.
+      await Promise.race([exit, new Promise((r) => { timer = setTimeout(r, 20_000); })]);
+      clearTimeout(timer);
+      if (!exited) {
+        log(`Kafka broker ${child.pid} ignored SIGTERM for 20 s; sending SIGKILL`);
+        child.kill('SIGKILL');
+        await exit;
+      }
+    }
+    process.off('exit', killOnExit);
+    if (!opts.keepData) await rm(dataDir, { recursive: true, force: true });
+  })());
+
+  const pid = child.pid;
+  if (pid === undefined) {
+    await stop();
+    throw new Error('could not spawn java for the Kafka broker');
+  }
+  const brokers = `127.0.0.1:${port}`;
+  const deadline = Date.now() + 60_000;
+  while (!(await brokerAnswers(brokers, 1000))) {
+    if (exited || Date.now() > deadline) {
+      const why = exited ? `exited with code ${child.exitCode ?? child.signalCode}` : 'did not answer within 60 s';
+      const report = explain(await readFile(brokerLog, 'utf8').catch(() => ''), 30);
+      await stop();
+      throw new Error(`Kafka broker ${why}; ${report}`);
+    }
+    await sleep(250);
+  }
+  log(`Kafka ${KAFKA_VERSION} broker ${pid} answering on ${brokers} after ${((Date.now() - started) / 1000).toFixed(1)} s (log: ${brokerLog})`);
+  return { brokers, pid, dataDir, stop };
+}
