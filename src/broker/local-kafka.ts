@@ -183,10 +183,12 @@ export async function startLocalKafka(opts: StartOptions = {}): Promise<LocalKaf
 
   const started = Date.now();
   try {
-    const { stdout } = await run('java', ['-cp', cp, 'kafka.tools.StorageTool', 'random-uuid']);
-    const clusterId = stdout.trim().split('\n').pop() ?? '';
-    // -g skips an already formatted dir, so a kept dataDir can be restarted.
-    await run('java', ['-cp', cp, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', props, '-g']);
+    // A kept dataDir restarts as the same cluster: formatting it again would need its old id.
+    if (!(await exists(path.join(dataDir, 'kraft', 'meta.properties')))) {
+      const { stdout } = await run('java', ['-cp', cp, 'kafka.tools.StorageTool', 'random-uuid']);
+      const clusterId = stdout.trim().split('\n').pop() ?? '';
+      await run('java', ['-cp', cp, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', props, '-g']);
+    }
   } catch (err) {
     if (!opts.keepData) await rm(dataDir, { recursive: true, force: true });
     const e = err as { stdout?: string; stderr?: string; message: string };

@@ -1,16 +1,12 @@
-import { spawn, type ChildProcess } from 'node:child_process'
-import readline from 'node:readline'
-import { fileURLToPath } from 'node:url'
-
 import { Command, Flags } from '@oclif/core'
 
 import { brokerAnswers, startLocalKafka, type LocalKafka } from '../broker/local-kafka.js'
 import { configFrom, connectionFlags } from '../cli/flags.js'
 import { PlatformaticBus } from '../kafka/platformatic.js'
 import { ROLE_NAMES, type RoleName } from '../runtime/role.js'
+import { Supervisor } from '../services/supervisor.js'
 import { topicSpecs } from '../topics.js'
 
-const RUN = fileURLToPath(new URL('../../bin/run.js', import.meta.url))
 const COLORS: Record<RoleName, string> = { api: '36', orchestrator: '35', inventory: '33', payment: '32', notifier: '34' }
 
 export default class Dev extends Command {
@@ -28,22 +24,12 @@ export default class Dev extends Command {
     const config = configFrom(flags, { allowChaos: true })
     const say = (line: string): void => this.log(`\u001b[1msagactl\u001b[0m      │ ${line}`)
     let broker: LocalKafka | undefined
-    const children = new Map<RoleName, ChildProcess>()
+    let supervisor: Supervisor | undefined
     let stopping = false
 
     const stopAll = async (): Promise<void> => {
       stopping = true
-      await Promise.all(
-        [...children.values()].map(
-          (child) =>
-            new Promise<void>((resolve) => {
-              if (child.exitCode !== null || child.signalCode !== null) return resolve()
-              child.once('exit', () => resolve())
-              child.kill('SIGTERM')
-              setTimeout(() => child.kill('SIGKILL'), 15_000).unref()
-            }),
-        ),
-      )
+      await supervisor?.stopAll()
       if (broker) {
         say('stopping the local Kafka broker')
         await broker.stop()
@@ -72,18 +58,15 @@ export default class Dev extends Command {
       await bus.close()
 
       const env = { ...process.env, KAFKA_BROKERS: brokers, SAGA_DATA_DIR: config.dataDir, PORT: String(config.port), SAGA_ALLOW_CHAOS: String(config.allowChaos), SAGA_LOG_PRETTY: '1', ...(process.stdout.isTTY ? { FORCE_COLOR: '1' } : {}) }
-      const launch = (role: RoleName): void => {
-        const child = spawn(process.execPath, [RUN, 'start', role], { env, stdio: ['ignore', 'pipe', 'pipe'] })
-        children.set(role, child)
-        const prefix = `\u001b[${COLORS[role]}m${role.padEnd(12)}\u001b[0m │ `
-        for (const stream of [child.stdout, child.stderr]) readline.createInterface({ input: stream }).on('line', (line) => this.log(prefix + line))
-        child.on('exit', (code, signal) => {
-          if (stopping) return
-          say(`${role} exited (${signal ?? code}); restarting it in 1 s`)
-          setTimeout(() => !stopping && launch(role), 1000)
-        })
-      }
-      for (const role of ROLE_NAMES) launch(role)
+      supervisor = new Supervisor({
+        env,
+        restartAfterMs: 1000,
+        onLine: (role, line) => this.log(`\u001b[${COLORS[role]}m${role.padEnd(12)}\u001b[0m │ ${line}`),
+        onExit: (role, code, signal, expected) => {
+          if (!expected) say(`${role} exited (${signal ?? code}); restarting it in 1 s`)
+        },
+      })
+      for (const role of ROLE_NAMES) supervisor.start(role)
 
       const base = `http://127.0.0.1:${config.port}`
       if (await waitForHealth(`${base}/healthz`, 60_000, () => stopping)) {

@@ -3,7 +3,8 @@ import { Command, Flags } from '@oclif/core'
 import { configFrom, connectionFlags } from '../cli/flags.js'
 import { parseEnvelope, type Message } from '../envelope.js'
 import { PlatformaticBus } from '../kafka/platformatic.js'
-import { renderVerifyReport, verifyMessages, type VerifyReport } from '../services/verify.js'
+import { listDeadLetters } from '../services/dead-letters.js'
+import { deadLetteredIds, renderVerifyReport, verifyMessages, type VerifyReport } from '../services/verify.js'
 import { waitForQuiet } from '../services/quiet.js'
 import { topicNames } from '../topics.js'
 
@@ -36,7 +37,7 @@ export default class Verify extends Command {
           },
         })
       }
-      const report = verifyMessages(messages)
+      const report = verifyMessages(messages, deadLetteredIds(await listDeadLetters(bus, names)))
       this.log(renderVerifyReport(report))
       if (!report.ok) process.exitCode = 1
       return report

@@ -46,7 +46,20 @@ export class PlatformaticBus implements MessageBus {
 
   async publish(records: ProducedRecord[]): Promise<void> {
     if (records.length === 0) return
-    await this.#getProducer().send({
+    const producer = this.#getProducer()
+    try {
+      await this.#send(producer, records)
+    } catch (error) {
+      // A producer that lost its broker (a restart) can stay wedged on stale connections and
+      // producer ids: drop it, so the caller's retry starts from a fresh one.
+      if (this.#producer === producer) this.#producer = undefined
+      await closeQuietly(() => producer.close(true))
+      throw error
+    }
+  }
+
+  async #send(producer: Producer<Buffer, Buffer, Buffer, Buffer>, records: ProducedRecord[]): Promise<void> {
+    await producer.send({
       messages: records.map((r) => ({
         topic: r.topic,
         key: Buffer.from(r.key),

@@ -20,8 +20,11 @@ export interface VerifyReport {
 
 const FINALS = new Set(['order.completed', 'order.cancelled'])
 
-/** Checks the saga invariants over everything on order.events and the command topics. Pure. */
-export function verifyMessages(messages: Message[]): VerifyReport {
+/**
+ * Checks the saga invariants over everything on order.events and the command topics. Pure.
+ * An order.created that was dead-lettered (its message_id in `deadLettered`) never started a saga.
+ */
+export function verifyMessages(messages: Message[], deadLettered: ReadonlySet<string> = new Set()): VerifyReport {
   const seen = new Set<string>()
   const byOrder = new Map<string, Message[]>()
   let duplicates = 0
@@ -42,7 +45,7 @@ export function verifyMessages(messages: Message[]): VerifyReport {
   let unfinished = 0
   let orders = 0
   for (const [orderId, list] of byOrder) {
-    if (!list.some((m) => m.type === 'order.created')) continue
+    if (!list.some((m) => m.type === 'order.created' && !deadLettered.has(m.message_id))) continue
     orders++
     const breach = (rule: string, detail: string): void => {
       breaches.push({ order_id: orderId, rule, detail })
@@ -102,4 +105,18 @@ export function renderVerifyReport(r: VerifyReport): string {
   for (const b of r.breaches.slice(0, 50)) lines.push(`  ✗ ${b.order_id}  ${b.rule}: ${b.detail}`)
   if (r.breaches.length > 50) lines.push(`  … and ${r.breaches.length - 50} more`)
   return lines.join('\n')
+}
+
+/** The message_ids inside dead letters (the original bytes, when they parse as an envelope). */
+export function deadLetteredIds(letters: { value_base64: string | null }[]): Set<string> {
+  const ids = new Set<string>()
+  for (const l of letters) {
+    try {
+      const id = (JSON.parse(Buffer.from(l.value_base64 ?? '', 'base64').toString('utf8')) as { message_id?: unknown }).message_id
+      if (typeof id === 'string') ids.add(id)
+    } catch {
+      // unparseable: it never was a message of any saga
+    }
+  }
+  return ids
 }

@@ -1,0 +1,243 @@
+import { randomUUID } from 'node:crypto'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+
+import { freePort, startLocalKafka, type LocalKafka } from '../broker/local-kafka.js'
+import { event, parseEnvelope, type Message } from '../envelope.js'
+import { PlatformaticBus } from '../kafka/platformatic.js'
+import { ROLE_NAMES, type RoleName } from '../runtime/role.js'
+import { topicNames, topicSpecs } from '../topics.js'
+import { waitForQuiet } from './quiet.js'
+import { Supervisor } from './supervisor.js'
+import { listDeadLetters } from './dead-letters.js'
+import { deadLetteredIds, verifyMessages, type VerifyReport } from './verify.js'
+
+export interface SoakOptions {
+  orders: number
+  rate: number
+  killEveryMs: number
+  duplicateEveryMs: number
+  poison: number
+  restartBroker: boolean
+  quietTimeoutMs: number
+  log: (line: string) => void
+}
+
+export interface SoakReport {
+  ok: boolean
+  machine: { cpus: number; memory_gib: number; node: string }
+  duration_s: number
+  orders_submitted: number
+  via_api: number
+  via_kafka: number
+  kills: Record<string, number>
+  unexpected_exits: Record<string, number>
+  broker_restarts: number
+  duplicates_injected: number
+  poison_injected: number
+  dead_letters: number
+  missing_orders: number
+  verify: VerifyReport
+}
+
+const RETRY_MIN_MS = 200
+const RETRY_MAX_MS = 500
+const STEP_TIMEOUT_MS = 4000
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+const pick = <T>(xs: readonly T[]): T => xs[Math.floor(Math.random() * xs.length)]!
+
+const POISON: ((key: string) => string)[] = [
+  (key) => `{"event_type":"order.created","order_id":"${key}"`,
+  (key) => JSON.stringify({ event_type: 'order.created', order_id: key, saga_id: key, payload: {} }),
+  (key) => JSON.stringify(event('order.teleported', { order_id: key, saga_id: key, payload: {} }, Date.now())),
+  (key) => JSON.stringify(event('order.created', { order_id: key, saga_id: key, payload: { items: 'lots', amount: -5 } }, Date.now())),
+  (key) => JSON.stringify(event('order.created', { order_id: key, saga_id: key, payload: { items: [], amount: 1, pad: 'x'.repeat(300_000) } }, Date.now())),
+]
+
+/**
+ * Drives orders through the whole system on its own broker while killing roles, restarting the
+ * broker, and injecting duplicates and poison; then waits for quiet and verifies the invariants.
+ */
+export async function soak(o: SoakOptions): Promise<SoakReport> {
+  const started = Date.now()
+  const brokerDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sagactl-soak-kafka-'))
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sagactl-soak-data-'))
+  const ports = { port: await freePort(), controllerPort: await freePort() }
+  let broker: LocalKafka = await startLocalKafka({ ...ports, dataDir: brokerDir, keepData: true, log: o.log })
+  const prefix = `soak-${randomUUID().slice(0, 8)}.`
+  const topics = topicNames(prefix)
+  const httpPort = await freePort()
+  const bus = new PlatformaticBus([broker.brokers], 'sagactl-soak')
+  await bus.ensureTopics(topicSpecs(prefix))
+
+  const kills: Record<string, number> = {}
+  const unexpected: Record<string, number> = {}
+  const supervisor = new Supervisor({
+    env: {
+      ...process.env,
+      KAFKA_BROKERS: broker.brokers,
+      SAGA_DATA_DIR: dataDir,
+      SAGA_TOPIC_PREFIX: prefix,
+      PORT: String(httpPort),
+      SAGA_RETRY_MIN_DELAY_MS: String(RETRY_MIN_MS),
+      SAGA_RETRY_MAX_DELAY_MS: String(RETRY_MAX_MS),
+      SAGA_STEP_TIMEOUT_MS: String(STEP_TIMEOUT_MS),
+      SAGA_LOG_PRETTY: '0',
+      LOG_LEVEL: 'warn',
+    },
+    restartAfterMs: 500,
+    onExit: (role, code, signal, expected) => {
+      if (!expected) {
+        unexpected[role] = (unexpected[role] ?? 0) + 1
+        o.log(`${role} exited on its own (${signal ?? code}); restarting`)
+      }
+    },
+  })
+  for (const role of ROLE_NAMES) supervisor.start(role)
+  await waitUntil(async () => (await fetch(`http://127.0.0.1:${httpPort}/healthz`).catch(() => undefined))?.ok === true, 60_000)
+
+  const report = { via_api: 0, via_kafka: 0, broker_restarts: 0, duplicates_injected: 0, poison_injected: 0 }
+  const submitted: string[] = []
+  let brokerDown = false
+  const timers: NodeJS.Timeout[] = []
+  try {
+    const killer = setInterval(() => {
+      if (brokerDown) return
+      const role = pick(ROLE_NAMES)
+      kills[role] = (kills[role] ?? 0) + 1
+      void supervisor.kill(role, 'SIGKILL').then(async () => {
+        await sleep(300 + Math.random() * 700)
+        supervisor.start(role)
+      })
+    }, o.killEveryMs)
+    timers.push(killer)
+    const duplicator = setInterval(() => {
+      if (!brokerDown) void injectDuplicate().catch(() => undefined)
+    }, o.duplicateEveryMs)
+    timers.push(duplicator)
+
+    async function injectDuplicate(): Promise<void> {
+      const topic = pick([topics.orderEvents, topics.inventoryCommands, topics.paymentCommands])
+      const ends = await bus.endOffsets(topic)
+      const partition = Math.floor(Math.random() * ends.length)
+      const end = ends[partition] ?? 0n
+      if (end === 0n) return
+      const recent: { key: string; value: Buffer }[] = []
+      await bus.read({ topic, partitions: [partition], fromOffset: end > 10n ? end - 10n : 0n, handler: (r) => void (r.value && recent.push({ key: r.key?.toString() ?? '', value: r.value })) })
+      if (recent.length === 0) return
+      const r = pick(recent)
+      await bus.publish([{ topic, key: r.key, value: r.value }])
+      report.duplicates_injected++
+    }
+
+    const poisonAt = new Set(Array.from({ length: o.poison }, (_, i) => Math.floor(((i + 1) * o.orders) / (o.poison + 1))))
+    const gap = 1000 / o.rate
+    const driving = Date.now()
+    for (let i = 0; i < o.orders; i++) {
+      const due = driving + i * gap
+      if (due > Date.now()) await sleep(due - Date.now())
+      if (o.restartBroker && i === Math.floor(o.orders / 2)) {
+        o.log(`restarting the broker at order ${i}`)
+        brokerDown = true
+        await broker.stop()
+        broker = await startLocalKafka({ ...ports, dataDir: brokerDir, keepData: true, log: o.log })
+        brokerDown = false
+        report.broker_restarts++
+      }
+      if (poisonAt.has(i)) {
+        const key = randomUUID()
+        await retry(() => bus.publish([{ topic: pick([topics.orderEvents, topics.orderEvents, topics.paymentCommands]), key, value: pick(POISON)(key) }]))
+        report.poison_injected++
+      }
+      submitted.push(await submit(i))
+      if ((i + 1) % 250 === 0) o.log(`${i + 1}/${o.orders} orders submitted`)
+    }
+
+    async function submit(i: number): Promise<string> {
+      const body = { user_id: `soak-${i}`, items: [{ sku: `sku-${i % 17}`, qty: 1 + (i % 3) }], amount: 100 + i }
+      try {
+        const response = await fetch(`http://127.0.0.1:${httpPort}/orders`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(2000) })
+        if (response.status === 202) {
+          report.via_api++
+          return ((await response.json()) as { order_id: string }).order_id
+        }
+      } catch {
+        // The api is being killed now and then: place this one straight on Kafka.
+      }
+      const id = randomUUID()
+      const created = event('order.created', { order_id: id, saga_id: randomUUID(), payload: body }, Date.now())
+      await retry(() => bus.publish([{ topic: topics.orderEvents, key: id, value: JSON.stringify(created) }]))
+      report.via_kafka++
+      return id
+    }
+
+    for (const t of timers) clearInterval(t)
+    await sleep(2000)
+    for (const role of ROLE_NAMES) if (!supervisor.running(role)) supervisor.start(role)
+    o.log('all orders submitted; waiting for the system to go quiet')
+    const quiet = await waitForQuiet(bus, [topics.orderEvents, topics.inventoryCommands, topics.paymentCommands], o.quietTimeoutMs, STEP_TIMEOUT_MS + RETRY_MAX_MS + 3000)
+    if (!quiet) o.log('the system did not go quiet before the deadline; verifying anyway')
+
+    const messages: Message[] = []
+    for (const topic of [topics.orderEvents, topics.inventoryCommands, topics.paymentCommands]) {
+      await bus.read({ topic, handler: (r) => void ((p) => p.ok && messages.push(p.message))(parseEnvelope(r.value)) })
+    }
+    const letters = await listDeadLetters(bus, topics)
+    const verify = verifyMessages(messages, deadLetteredIds(letters))
+    const created = new Set(messages.filter((m) => m.type === 'order.created').map((m) => m.order_id))
+    const missing = submitted.filter((id) => !created.has(id)).length
+    const deadLetters = letters.length
+    return {
+      ok: verify.ok && missing === 0,
+      machine: { cpus: os.cpus().length, memory_gib: Math.round(os.totalmem() / 2 ** 30), node: process.version },
+      duration_s: Math.round((Date.now() - started) / 1000),
+      orders_submitted: submitted.length,
+      ...report,
+      kills,
+      unexpected_exits: unexpected,
+      dead_letters: deadLetters,
+      missing_orders: missing,
+      verify,
+    }
+  } finally {
+    for (const t of timers) clearInterval(t)
+    await supervisor.stopAll()
+    await bus.close()
+    await broker.stop()
+    fs.rmSync(brokerDir, { recursive: true, force: true })
+    fs.rmSync(dataDir, { recursive: true, force: true })
+  }
+}
+
+async function waitUntil(probe: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!(await probe())) {
+    if (Date.now() > deadline) throw new Error(`the roles did not come up within ${timeoutMs / 1000} s`)
+    await sleep(250)
+  }
+}
+
+async function retry(work: () => Promise<void>, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    try {
+      return await work()
+    } catch (error) {
+      if (Date.now() > deadline) throw error
+      await sleep(500)
+    }
+  }
+}
+
+export function renderSoakReport(r: SoakReport): string {
+  const kills = Object.entries(r.kills).map(([k, v]) => `${k} ${v}`).join(', ')
+  return [
+    `soak ${r.ok ? 'PASSED' : 'FAILED'} in ${r.duration_s} s on ${r.machine.cpus} cores / ${r.machine.memory_gib} GiB, Node ${r.machine.node}`,
+    `orders submitted: ${r.orders_submitted} (${r.via_api} via the api, ${r.via_kafka} straight to Kafka while the api was down); missing: ${r.missing_orders}`,
+    `SIGKILLs: ${Object.values(r.kills).reduce((a, b) => a + b, 0)} (${kills}); roles that died on their own: ${JSON.stringify(r.unexpected_exits)}; broker restarts: ${r.broker_restarts}`,
+    `duplicates injected: ${r.duplicates_injected}; poison injected: ${r.poison_injected}; dead letters: ${r.dead_letters}`,
+    `verify: ${r.verify.ok ? 'OK' : 'BREACHED'} — ${r.verify.orders} orders, ${r.verify.completed} completed, ${r.verify.cancelled} cancelled, ${r.verify.unfinished} unfinished, ${r.verify.breaches.length} breaches; ${r.verify.duplicate_records} duplicate records skipped`,
+    ...r.verify.breaches.slice(0, 20).map((b) => `  ✗ ${b.order_id} ${b.rule}: ${b.detail}`),
+  ].join('\n')
+}

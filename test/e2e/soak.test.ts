@@ -1,0 +1,21 @@
+import { describe, expect, it } from 'vitest'
+
+import type { SoakReport } from '../../src/services/soak.js'
+import { System } from './harness.js'
+
+describe('a short soak: kills, a broker restart, duplicates and poison, then verify', () => {
+  it('every order ends exactly once and correctly', async () => {
+    const cli = new System()
+    const result = await cli.cli(['soak', '--orders', '300', '--rate', '30', '--kill-every', '1.5', '--poison', '4', '--json'])
+    await cli.stop()
+    const report = JSON.parse(result.stdout) as SoakReport
+    expect(report.verify.breaches).toEqual([])
+    expect(report).toMatchObject({ ok: true, orders_submitted: 300, missing_orders: 0, broker_restarts: 1, poison_injected: 4 })
+    expect(report.verify.orders).toBe(300)
+    expect(report.verify.completed + report.verify.cancelled).toBe(300)
+    expect(Object.values(report.kills).reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(3)
+    expect(report.duplicates_injected).toBeGreaterThan(0)
+    expect(report.dead_letters).toBeGreaterThanOrEqual(4)
+    expect(result.code).toBe(0)
+  }, 600_000)
+})
