@@ -18,6 +18,7 @@ export default class Soak extends Command {
     poison: Flags.integer({ description: 'poison messages to inject', default: 5, min: 0 }),
     'broker-restart': Flags.boolean({ description: 'restart the broker once half-way', default: true, allowNo: true }),
     'quiet-timeout': Flags.integer({ description: 'seconds to wait for the system to go quiet at the end', default: 300, min: 1 }),
+    keep: Flags.boolean({ description: "keep the broker's and the roles' data afterwards, for a post-mortem" }),
     report: Flags.string({ description: 'also write the report (markdown, with the JSON) to this file' }),
   }
 
@@ -36,6 +37,7 @@ export default class Soak extends Command {
       poison: flags.poison,
       restartBroker: flags['broker-restart'],
       quietTimeoutMs: flags['quiet-timeout'] * 1000,
+      keep: flags.keep,
       log: (line) => process.stderr.write(`soak │ ${line}\n`),
     })
     const text = renderSoakReport(report)

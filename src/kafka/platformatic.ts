@@ -2,9 +2,10 @@ import { randomUUID } from 'node:crypto'
 
 import { Admin, Consumer, Producer, ProduceAcks, compatibilityPartitioner, type Message } from '@platformatic/kafka'
 
-import { TopicMismatchError, type ConsumedRecord, type MessageBus, type ProducedRecord, type ReadOptions, type SubscribeOptions, type Subscription, type TopicSpec } from './port.js'
+import { TopicMismatchError, type ConsumedRecord, type MessageBus, type ProducedRecord, type ReadOptions, type SubscribeOptions, type TailOptions, type Subscription, type TopicSpec } from './port.js'
 
 const COMMIT_EVERY_MS = 50
+const PUBLISH_TIMEOUT_MS = 15_000
 
 function toRecord(message: Message<Buffer, Buffer, Buffer, Buffer>): ConsumedRecord {
   const headers: Record<string, string> = {}
@@ -47,14 +48,22 @@ export class PlatformaticBus implements MessageBus {
   async publish(records: ProducedRecord[]): Promise<void> {
     if (records.length === 0) return
     const producer = this.#getProducer()
+    let timer: NodeJS.Timeout | undefined
     try {
-      await this.#send(producer, records)
+      // A send that never settles would stall the relay for good (it is single-flight): give up
+      // after a while; if it did land, the retry's duplicate is skipped by message_id downstream.
+      await Promise.race([
+        this.#send(producer, records),
+        new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`publish did not complete within ${PUBLISH_TIMEOUT_MS} ms`)), PUBLISH_TIMEOUT_MS))),
+      ])
     } catch (error) {
       // A producer that lost its broker (a restart) can stay wedged on stale connections and
       // producer ids: drop it, so the caller's retry starts from a fresh one.
       if (this.#producer === producer) this.#producer = undefined
-      await closeQuietly(() => producer.close(true))
+      void closeQuietly(() => producer.close(true))
       throw error
+    } finally {
+      clearTimeout(timer)
     }
   }
 
@@ -184,6 +193,23 @@ export class PlatformaticBus implements MessageBus {
     } finally {
       await closeQuietly(() => consumer.close(true))
     }
+  }
+
+  async tail(options: TailOptions): Promise<Subscription> {
+    const consumer = new Consumer({ clientId: `${this.#clientId}-tail`, groupId: `sagactl-tail-${randomUUID()}`, bootstrapBrokers: this.#brokers, autocommit: false, maxWaitTime: 20 })
+    const stream = await consumer.consume({
+      topics: [options.topic],
+      mode: 'manual',
+      offsets: options.fromOffsets.map((offset, partition) => ({ topic: options.topic, partition, offset })),
+    })
+    stream.on('data', (message: Message<Buffer, Buffer, Buffer, Buffer>) => options.handler(toRecord(message)))
+    const close = async (): Promise<void> => {
+      this.#closers.delete(close)
+      await closeQuietly(() => stream.close())
+      await closeQuietly(() => consumer.close(true))
+    }
+    this.#closers.add(close)
+    return { close }
   }
 
   async endOffsets(topic: string): Promise<bigint[]> {

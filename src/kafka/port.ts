@@ -44,6 +44,13 @@ export interface ReadOptions {
   handler: (record: ConsumedRecord) => void | Promise<void>
 }
 
+export interface TailOptions {
+  topic: string
+  /** Start offset per partition (index = partition); usually the end offsets taken just before. */
+  fromOffsets: bigint[]
+  handler: (record: ConsumedRecord) => void
+}
+
 export interface TopicSpec {
   name: string
   partitions: number
@@ -54,6 +61,8 @@ export interface MessageBus {
   subscribe(options: SubscribeOptions): Promise<Subscription>
   /** Reads a topic without a consumer group, from an offset up to its current end. */
   read(options: ReadOptions): Promise<void>
+  /** Follows a topic from given offsets without a consumer group, until closed. */
+  tail(options: TailOptions): Promise<Subscription>
   /** The next offset to be written, per partition. */
   endOffsets(topic: string): Promise<bigint[]>
   ensureTopics(specs: TopicSpec[]): Promise<void>

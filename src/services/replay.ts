@@ -62,6 +62,7 @@ export async function replay(bus: MessageBus, config: Config, log: Logger, optio
       },
       subscribe: (o) => bus.subscribe(o),
       read: (o) => bus.read(o),
+      tail: (o) => bus.tail(o),
       endOffsets: (t) => bus.endOffsets(t),
       ensureTopics: (t) => bus.ensureTopics(t),
       ping: () => bus.ping(),

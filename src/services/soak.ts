@@ -21,6 +21,8 @@ export interface SoakOptions {
   poison: number
   restartBroker: boolean
   quietTimeoutMs: number
+  /** Keep the broker's and the roles' data for a post-mortem. */
+  keep?: boolean
   log: (line: string) => void
 }
 
@@ -38,6 +40,8 @@ export interface SoakReport {
   poison_injected: number
   dead_letters: number
   missing_orders: number
+  /** The first few submitted orders that never reached order.events, and how each was submitted. */
+  missing: { order_id: string; via: 'api' | 'kafka' }[]
   verify: VerifyReport
 }
 
@@ -98,7 +102,7 @@ export async function soak(o: SoakOptions): Promise<SoakReport> {
   await waitUntil(async () => (await fetch(`http://127.0.0.1:${httpPort}/healthz`).catch(() => undefined))?.ok === true, 60_000)
 
   const report = { via_api: 0, via_kafka: 0, broker_restarts: 0, duplicates_injected: 0, poison_injected: 0 }
-  const submitted: string[] = []
+  const submitted: { order_id: string; via: 'api' | 'kafka' }[] = []
   let brokerDown = false
   const timers: NodeJS.Timeout[] = []
   try {
@@ -154,13 +158,13 @@ export async function soak(o: SoakOptions): Promise<SoakReport> {
       if ((i + 1) % 250 === 0) o.log(`${i + 1}/${o.orders} orders submitted`)
     }
 
-    async function submit(i: number): Promise<string> {
+    async function submit(i: number): Promise<{ order_id: string; via: 'api' | 'kafka' }> {
       const body = { user_id: `soak-${i}`, items: [{ sku: `sku-${i % 17}`, qty: 1 + (i % 3) }], amount: 100 + i }
       try {
         const response = await fetch(`http://127.0.0.1:${httpPort}/orders`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(2000) })
         if (response.status === 202) {
           report.via_api++
-          return ((await response.json()) as { order_id: string }).order_id
+          return { order_id: ((await response.json()) as { order_id: string }).order_id, via: 'api' }
         }
       } catch {
         // The api is being killed now and then: place this one straight on Kafka.
@@ -169,7 +173,7 @@ export async function soak(o: SoakOptions): Promise<SoakReport> {
       const created = event('order.created', { order_id: id, saga_id: randomUUID(), payload: body }, Date.now())
       await retry(() => bus.publish([{ topic: topics.orderEvents, key: id, value: JSON.stringify(created) }]))
       report.via_kafka++
-      return id
+      return { order_id: id, via: 'kafka' }
     }
 
     for (const t of timers) clearInterval(t)
@@ -186,10 +190,10 @@ export async function soak(o: SoakOptions): Promise<SoakReport> {
     const letters = await listDeadLetters(bus, topics)
     const verify = verifyMessages(messages, deadLetteredIds(letters))
     const created = new Set(messages.filter((m) => m.type === 'order.created').map((m) => m.order_id))
-    const missing = submitted.filter((id) => !created.has(id)).length
+    const missing = submitted.filter((o) => !created.has(o.order_id))
     const deadLetters = letters.length
     return {
-      ok: verify.ok && missing === 0,
+      ok: verify.ok && missing.length === 0,
       machine: { cpus: os.cpus().length, memory_gib: Math.round(os.totalmem() / 2 ** 30), node: process.version },
       duration_s: Math.round((Date.now() - started) / 1000),
       orders_submitted: submitted.length,
@@ -197,7 +201,8 @@ export async function soak(o: SoakOptions): Promise<SoakReport> {
       kills,
       unexpected_exits: unexpected,
       dead_letters: deadLetters,
-      missing_orders: missing,
+      missing_orders: missing.length,
+      missing: missing.slice(0, 20),
       verify,
     }
   } finally {
@@ -205,8 +210,11 @@ export async function soak(o: SoakOptions): Promise<SoakReport> {
     await supervisor.stopAll()
     await bus.close()
     await broker.stop()
-    fs.rmSync(brokerDir, { recursive: true, force: true })
-    fs.rmSync(dataDir, { recursive: true, force: true })
+    if (o.keep) o.log(`kept the broker's data in ${brokerDir} and the roles' databases in ${dataDir}`)
+    else {
+      fs.rmSync(brokerDir, { recursive: true, force: true })
+      fs.rmSync(dataDir, { recursive: true, force: true })
+    }
   }
 }
 
@@ -237,6 +245,7 @@ export function renderSoakReport(r: SoakReport): string {
     `orders submitted: ${r.orders_submitted} (${r.via_api} via the api, ${r.via_kafka} straight to Kafka while the api was down); missing: ${r.missing_orders}`,
     `SIGKILLs: ${Object.values(r.kills).reduce((a, b) => a + b, 0)} (${kills}); roles that died on their own: ${JSON.stringify(r.unexpected_exits)}; broker restarts: ${r.broker_restarts}`,
     `duplicates injected: ${r.duplicates_injected}; poison injected: ${r.poison_injected}; dead letters: ${r.dead_letters}`,
+    ...r.missing.map((m) => `  ✗ submitted via ${m.via} but never on order.events: ${m.order_id}`),
     `verify: ${r.verify.ok ? 'OK' : 'BREACHED'} — ${r.verify.orders} orders, ${r.verify.completed} completed, ${r.verify.cancelled} cancelled, ${r.verify.unfinished} unfinished, ${r.verify.breaches.length} breaches; ${r.verify.duplicate_records} duplicate records skipped`,
     ...r.verify.breaches.slice(0, 20).map((b) => `  ✗ ${b.order_id} ${b.rule}: ${b.detail}`),
   ].join('\n')

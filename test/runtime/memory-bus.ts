@@ -16,6 +16,9 @@ export class MemoryBus implements MessageBus {
     return { close: async () => {} }
   }
   async read(): Promise<void> {}
+  async tail(): Promise<Subscription> {
+    return { close: async () => {} }
+  }
   async ensureTopics(): Promise<void> {}
   async endOffsets(): Promise<bigint[]> {
     return []
