@@ -6,6 +6,7 @@ import { TopicMismatchError, type ConsumedRecord, type MessageBus, type Produced
 
 const COMMIT_EVERY_MS = 50
 const PUBLISH_TIMEOUT_MS = 15_000
+const MAX_SEND_RECORDS = 2000
 
 function toRecord(message: Message<Buffer, Buffer, Buffer, Buffer>): ConsumedRecord {
   const headers: Record<string, string> = {}
@@ -21,11 +22,19 @@ function toRecord(message: Message<Buffer, Buffer, Buffer, Buffer>): ConsumedRec
   }
 }
 
+interface Pending {
+  records: ProducedRecord[]
+  resolve: () => void
+  reject: (error: Error) => void
+}
+
 export class PlatformaticBus implements MessageBus {
   readonly #brokers: string[]
   readonly #clientId: string
   #producer: Producer<Buffer, Buffer, Buffer, Buffer> | undefined
   readonly #closers = new Set<() => Promise<void>>()
+  #queue: Pending[] = []
+  #sending = false
 
   constructor(brokers: string[], clientId: string) {
     this.#brokers = brokers
@@ -45,8 +54,43 @@ export class PlatformaticBus implements MessageBus {
     return this.#producer
   }
 
-  async publish(records: ProducedRecord[]): Promise<void> {
-    if (records.length === 0) return
+  /**
+   * Publishes through one send in flight at a time (an idempotent producer must not reorder its
+   * own batches); records queued meanwhile go out together in the next send.
+   */
+  publish(records: ProducedRecord[]): Promise<void> {
+    if (records.length === 0) return Promise.resolve()
+    return new Promise<void>((resolve, reject) => {
+      this.#queue.push({ records, resolve, reject })
+      void this.#pump()
+    })
+  }
+
+  async #pump(): Promise<void> {
+    if (this.#sending) return
+    this.#sending = true
+    try {
+      while (this.#queue.length > 0) {
+        const batch: Pending[] = []
+        let size = 0
+        while (this.#queue.length > 0 && size < MAX_SEND_RECORDS) {
+          const next = this.#queue.shift()!
+          batch.push(next)
+          size += next.records.length
+        }
+        try {
+          await this.#sendOnce(batch.flatMap((b) => b.records))
+          for (const b of batch) b.resolve()
+        } catch (error) {
+          for (const b of batch) b.reject(error as Error)
+        }
+      }
+    } finally {
+      this.#sending = false
+    }
+  }
+
+  async #sendOnce(records: ProducedRecord[]): Promise<void> {
     const producer = this.#getProducer()
     let timer: NodeJS.Timeout | undefined
     try {
