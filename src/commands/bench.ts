@@ -12,7 +12,9 @@ import { configFrom, connectionFlags } from '../cli/flags.js'
 import { PlatformaticBus } from '../kafka/platformatic.js'
 import { ROLE_NAMES } from '../runtime/role.js'
 import { finishReport, HOP_COUNT, measureFloor, runSagas, type BenchReport } from '../services/bench/bench.js'
+import { databasePath, openDatabase } from '../db/database.js'
 import { findProcesses } from '../services/bench/processes.js'
+import { percentiles, type Percentiles } from '../services/bench/stats.js'
 import { Supervisor } from '../services/supervisor.js'
 import { topicNames, topicSpecs } from '../topics.js'
 
@@ -101,6 +103,7 @@ export default class Bench extends Command {
           onProgress: (s, f) => say(`submitted ${s}, finished ${f}`),
         })
         const { sagas, processes, svg } = finishReport(result, before, (Date.now() - t0) / 1000)
+        const relay = dataDir ? outboxLag(dataDir, t0) : {}
         fs.mkdirSync(path.dirname(path.resolve(flags.chart)), { recursive: true })
         fs.writeFileSync(flags.chart, svg)
         const report: BenchReport = {
@@ -111,6 +114,7 @@ export default class Bench extends Command {
           sagas,
           p50_vs_floor: floor.p50 > 0 ? Math.round((sagas.latency_ms.p50 / (HOP_COUNT * floor.p50)) * 100) / 100 : null,
           processes,
+          outbox_lag_ms: relay,
           chart: flags.chart,
         }
         this.log(render(report))
@@ -125,6 +129,23 @@ export default class Bench extends Command {
       if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true })
     }
   }
+}
+
+/** How long rows waited in each role's outbox: commit time to the relay marking them sent. */
+function outboxLag(dataDir: string, since: number): Record<string, Percentiles> {
+  const lags: Record<string, Percentiles> = {}
+  for (const role of ROLE_NAMES) {
+    const file = databasePath(dataDir, role)
+    if (!fs.existsSync(file)) continue
+    const db = openDatabase(file, { readonly: true })
+    try {
+      const rows = db.$client.prepare('SELECT sent_at - created_at AS lag FROM outbox WHERE created_at >= ? AND sent_at IS NOT NULL').pluck().all(since) as number[]
+      lags[role] = percentiles(rows)
+    } finally {
+      db.$client.close()
+    }
+  }
+  return lags
 }
 
 /** Kafka's own end-to-end latency tool (kafka-tools), where Java and the jars are at hand. */
@@ -156,6 +177,8 @@ function render(r: BenchReport): string {
     r.broker_e2e_ms ? `Kafka EndToEndLatency tool, ms: p50 ${r.broker_e2e_ms.p50}  p99 ${r.broker_e2e_ms.p99}  p99.9 ${r.broker_e2e_ms.p999}` : 'Kafka EndToEndLatency tool: not run',
     'hops (producer timestamps), ms:',
     ...Object.entries(r.sagas.hops_ms).map(([hop, p]) => `  ${hop.padEnd(42)} p50 ${p.p50}  p99 ${p.p99}`),
+    'outbox: commit → published (the relay), ms:',
+    ...Object.entries(r.outbox_lag_ms).map(([role, p]) => `  ${role.padEnd(13)} p50 ${p.p50}  p99 ${p.p99}  (${p.count} rows)`),
     'processes during the run:',
     ...r.processes.map((p) => `  ${p.name.padEnd(13)} cpu ${String(p.cpu_percent).padStart(6)} %  rss ${p.rss_mib} MiB (peak ${p.peak_rss_mib})`),
     `chart: ${r.chart}`,

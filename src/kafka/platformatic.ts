@@ -7,6 +7,13 @@ import { TopicMismatchError, type ConsumedRecord, type MessageBus, type Produced
 const COMMIT_EVERY_MS = 50
 const PUBLISH_TIMEOUT_MS = 15_000
 const MAX_SEND_RECORDS = 2000
+// Role consumers batch fetches: the broker answers once FETCH_MIN_BYTES are there or FETCH_WAIT_MS
+// has passed. Fetching every record alone costs the broker more CPU than the saga itself (see
+// docs/benchmarks.md); waiting at most 10 ms per hop buys that back under load.
+const FETCH_WAIT_MS = Number(process.env.SAGA_FETCH_WAIT_MS || 10)
+const FETCH_MIN_BYTES = Number(process.env.SAGA_FETCH_MIN_BYTES || 65536)
+// Observers (bench, tail) want each record as soon as it lands: long polls that return at once.
+const TAIL_WAIT_MS = 500
 
 function toRecord(message: Message<Buffer, Buffer, Buffer, Buffer>): ConsumedRecord {
   const headers: Record<string, string> = {}
@@ -130,7 +137,8 @@ export class PlatformaticBus implements MessageBus {
       autocommit: false,
       sessionTimeout: 10_000,
       heartbeatInterval: 1_000,
-      maxWaitTime: 100,
+      maxWaitTime: FETCH_WAIT_MS,
+      minBytes: FETCH_MIN_BYTES,
       ...(options.instanceId ? { groupInstanceId: options.instanceId } : {}),
     })
     const stream = await consumer.consume({
@@ -240,7 +248,7 @@ export class PlatformaticBus implements MessageBus {
   }
 
   async tail(options: TailOptions): Promise<Subscription> {
-    const consumer = new Consumer({ clientId: `${this.#clientId}-tail`, groupId: `sagactl-tail-${randomUUID()}`, bootstrapBrokers: this.#brokers, autocommit: false, maxWaitTime: 20 })
+    const consumer = new Consumer({ clientId: `${this.#clientId}-tail`, groupId: `sagactl-tail-${randomUUID()}`, bootstrapBrokers: this.#brokers, autocommit: false, maxWaitTime: TAIL_WAIT_MS, minBytes: 1 })
     const stream = await consumer.consume({
       topics: [options.topic],
       mode: 'manual',

@@ -26,7 +26,9 @@ export class Supervisor {
   }
 
   start(role: RoleName): void {
-    const child = spawn(process.execPath, [RUN, 'start', role], { env: this.#o.env, stdio: ['ignore', 'pipe', 'pipe'] })
+    // SAGACTL_NODE_ARGS reaches the role processes (e.g. "--cpu-prof --cpu-prof-dir=prof" for profiling).
+    const nodeArgs = (this.#o.env.SAGACTL_NODE_ARGS ?? '').split(' ').filter(Boolean)
+    const child = spawn(process.execPath, [...nodeArgs, RUN, 'start', role], { env: this.#o.env, stdio: ['ignore', 'pipe', 'pipe'] })
     this.#children.set(role, child)
     for (const stream of [child.stdout, child.stderr]) readline.createInterface({ input: stream }).on('line', (line) => this.#o.onLine?.(role, line))
     child.on('exit', (code, signal) => {

@@ -186,6 +186,8 @@ export interface BenchReport {
   /** Saga p50 latency over (hops × floor p50). */
   p50_vs_floor: number | null
   processes: ProcessUsage[]
+  /** Per role: how long outbox rows waited between their commit and being published. */
+  outbox_lag_ms: Record<string, Percentiles>
   chart: string | null
 }
 
