@@ -8,6 +8,7 @@ import { event, parseEnvelope, type Message } from '../envelope.js'
 import { PlatformaticBus } from '../kafka/platformatic.js'
 import { ROLE_NAMES, type RoleName } from '../runtime/role.js'
 import { topicNames, topicSpecs } from '../topics.js'
+import { orderIds } from './api/app.js'
 import { waitForQuiet } from './quiet.js'
 import { Supervisor } from './supervisor.js'
 import { listDeadLetters } from './dead-letters.js'
@@ -160,8 +161,11 @@ export async function soak(o: SoakOptions): Promise<SoakReport> {
 
     async function submit(i: number): Promise<{ order_id: string; via: 'api' | 'kafka' }> {
       const body = { user_id: `soak-${i}`, items: [{ sku: `sku-${i % 17}`, qty: 1 + (i % 3) }], amount: 100 + i }
+      // The same key on the HTTP attempt and on the fallback: an api that committed the order but
+      // died before answering and the fallback then make one order, not two.
+      const key = `${prefix}${i}`
       try {
-        const response = await fetch(`http://127.0.0.1:${httpPort}/orders`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(2000) })
+        const response = await fetch(`http://127.0.0.1:${httpPort}/orders`, { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': key }, body: JSON.stringify(body), signal: AbortSignal.timeout(2000) })
         if (response.status === 202) {
           report.via_api++
           return { order_id: ((await response.json()) as { order_id: string }).order_id, via: 'api' }
@@ -169,11 +173,11 @@ export async function soak(o: SoakOptions): Promise<SoakReport> {
       } catch {
         // The api is being killed now and then: place this one straight on Kafka.
       }
-      const id = randomUUID()
-      const created = event('order.created', { order_id: id, saga_id: randomUUID(), payload: body }, Date.now())
-      await retry(() => bus.publish([{ topic: topics.orderEvents, key: id, value: JSON.stringify(created) }]))
+      const ids = orderIds(key, randomUUID)
+      const created = event('order.created', { order_id: ids.orderId, saga_id: ids.sagaId, payload: body }, Date.now(), ids.messageId)
+      await retry(() => bus.publish([{ topic: topics.orderEvents, key: ids.orderId, value: JSON.stringify(created) }]))
       report.via_kafka++
-      return { order_id: id, via: 'kafka' }
+      return { order_id: ids.orderId, via: 'kafka' }
     }
 
     for (const t of timers) clearInterval(t)

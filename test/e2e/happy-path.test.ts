@@ -71,4 +71,19 @@ describe('happy path on a real broker, five roles in five processes', () => {
     expect(await system.typesOf('inventoryCommands', order_id)).toEqual(['reserve_inventory'])
     expect(await system.typesOf('paymentCommands', order_id)).toEqual(['charge_payment'])
   })
+
+  it('a POST retried with the same Idempotency-Key is the same order: one order.created, one saga', async () => {
+    const key = randomUUID()
+    const post = () =>
+      fetch(`${system.url}/orders`, { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': key }, body: JSON.stringify({ items: [{ sku: 'mug', qty: 1 }], amount: 1200 }) }).then(
+        async (r) => ({ status: r.status, body: (await r.json()) as { order_id: string; saga_id: string } }),
+      )
+    const first = await post()
+    const second = await post()
+    expect([first.status, second.status]).toEqual([202, 202])
+    expect(second.body).toEqual(first.body)
+    await system.waitForFinal(first.body.order_id)
+    const events = await system.typesOf('orderEvents', first.body.order_id)
+    expect(events.filter((t) => t === 'order.created')).toHaveLength(1)
+  })
 })

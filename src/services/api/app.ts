@@ -3,6 +3,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 
 import { event, type Outgoing } from '../../envelope.js'
+import { derivedIds } from '../../runtime/ids.js'
 import type { Decision, DecideContext, StateStore } from '../../runtime/role.js'
 import { ORDER_SCOPE, type OrderView } from './orders.js'
 
@@ -16,6 +17,9 @@ export const OrderRequest = Type.Object(
 )
 export type OrderRequest = Static<typeof OrderRequest>
 
+// A client that retries a POST with the same key gets the same order, not a second one.
+const IdempotencyHeaders = Type.Object({ 'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 200 })) })
+
 const Accepted = Type.Object({ order_id: Type.String(), saga_id: Type.String(), status: Type.Literal('pending') })
 const ErrorBody = Type.Object({ statusCode: Type.Integer(), error: Type.String(), message: Type.String() })
 
@@ -26,15 +30,22 @@ export interface ApiDeps {
   healthy(): Promise<boolean>
 }
 
+/** Ids for an order. With an idempotency key they are derived from it, so a retried request is the same order. */
+export function orderIds(idempotencyKey: string | undefined, newId: () => string): { orderId: string; sagaId: string; messageId: string } {
+  const next = idempotencyKey ? derivedIds(`idempotency-key:${idempotencyKey}`) : newId
+  return { orderId: next(), sagaId: next(), messageId: next() }
+}
+
 /** The order created by a POST: the view row and the event, written together or not at all. */
-export function createOrder(body: OrderRequest, store: StateStore, ctx: DecideContext): { view: OrderView; messages: Outgoing[] } {
-  const orderId = ctx.newId()
-  const sagaId = ctx.newId()
+export function createOrder(body: OrderRequest, store: StateStore, ctx: DecideContext, idempotencyKey?: string): { view: OrderView; messages: Outgoing[] } {
+  const { orderId, sagaId, messageId } = orderIds(idempotencyKey, ctx.newId)
+  const existing = store.get<OrderView>(ORDER_SCOPE, orderId)
+  if (existing) return { view: existing, messages: [] }
   const at = new Date(ctx.now).toISOString()
   const view: OrderView = { order_id: orderId, saga_id: sagaId, status: 'pending', last_event: 'order.created', created_at: at, updated_at: at }
   store.put(ORDER_SCOPE, orderId, view)
   const payload = { user_id: body.user_id ?? null, items: body.items, amount: body.amount }
-  return { view, messages: [{ topic: 'orderEvents', envelope: event('order.created', { order_id: orderId, saga_id: sagaId, payload }, ctx.now, ctx.newId()) }] }
+  return { view, messages: [{ topic: 'orderEvents', envelope: event('order.created', { order_id: orderId, saga_id: sagaId, payload }, ctx.now, messageId) }] }
 }
 
 export function buildApp(deps: ApiDeps, options: FastifyServerOptions = {}): FastifyInstance {
@@ -55,10 +66,10 @@ export function buildApp(deps: ApiDeps, options: FastifyServerOptions = {}): Fas
     })
   })
 
-  app.post('/orders', { schema: { body: OrderRequest, response: { 202: Accepted, 400: ErrorBody } } }, async (request, reply) => {
+  app.post('/orders', { schema: { body: OrderRequest, headers: IdempotencyHeaders, response: { 202: Accepted, 400: ErrorBody } } }, async (request, reply) => {
     let view: OrderView | undefined
     deps.submit((store, ctx) => {
-      const created = createOrder(request.body, store, ctx)
+      const created = createOrder(request.body, store, ctx, request.headers['idempotency-key'])
       view = created.view
       return { messages: created.messages }
     })
