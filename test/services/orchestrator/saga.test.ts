@@ -144,4 +144,15 @@ describe('order saga: failures, retries, compensation', () => {
     const done = given(...exhausted, charged(2)).when(msg('inventory.reservation-cancelled', { reservation_id: 'r-1', attempt: 1 }))
     expect(done.sent.map((s) => s.type)).toEqual(['order.cancelled'])
   })
+
+  it('given a saga cancelled after inventory timed out, when a late inventory.reserved arrives, then the reservation is released once', () => {
+    const timedOut = (attempt: number) => msg(STEP_TIMED_OUT, { step: 'reserve_inventory', attempt })
+    const history = [created(), timedOut(1), retryDue('reserve_inventory', 2), timedOut(2), retryDue('reserve_inventory', 3), timedOut(3)]
+    const cancelled = given(...history)
+    expect(cancelled.state()).toMatchObject({ status: 'cancelled', reason: expect.stringMatching(/no reply to reserve_inventory/) })
+    const late = reserved(2)
+    const d = given(...history).when(late)
+    expect(d.sent).toEqual([{ topic: 'inventoryCommands', type: 'cancel_reservation', payload: expect.objectContaining({ reservation_id: 'r-1' }) }])
+    expect(given(...history, late).when(reserved(3)).sent).toEqual([])
+  })
 })
