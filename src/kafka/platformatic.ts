@@ -157,14 +157,18 @@ export class PlatformaticBus implements MessageBus {
       await Promise.all(batch.map((m) => m.commit()))
     }
     const scheduleCommit = (message: Message<Buffer, Buffer, Buffer, Buffer>): void => {
+      if (closed) return
       pending.set(`${message.topic}:${message.partition}`, message)
       commitTimer ??= setTimeout(() => {
         flushCommits().catch((error: Error) => stream.emit('error', error))
       }, COMMIT_EVERY_MS)
     }
 
+    let closed = false
     stream.on('data', (message: Message<Buffer, Buffer, Buffer, Buffer>) => {
-      if (failed) return
+      // After close() began, a record is left for the next owner of the partition: handling it
+      // now would schedule a commit on a closed consumer.
+      if (failed || closed) return
       let result: void | Promise<void>
       try {
         result = options.handler(toRecord(message))
@@ -190,10 +194,10 @@ export class PlatformaticBus implements MessageBus {
       }
     })
 
-    let closed = false
     const close = async (): Promise<void> => {
       if (closed) return
       closed = true
+      stream.pause()
       this.#closers.delete(close)
       if (commitTimer) clearTimeout(commitTimer)
       await flushCommits().catch(() => undefined)
@@ -202,7 +206,9 @@ export class PlatformaticBus implements MessageBus {
     }
     this.#closers.add(close)
     // A failed handler or commit must stop the role loudly rather than stall it silently.
-    stream.on('error', (error: Error) => options.onError(error))
+    stream.on('error', (error: Error) => {
+      if (!closed) options.onError(error)
+    })
     return { close }
   }
 

@@ -184,7 +184,9 @@ export class Runtime {
           this.#q.setTimer.run({ key: message.order_id, dueAt: decision.timer.dueAt, input: JSON.stringify(decision.timer.message) })
         }
         return 'processed'
-      })()
+        // IMMEDIATE: take the write lock up front, so a second writer (a replay) waits on the busy
+        // timeout instead of failing with SQLITE_BUSY_SNAPSHOT half-way.
+      }).immediate()
       if (outcome === 'duplicate') this.#o.log.debug({ message_id: message.message_id, type: message.type, order_id: message.order_id }, 'duplicate ignored')
       if (outcome === 'processed') {
         this.#maybeCrash('after-commit', message.type)
@@ -198,6 +200,8 @@ export class Runtime {
       const reason = error instanceof Rejected ? error.message : `handler error: ${(error as Error).message}`
       // A timer's message was made by this role; if it cannot be handled, log it rather than loop.
       if (!source.record) {
+        // The transaction that deleted the timer rolled back: delete it now, or it fires forever.
+        if (source.timerKey) this.#q.clearTimer.run({ key: source.timerKey })
         this.#o.log.error({ err: error, message }, 'timer message could not be handled; dropped')
         return 'dead-lettered'
       }
@@ -219,7 +223,7 @@ export class Runtime {
       if (d.reject) throw new Rejected(d.reject)
       for (const out of d.messages ?? []) this.#enqueue(this.#o.topics[out.topic], out.envelope, now)
       return d
-    })()
+    }).immediate()
     this.relay()
     return decision
   }
@@ -332,7 +336,7 @@ export class Runtime {
         at: now,
       })
       return 'dead-lettered'
-    })()
+    }).immediate()
     if (outcome === 'dead-lettered') {
       this.#o.log.warn({ reason, topic: record.topic, partition: record.partition, offset: record.offset.toString() }, 'message dead-lettered')
       this.relay()

@@ -23,6 +23,10 @@ describe("replay rebuilds the orchestrator's state from order.events", () => {
     await system.chaos('inventory', '--reject', '1')
     const rejected = await system.postOrder()
     await system.waitForFinal(rejected.order_id)
+    // Retries the rebuild never sees as timers, then compensation: it must come back cancelled.
+    await system.chaos('payment', '--fail', '3')
+    const exhausted = await system.postOrder()
+    await system.waitForFinal(exhausted.order_id, 60_000)
 
     // One saga waits for a retry when the orchestrator goes away.
     await system.chaos('payment', '--fail', '1')
@@ -48,6 +52,8 @@ describe("replay rebuilds the orchestrator's state from order.events", () => {
     }
     const cancelled = JSON.parse((await system.cli(['saga', 'show', rejected.order_id, '--json'])).stdout) as SagaReport
     expect(cancelled.outcome).toBe('cancelled')
+    const retriedOut = JSON.parse((await system.cli(['saga', 'show', exhausted.order_id, '--json'])).stdout) as SagaReport
+    expect(retriedOut).toMatchObject({ outcome: 'cancelled', reason: expect.stringMatching(/after 3 attempts/) })
     const waiting = JSON.parse((await system.cli(['saga', 'show', pending.order_id, '--json'])).stdout) as SagaReport
     expect(waiting.status).toBe('waiting_retry')
 
@@ -64,7 +70,7 @@ describe("replay rebuilds the orchestrator's state from order.events", () => {
     const verify = await system.cli(['verify', '--json'])
     const verdict = JSON.parse(verify.stdout) as VerifyReport
     expect(verdict.breaches).toEqual([])
-    expect(verdict).toMatchObject({ ok: true, orders: 5, completed: 4, cancelled: 1, unfinished: 0 })
+    expect(verdict).toMatchObject({ ok: true, orders: 6, completed: 4, cancelled: 2, unfinished: 0 })
     expect(verify.code).toBe(0)
   })
 })

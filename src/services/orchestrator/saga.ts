@@ -76,7 +76,7 @@ export function retryDelay(policy: RetryPolicy, random: number): number {
 
 export function decide(def: SagaDefinition, policy: RetryPolicy, current: SagaState | undefined, message: Message, ctx: DecideContext): SagaDecision {
   if (message.type === def.started) return current ? nothing() : start(def, policy, message, ctx)
-  if (message.type === def.completed || message.type === def.cancelled) return nothing()
+  if (message.type === def.completed || message.type === def.cancelled) return onFinal(def, current, message, ctx)
 
   const succeeded = def.steps.find((s) => s.succeeded === message.type)
   const failed = def.steps.find((s) => s.failed === message.type)
@@ -95,6 +95,12 @@ export function decide(def: SagaDefinition, policy: RetryPolicy, current: SagaSt
   if (failed) {
     const retryable = message.payload.retryable !== false
     const reason = typeof message.payload.reason === 'string' ? message.payload.reason : `${failed.name} failed`
+    // The log can be ahead of this state: a rebuild by replay never sees the retry timers, only
+    // the replies. A reply to the next attempt proves that retry ran.
+    if (attempt !== undefined && isCurrent(s, failed.name, attempt - 1, 'waiting_retry')) {
+      s.status = 'running'
+      s.attempt = attempt
+    }
     if (!isCurrent(s, failed.name, attempt, 'running')) return nothing()
     return onFailure(def, policy, s, failed, { retryable, reason }, ctx)
   }
@@ -122,6 +128,17 @@ export function decide(def: SagaDefinition, policy: RetryPolicy, current: SagaSt
     return { state: s, ...sendCompensation(step, policy, s, ctx), notices: [notice('warn', `resending compensation of ${step.name}`, s)] }
   }
   return nothing()
+}
+
+/**
+ * A final event on the log is the last word on a saga: normally this orchestrator sent it and
+ * already agrees; after a rebuild by replay it settles a saga whose timers were never replayed.
+ */
+function onFinal(def: SagaDefinition, current: SagaState | undefined, message: Message, ctx: DecideContext): SagaDecision {
+  if (!current || isFinished(current)) return nothing()
+  const s: SagaState = { ...structuredClone(current), status: message.type === def.completed ? 'completed' : 'cancelled', updated_at: ctx.now, finished_at: ctx.now }
+  if (typeof message.payload.reason === 'string') s.reason = message.payload.reason
+  return { state: s, messages: [], timer: null, notices: [notice('info', `saga settled by ${message.type} from the log`, s)] }
 }
 
 function start(def: SagaDefinition, policy: RetryPolicy, message: Message, ctx: DecideContext): SagaDecision {

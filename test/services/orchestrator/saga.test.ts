@@ -155,4 +155,20 @@ describe('order saga: failures, retries, compensation', () => {
     expect(d.sent).toEqual([{ topic: 'inventoryCommands', type: 'cancel_reservation', payload: expect.objectContaining({ reservation_id: 'r-1' }) }])
     expect(given(...history, late).when(reserved(3)).sent).toEqual([])
   })
+
+  it('given a saga rebuilt from the log (no timers replayed), when later replies and the final event arrive, then it ends as the log says, sending nothing', () => {
+    // What replay feeds: only order.events — the retry timers in between are not there.
+    const log = [created(), reserved(), paymentFailed(1), paymentFailed(2), paymentFailed(3), msg('inventory.reservation-cancelled', { reservation_id: 'r-1', attempt: 1 })]
+    const rebuilt = given(...log)
+    expect(rebuilt.state()).toMatchObject({ status: 'cancelled', compensated: ['reserve_inventory'] })
+    const final = given(...log).when(msg('order.cancelled', { reason: 'card declined (after 3 attempts)' }))
+    expect(final.sent).toEqual([])
+  })
+
+  it('given a saga still waiting for a retry in this state, when order.cancelled is on the log, then it is settled and its timer cleared', () => {
+    const d = given(created(), reserved(), paymentFailed(1)).when(msg('order.cancelled', { reason: 'decided elsewhere' }))
+    expect(d.after).toMatchObject({ status: 'cancelled', reason: 'decided elsewhere' })
+    expect(d.timer).toBeNull()
+    expect(d.sent).toEqual([])
+  })
 })
