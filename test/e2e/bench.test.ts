@@ -10,7 +10,8 @@ import { System } from './harness.js'
 describe('a short bench run on the test broker', () => {
   it('completes every order and writes a well-formed report and chart (no speed asserted)', async () => {
     const cli = new System()
-    const chart = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'sagactl-bench-test-')), 'chart.svg')
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sagactl-bench-test-'))
+    const chart = path.join(dir, 'chart.svg')
     const result = await cli.cli(['bench', '--orders', '300', '--rate', '100', '--floor-samples', '50', '--chart', chart, '--json'], { KAFKA_BROKERS: cli.brokers })
     await cli.stop()
     expect(result.code, result.stderr.slice(-2000)).toBe(0)
@@ -26,5 +27,6 @@ describe('a short bench run on the test broker', () => {
     expect(report.outbox_lag_ms.orchestrator?.count).toBe(900)
     const svg = fs.readFileSync(chart, 'utf8')
     expect(svg).toMatch(/^<svg[\s\S]*<polyline[\s\S]*<\/svg>\s*$/)
+    fs.rmSync(dir, { recursive: true, force: true })
   }, 300_000)
 })
