@@ -9,13 +9,14 @@ import { Command, Flags } from '@oclif/core'
 
 import { brokerAnswers, freePort, KAFKA_VERSION, resolveKafkaJars, startLocalKafka, type LocalKafka } from '../broker/local-kafka.js'
 import { configFrom, connectionFlags } from '../cli/flags.js'
+import { command } from '../envelope.js'
 import { PlatformaticBus } from '../kafka/platformatic.js'
 import { ROLE_NAMES } from '../runtime/role.js'
 import { finishReport, HOP_COUNT, measureFloor, runSagas, type BenchReport } from '../services/bench/bench.js'
 import { databasePath, openDatabase } from '../db/database.js'
 import { findProcesses } from '../services/bench/processes.js'
 import { percentiles, type Percentiles } from '../services/bench/stats.js'
-import { Supervisor } from '../services/supervisor.js'
+import { Supervisor, waitForHealthy } from '../services/supervisor.js'
 import { topicNames, topicSpecs } from '../topics.js'
 
 const run = promisify(execFile)
@@ -67,11 +68,7 @@ export default class Bench extends Command {
         await bus.ensureTopics(topicSpecs(prefix))
         await bus.close()
         for (const role of ROLE_NAMES) supervisor.start(role)
-        const deadline = Date.now() + 60_000
-        while (!(await fetch(`${apiUrl}/healthz`).then((r) => r.ok, () => false))) {
-          if (Date.now() > deadline) this.error('the roles did not start within 60 s', { exit: 1 })
-          await new Promise((r) => setTimeout(r, 250))
-        }
+        if (!(await waitForHealthy(apiUrl, 60_000))) this.error('the roles did not start within 60 s', { exit: 1 })
         say(`system up on topics ${prefix}*`)
       }
 
@@ -80,7 +77,7 @@ export default class Bench extends Command {
       try {
         if (flags.attach) {
           for (const role of ['inventory', 'payment'] as const) {
-            const chaos = { command_type: 'set_chaos', order_id: `chaos-${role}`, saga_id: `chaos-${role}`, message_id: randomUUID(), payload: { clear: true } }
+            const chaos = command('set_chaos', { order_id: `chaos-${role}`, saga_id: `chaos-${role}`, payload: { clear: true } }, Date.now())
             await bus.publish([{ topic: role === 'inventory' ? topics.inventoryCommands : topics.paymentCommands, key: chaos.order_id, value: JSON.stringify(chaos) }])
           }
         }

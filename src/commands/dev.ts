@@ -4,7 +4,7 @@ import { brokerAnswers, startLocalKafka, type LocalKafka } from '../broker/local
 import { configFrom, connectionFlags } from '../cli/flags.js'
 import { PlatformaticBus } from '../kafka/platformatic.js'
 import { ROLE_NAMES, type RoleName } from '../runtime/role.js'
-import { Supervisor } from '../services/supervisor.js'
+import { Supervisor, waitForHealthy } from '../services/supervisor.js'
 import { topicSpecs } from '../topics.js'
 
 const COLORS: Record<RoleName, string> = { api: '36', orchestrator: '35', inventory: '33', payment: '32', notifier: '34' }
@@ -69,7 +69,7 @@ export default class Dev extends Command {
       for (const role of ROLE_NAMES) supervisor.start(role)
 
       const base = `http://127.0.0.1:${config.port}`
-      if (await waitForHealth(`${base}/healthz`, 60_000, () => stopping)) {
+      if (await waitForHealthy(base, 60_000, () => stopping)) {
         say(`all roles started; api at ${base}. Try: curl -s -XPOST ${base}/orders -H 'content-type: application/json' -d '{"items":[{"sku":"book","qty":1}],"amount":999}'`)
         for (let i = 0; i < flags.orders; i++) {
           const response = await fetch(`${base}/orders`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user_id: 'demo', items: [{ sku: `demo-${i + 1}`, qty: 1 + i }], amount: 500 + 100 * i }) })
@@ -86,17 +86,4 @@ export default class Dev extends Command {
       await stopAll()
     }
   }
-}
-
-async function waitForHealth(url: string, timeoutMs: number, cancelled: () => boolean): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline && !cancelled()) {
-    try {
-      if ((await fetch(url)).ok) return true
-    } catch {
-      // not listening yet
-    }
-    await new Promise((resolve) => setTimeout(resolve, 250))
-  }
-  return false
 }

@@ -1,11 +1,11 @@
 import { Command, Flags } from '@oclif/core'
 
 import { configFrom, connectionFlags } from '../cli/flags.js'
-import { parseEnvelope, type Message } from '../envelope.js'
 import { PlatformaticBus } from '../kafka/platformatic.js'
 import { listDeadLetters } from '../services/dead-letters.js'
 import { deadLetteredIds, renderVerifyReport, verifyMessages, type VerifyReport } from '../services/verify.js'
 import { waitForQuiet } from '../services/quiet.js'
+import { readSagaMessages, sagaTopics } from '../services/saga-log.js'
 import { topicNames } from '../topics.js'
 
 export default class Verify extends Command {
@@ -26,18 +26,8 @@ export default class Verify extends Command {
     const bus = new PlatformaticBus(config.brokers, 'sagactl-verify')
     try {
       // A saga waiting out a retry is silent for up to the longest delay: quiet means longer than that.
-      if (flags['wait-quiet'] > 0) await waitForQuiet(bus, [names.orderEvents, names.inventoryCommands, names.paymentCommands], flags['wait-quiet'] * 1000, config.retry.maxDelayMs + 3000)
-      const messages: Message[] = []
-      for (const topic of [names.orderEvents, names.inventoryCommands, names.paymentCommands]) {
-        await bus.read({
-          topic,
-          handler: (record) => {
-            const parsed = parseEnvelope(record.value)
-            if (parsed.ok) messages.push(parsed.message)
-          },
-        })
-      }
-      const report = verifyMessages(messages, deadLetteredIds(await listDeadLetters(bus, names)))
+      if (flags['wait-quiet'] > 0) await waitForQuiet(bus, sagaTopics(names), flags['wait-quiet'] * 1000, config.retry.maxDelayMs + 3000)
+      const report = verifyMessages(await readSagaMessages(bus, names), deadLetteredIds(await listDeadLetters(bus, names)))
       this.log(renderVerifyReport(report))
       if (!report.ok) process.exitCode = 1
       return report

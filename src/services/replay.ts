@@ -2,11 +2,11 @@ import type { Logger } from 'pino'
 
 import type { Config } from '../config.js'
 import { databasePath, openDatabase } from '../db/database.js'
-import { parseEnvelope } from '../envelope.js'
 import type { MessageBus, ProducedRecord } from '../kafka/port.js'
 import type { RoleName } from '../runtime/role.js'
 import { Runtime, type Outcome } from '../runtime/runtime.js'
 import { topicNames } from '../topics.js'
+import { readSagaMessages } from './saga-log.js'
 import { groupId, roleHandler } from './start-role.js'
 
 export interface ReplayOptions {
@@ -40,16 +40,7 @@ export interface ReplayReport {
  */
 export async function replay(bus: MessageBus, config: Config, log: Logger, options: ReplayOptions): Promise<ReplayReport> {
   const names = topicNames(config.topicPrefix)
-  const published = new Set<string>()
-  for (const topic of [names.orderEvents, names.inventoryCommands, names.paymentCommands]) {
-    await bus.read({
-      topic,
-      handler: (record) => {
-        const parsed = parseEnvelope(record.value)
-        if (parsed.ok) published.add(parsed.message.message_id)
-      },
-    })
-  }
+  const published = new Set((await readSagaMessages(bus, names)).map((m) => m.message_id))
 
   const runs = options.roles.map((role) => {
     const stats: RoleReplay = { role, processed: 0, duplicate: 0, dead_lettered: 0, published: 0, suppressed: 0 }

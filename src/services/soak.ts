@@ -4,13 +4,14 @@ import os from 'node:os'
 import path from 'node:path'
 
 import { freePort, startLocalKafka, type LocalKafka } from '../broker/local-kafka.js'
-import { event, parseEnvelope, type Message } from '../envelope.js'
+import { event } from '../envelope.js'
 import { PlatformaticBus } from '../kafka/platformatic.js'
-import { ROLE_NAMES, type RoleName } from '../runtime/role.js'
+import { ROLE_NAMES } from '../runtime/role.js'
 import { topicNames, topicSpecs } from '../topics.js'
 import { orderIds } from './api/app.js'
 import { waitForQuiet } from './quiet.js'
-import { Supervisor } from './supervisor.js'
+import { readSagaMessages, sagaTopics } from './saga-log.js'
+import { Supervisor, waitForHealthy } from './supervisor.js'
 import { listDeadLetters } from './dead-letters.js'
 import { deadLetteredIds, verifyMessages, type VerifyReport } from './verify.js'
 
@@ -100,7 +101,7 @@ export async function soak(o: SoakOptions): Promise<SoakReport> {
     },
   })
   for (const role of ROLE_NAMES) supervisor.start(role)
-  await waitUntil(async () => (await fetch(`http://127.0.0.1:${httpPort}/healthz`).catch(() => undefined))?.ok === true, 60_000)
+  if (!(await waitForHealthy(`http://127.0.0.1:${httpPort}`, 60_000))) throw new Error('the roles did not come up within 60 s')
 
   const report = { via_api: 0, via_kafka: 0, broker_restarts: 0, duplicates_injected: 0, poison_injected: 0 }
   const submitted: { order_id: string; via: 'api' | 'kafka' }[] = []
@@ -184,13 +185,10 @@ export async function soak(o: SoakOptions): Promise<SoakReport> {
     await sleep(2000)
     for (const role of ROLE_NAMES) if (!supervisor.running(role)) supervisor.start(role)
     o.log('all orders submitted; waiting for the system to go quiet')
-    const quiet = await waitForQuiet(bus, [topics.orderEvents, topics.inventoryCommands, topics.paymentCommands], o.quietTimeoutMs, STEP_TIMEOUT_MS + RETRY_MAX_MS + 3000)
+    const quiet = await waitForQuiet(bus, sagaTopics(topics), o.quietTimeoutMs, STEP_TIMEOUT_MS + RETRY_MAX_MS + 3000)
     if (!quiet) o.log('the system did not go quiet before the deadline; verifying anyway')
 
-    const messages: Message[] = []
-    for (const topic of [topics.orderEvents, topics.inventoryCommands, topics.paymentCommands]) {
-      await bus.read({ topic, handler: (r) => void ((p) => p.ok && messages.push(p.message))(parseEnvelope(r.value)) })
-    }
+    const messages = await readSagaMessages(bus, topics)
     const letters = await listDeadLetters(bus, topics)
     const verify = verifyMessages(messages, deadLetteredIds(letters))
     const created = new Set(messages.filter((m) => m.type === 'order.created').map((m) => m.order_id))
@@ -219,14 +217,6 @@ export async function soak(o: SoakOptions): Promise<SoakReport> {
       fs.rmSync(brokerDir, { recursive: true, force: true })
       fs.rmSync(dataDir, { recursive: true, force: true })
     }
-  }
-}
-
-async function waitUntil(probe: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`the roles did not come up within ${timeoutMs / 1000} s`)
-    await sleep(250)
   }
 }
 

@@ -72,3 +72,13 @@ export class Supervisor {
     )
   }
 }
+
+/** Polls the api's /healthz until it answers 200; false at the deadline or when cancelled. */
+export async function waitForHealthy(apiUrl: string, timeoutMs: number, cancelled: () => boolean = () => false): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline && !cancelled()) {
+    if (await fetch(`${apiUrl}/healthz`).then((r) => r.ok, () => false)) return true
+    await new Promise((resolve) => setTimeout(resolve, 250))
+  }
+  return false
+}

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto'
 import { event, parseEnvelope } from '../../envelope.js'
 import type { ConsumedRecord, MessageBus, Subscription } from '../../kafka/port.js'
 import type { TopicNames } from '../../topics.js'
+import { sagaTopics } from '../saga-log.js'
 import { renderChart, type Bucket } from './chart.js'
 import { usage, type ProcessSample, type ProcessUsage } from './processes.js'
 import { percentiles, type Percentiles } from './stats.js'
@@ -68,7 +69,7 @@ export async function runSagas(bus: MessageBus, topics: TopicNames, o: BenchOpti
     }
   }
   const subs: Subscription[] = []
-  for (const topic of [topics.orderEvents, topics.inventoryCommands, topics.paymentCommands]) {
+  for (const topic of sagaTopics(topics)) {
     subs.push(await bus.tail({ topic, fromOffsets: await bus.endOffsets(topic), handler: onRecord }))
   }
 

@@ -1,6 +1,6 @@
 import fs from 'node:fs'
 
-import { asc, eq, or, sql } from 'drizzle-orm'
+import { and, asc, eq, or, sql } from 'drizzle-orm'
 
 import { databasePath, openDatabase } from '../../db/database.js'
 import { journal, state } from '../../db/schema.js'
@@ -63,7 +63,7 @@ export function loadSagaReport(dataDir: string, id: string): SagaReport {
       .orderBy(asc(journal.at), sql`rowid`)
       .all()
     const orderId = entries[0]?.orderId ?? id
-    const row = db.select().from(state).where(eq(state.key, orderId)).all().find((r) => r.scope === SAGA_SCOPE)
+    const row = db.select().from(state).where(and(eq(state.scope, SAGA_SCOPE), eq(state.key, orderId))).get()
     if (!row) throw new SagaNotFound(`no saga with order or saga id ${id}`)
     const s = JSON.parse(row.value) as SagaState
     const timeline = entries.map((e): TimelineEntry => {
