@@ -10,6 +10,8 @@ export interface Config {
   inventorySuccessRate: number
   paymentSuccessRate: number
   allowChaos: boolean
+  /** Names this instance of a role: its own data directory, and static group membership. */
+  instanceId?: string
 }
 
 export class ConfigError extends Error {}
@@ -56,6 +58,10 @@ export function loadConfig(env: Env = process.env, defaults: { allowChaos?: bool
   if (maxDelayMs < minDelayMs) {
     throw new ConfigError(`SAGA_RETRY_MAX_DELAY_MS (${maxDelayMs}) must not be below SAGA_RETRY_MIN_DELAY_MS (${minDelayMs})`)
   }
+  const instanceId = env.SAGA_INSTANCE_ID || undefined
+  if (instanceId !== undefined && !/^[A-Za-z0-9._-]{1,64}$/.test(instanceId)) {
+    throw new ConfigError(`SAGA_INSTANCE_ID may only hold letters, digits, ".", "_" and "-" (at most 64), got "${instanceId}"`)
+  }
   const port = int(env, 'PORT', 3000, 0)
   if (port > 65535) throw new ConfigError(`PORT must be at most 65535, got "${env.PORT}"`)
   return {
@@ -68,5 +74,6 @@ export function loadConfig(env: Env = process.env, defaults: { allowChaos?: bool
     inventorySuccessRate: rate(env, 'INVENTORY_SUCCESS_RATE', 0.8),
     paymentSuccessRate: rate(env, 'PAYMENT_SUCCESS_RATE', 0.7),
     allowChaos: bool(env, 'SAGA_ALLOW_CHAOS', defaults.allowChaos ?? false),
+    ...(instanceId ? { instanceId } : {}),
   }
 }

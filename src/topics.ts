@@ -1,3 +1,5 @@
+import type { TopicSpec } from './kafka/port.js'
+
 export const TOPICS = {
   orderEvents: { name: 'order.events', partitions: 8 },
   inventoryCommands: { name: 'inventory.commands', partitions: 4 },
@@ -11,10 +13,30 @@ export type TopicKey = keyof typeof TOPICS
 
 export type TopicNames = Record<TopicKey, string>
 
+/**
+ * Each stateful role's changelog: compacted, partitioned like the topic the role consumes, so
+ * changelog partition p holds exactly the state of input partition p.
+ */
+export const CHANGELOGS = {
+  orchestrator: 'orderEvents',
+  inventory: 'inventoryCommands',
+  payment: 'paymentCommands',
+  notifier: 'orderEvents',
+} as const satisfies Record<string, TopicKey>
+
+export type ChangelogRole = keyof typeof CHANGELOGS
+
 export function topicNames(prefix: string): TopicNames {
   return Object.fromEntries(Object.entries(TOPICS).map(([k, t]) => [k, prefix + t.name])) as TopicNames
 }
 
-export function topicSpecs(prefix: string): { name: string; partitions: number }[] {
-  return Object.values(TOPICS).map((t) => ({ name: prefix + t.name, partitions: t.partitions }))
+export function changelogTopic(prefix: string, role: ChangelogRole): string {
+  return `${prefix}sagactl.${role}.changelog`
+}
+
+export function topicSpecs(prefix: string): TopicSpec[] {
+  return [
+    ...Object.values(TOPICS).map((t) => ({ name: prefix + t.name, partitions: t.partitions })),
+    ...Object.entries(CHANGELOGS).map(([role, input]) => ({ name: changelogTopic(prefix, role as ChangelogRole), partitions: TOPICS[input].partitions, compacted: true })),
+  ]
 }

@@ -41,18 +41,16 @@ export default class Chaos extends Command {
       await bus.ensureTopics(topicSpecs(config.topicPrefix))
       let answer: (r: ChaosResult) => void = () => {}
       const answered = new Promise<ChaosResult>((resolve) => (answer = resolve))
-      // The control topic is small; reading it from the start means the answer cannot be missed.
-      const sub = await bus.subscribe({
-        groupId: `sagactl-chaos-${randomUUID()}`,
-        topics: [names.control],
-        start: 'earliest',
+      // Follow the control topic from its current end, taken before the command goes out, so the answer cannot be missed.
+      const sub = await bus.tail({
+        topic: names.control,
+        fromOffsets: await bus.endOffsets(names.control),
         handler: (record) => {
           const parsed = parseEnvelope(record.value)
           if (!parsed.ok || parsed.message.causation_id !== request.message_id) return
           const p = parsed.message.payload
           answer({ role: args.role, applied: parsed.message.type === 'chaos.applied', ...(typeof p.fail === 'number' ? { fail: p.fail, reject: p.reject as number } : {}), ...(typeof p.reason === 'string' ? { reason: p.reason } : {}) })
         },
-        onError: (error) => this.warn(`control topic: ${error.message}`),
       })
       const topic = args.role === 'inventory' ? names.inventoryCommands : names.paymentCommands
       await bus.publish([{ topic, key: request.order_id, value: JSON.stringify(request) }])

@@ -7,10 +7,15 @@ import { startRole } from '../services/start-role.js'
 
 export default class Start extends Command {
   static override summary = 'Run one role of the saga until SIGINT/SIGTERM.'
-  static override description = 'Each role keeps its inbox, state and outbox in its own SQLite file under SAGA_DATA_DIR. On SIGINT/SIGTERM it stops consuming, flushes its outbox and exits 0.'
-  static override examples = ['<%= config.bin %> start orchestrator', 'PORT=8080 <%= config.bin %> start api']
+  static override description =
+    'Run as many instances of a role as you like, on one host or many: they share the work by partitions, and each partition\'s state moves with it (restored from the role\'s changelog topic). Each instance keeps a local cache of its inbox, state and outbox in a SQLite file under SAGA_DATA_DIR (under SAGA_DATA_DIR/<instance-id> with --instance-id); the file can be deleted at any time. On SIGINT/SIGTERM it stops consuming, flushes its outbox and exits 0.'
+  static override examples = ['<%= config.bin %> start orchestrator', '<%= config.bin %> start orchestrator --instance-id orch-2', 'PORT=8080 <%= config.bin %> start api --instance-id api-2']
   static override args = { role: Args.string({ description: 'the role to run', options: [...ROLE_NAMES], required: true }) }
-  static override flags = { ...connectionFlags, port: Flags.integer({ description: 'HTTP port of the api role (overrides PORT)', min: 0, max: 65535 }) }
+  static override flags = {
+    ...connectionFlags,
+    port: Flags.integer({ description: 'HTTP port of the api role (overrides PORT)', min: 0, max: 65535 }),
+    'instance-id': Flags.string({ description: 'names this instance (overrides SAGA_INSTANCE_ID): its own data directory, and static group membership so a quick restart keeps its partitions' }),
+  }
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Start)

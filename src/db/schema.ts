@@ -1,20 +1,25 @@
-import { index, integer, primaryKey, sqliteTable, text } from 'drizzle-orm/sqlite-core'
+import { integer, primaryKey, sqliteTable, text } from 'drizzle-orm/sqlite-core'
 
 // Mirrors migrations/*.sql, which are the source of truth for the database's shape.
 
 export const processedMessages = sqliteTable('processed_messages', {
   messageId: text('message_id').primaryKey(),
   processedAt: integer('processed_at').notNull(),
+  /** The changelog key its id list travels under (the order id, or a record position). */
+  seenKey: text('seen_key'),
+  part: integer('part'),
 })
 
 export const outbox = sqliteTable('outbox', {
   id: integer('id').primaryKey({ autoIncrement: true }),
   topic: text('topic').notNull(),
   key: text('msg_key').notNull(),
-  value: text('value').notNull(),
+  value: text('value'),
   headers: text('headers'),
   createdAt: integer('created_at').notNull(),
   sentAt: integer('sent_at'),
+  part: integer('part'),
+  destPartition: integer('dest_partition'),
 })
 
 export const state = sqliteTable(
@@ -24,6 +29,7 @@ export const state = sqliteTable(
     key: text('key').notNull(),
     value: text('value').notNull(),
     updatedAt: integer('updated_at').notNull(),
+    part: integer('part'),
   },
   (t) => [primaryKey({ columns: [t.scope, t.key] })],
 )
@@ -32,20 +38,15 @@ export const timers = sqliteTable('timers', {
   key: text('key').primaryKey(),
   dueAt: integer('due_at').notNull(),
   input: text('input').notNull(),
+  part: integer('part'),
 })
 
-export const journal = sqliteTable(
-  'journal',
+export const positions = sqliteTable(
+  'positions',
   {
-    messageId: text('message_id').primaryKey(),
-    orderId: text('order_id').notNull(),
-    sagaId: text('saga_id').notNull(),
-    direction: text('direction', { enum: ['in', 'out', 'timer'] }).notNull(),
     topic: text('topic').notNull(),
-    type: text('type').notNull(),
-    attempt: integer('attempt'),
-    at: integer('at').notNull(),
-    envelope: text('envelope').notNull(),
+    part: integer('part').notNull(),
+    nextOffset: text('next_offset').notNull(),
   },
-  (t) => [index('journal_order').on(t.orderId, t.at), index('journal_saga').on(t.sagaId, t.at)],
+  (t) => [primaryKey({ columns: [t.topic, t.part] })],
 )

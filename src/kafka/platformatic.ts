@@ -1,10 +1,9 @@
 import { randomUUID } from 'node:crypto'
 
-import { Admin, Consumer, Producer, ProduceAcks, compatibilityPartitioner, type Message } from '@platformatic/kafka'
+import { Admin, ConfigResourceTypes, Consumer, FetchIsolationLevels, Producer, ProduceAcks, compatibilityPartitioner, type Message } from '@platformatic/kafka'
 
-import { TopicMismatchError, type ConsumedRecord, type MessageBus, type ProducedRecord, type ReadOptions, type SubscribeOptions, type TailOptions, type Subscription, type TopicSpec } from './port.js'
+import { FencedError, TopicMismatchError, type ConsumedRecord, type PartitionWriter, type MessageBus, type ProducedRecord, type ReadOptions, type SubscribeOptions, type TailOptions, type Subscription, type TopicSpec } from './port.js'
 
-const COMMIT_EVERY_MS = 50
 const PUBLISH_TIMEOUT_MS = 15_000
 const MAX_SEND_RECORDS = 2000
 // Role consumers batch fetches: the broker answers once FETCH_MIN_BYTES are there or FETCH_WAIT_MS
@@ -14,6 +13,10 @@ const FETCH_WAIT_MS = Number(process.env.SAGA_FETCH_WAIT_MS || 10)
 const FETCH_MIN_BYTES = Number(process.env.SAGA_FETCH_MIN_BYTES || 65536)
 // Observers (bench, tail) want each record as soon as it lands: long polls that return at once.
 const TAIL_WAIT_MS = 500
+// How long a member that died unannounced keeps its partitions.
+const SESSION_TIMEOUT_MS = 10_000
+// Control batches (transaction markers) carry this attribute bit.
+const IS_CONTROL = 1 << 5
 
 function toRecord(message: Message<Buffer, Buffer, Buffer, Buffer>): ConsumedRecord {
   const headers: Record<string, string> = {}
@@ -119,78 +122,102 @@ export class PlatformaticBus implements MessageBus {
   }
 
   async #send(producer: Producer<Buffer, Buffer, Buffer, Buffer>, records: ProducedRecord[]): Promise<void> {
-    await producer.send({
-      messages: records.map((r) => ({
-        topic: r.topic,
-        key: Buffer.from(r.key),
-        value: Buffer.isBuffer(r.value) ? r.value : Buffer.from(r.value),
-        headers: r.headers ? new Map(Object.entries(r.headers).map(([k, v]) => [Buffer.from(k), Buffer.from(v)])) : undefined,
-      })),
-    })
+    await producer.send({ messages: records.map(toMessage) })
   }
 
+  /**
+   * Consumes one topic in a group. Each assigned partition gets a transactional writer (its own
+   * transactional id, so initialising it fences the previous owner); the partition's records reach
+   * the handler only after `ownership.assigned` has resolved for it. Offsets are never committed
+   * here: they travel inside the writers' transactions.
+   */
   async subscribe(options: SubscribeOptions): Promise<Subscription> {
     const consumer = new Consumer({
       clientId: `${this.#clientId}-consumer`,
       groupId: options.groupId,
       bootstrapBrokers: this.#brokers,
       autocommit: false,
-      sessionTimeout: 10_000,
+      sessionTimeout: SESSION_TIMEOUT_MS,
       heartbeatInterval: 1_000,
+      rebalanceTimeout: SESSION_TIMEOUT_MS,
       maxWaitTime: FETCH_WAIT_MS,
       minBytes: FETCH_MIN_BYTES,
+      isolationLevel: FetchIsolationLevels.READ_COMMITTED,
       ...(options.instanceId ? { groupInstanceId: options.instanceId } : {}),
     })
+    const { topic, ownership } = options
+    // Partition → settles once its state is restored; absent: not ours.
+    const owned = new Map<number, Promise<void>>()
+    const ready = new Set<number>()
+    const writers = new Map<number, TransactionalWriter>()
+    let closed = false
+    let failed: Error | undefined
+    let assigning: Promise<void> = Promise.resolve()
+
+    const fail = (error: Error): void => {
+      if (closed || failed) return
+      failed = error
+      options.onError(error)
+    }
+    const onJoin = (assignments: { topic: string; partitions: number[] }[] | undefined): void => {
+      if (closed || !assignments) return
+      const now = new Set(assignments.filter((a) => a.topic === topic).flatMap((a) => a.partitions))
+      const revoked = [...owned.keys()].filter((p) => !now.has(p))
+      for (const p of revoked) {
+        owned.delete(p)
+        ready.delete(p)
+        void writers.get(p)?.close()
+        writers.delete(p)
+      }
+      if (revoked.length > 0) ownership.revoked(revoked)
+      const added = [...now].filter((p) => !owned.has(p)).sort((a, b) => a - b)
+      if (added.length === 0) return
+      const settled = assigning.then(async () => {
+        const fresh = added.map((p) => new TransactionalWriter(this.#brokers, `${this.#clientId}-tx`, `${options.groupId}.${topic}.${p}`, topic, p, consumer))
+        for (const w of fresh) writers.set(w.partition, w)
+        await Promise.all(fresh.map((w) => w.init()))
+        // Revoked again while initialising: nothing to restore.
+        const still = fresh.filter((w) => owned.has(w.partition) && writers.get(w.partition) === w)
+        if (still.length > 0 && !closed) await ownership.assigned(still)
+        for (const w of still) if (owned.has(w.partition)) ready.add(w.partition)
+      })
+      assigning = settled.catch(() => undefined)
+      for (const p of added) owned.set(p, settled)
+      settled.catch((error: Error) => fail(error))
+    }
+    consumer.on('consumer:group:join', (payload: { assignments?: { topic: string; partitions: number[] }[] }) => onJoin(payload.assignments))
+
     const stream = await consumer.consume({
-      topics: options.topics,
+      topics: [topic],
       mode: 'committed',
       fallbackMode: options.start ?? 'earliest',
     })
-    const pending = new Map<string, Message<Buffer, Buffer, Buffer, Buffer>>()
-    let commitTimer: NodeJS.Timeout | undefined
-    let failed: Error | undefined
+    onJoin((consumer.assignments ?? undefined) as { topic: string; partitions: number[] }[] | undefined)
 
-    const flushCommits = async (): Promise<void> => {
-      commitTimer = undefined
-      const batch = [...pending.values()]
-      pending.clear()
-      await Promise.all(batch.map((m) => m.commit()))
+    const deliver = (message: Message<Buffer, Buffer, Buffer, Buffer>): void | Promise<void> => {
+      // A record fetched before its partition moved away is left to the new owner.
+      if (!ready.has(message.partition)) return
+      return options.handler(toRecord(message))
     }
-    const scheduleCommit = (message: Message<Buffer, Buffer, Buffer, Buffer>): void => {
-      if (closed) return
-      pending.set(`${message.topic}:${message.partition}`, message)
-      commitTimer ??= setTimeout(() => {
-        flushCommits().catch((error: Error) => stream.emit('error', error))
-      }, COMMIT_EVERY_MS)
-    }
-
-    let closed = false
     stream.on('data', (message: Message<Buffer, Buffer, Buffer, Buffer>) => {
-      // After close() began, a record is left for the next owner of the partition: handling it
-      // now would schedule a commit on a closed consumer.
       if (failed || closed) return
+      const gate = owned.get(message.partition)
+      if (!gate) return
       let result: void | Promise<void>
       try {
-        result = options.handler(toRecord(message))
+        result = ready.has(message.partition) ? deliver(message) : gate.then(() => deliver(message))
       } catch (error) {
-        failed = error as Error
-        stream.emit('error', error)
+        fail(error as Error)
         return
       }
       if (result && typeof result.then === 'function') {
         stream.pause()
         result.then(
           () => {
-            scheduleCommit(message)
-            stream.resume()
+            if (!closed) stream.resume()
           },
-          (error: Error) => {
-            failed = error
-            stream.emit('error', error)
-          },
+          (error: Error) => fail(error),
         )
-      } else {
-        scheduleCommit(message)
       }
     })
 
@@ -199,62 +226,86 @@ export class PlatformaticBus implements MessageBus {
       closed = true
       stream.pause()
       this.#closers.delete(close)
-      if (commitTimer) clearTimeout(commitTimer)
-      await flushCommits().catch(() => undefined)
       await closeQuietly(() => stream.close())
       await closeQuietly(() => consumer.close(true))
+      await Promise.all([...writers.values()].map((w) => w.close()))
+      writers.clear()
     }
     this.#closers.add(close)
-    // A failed handler or commit must stop the role loudly rather than stall it silently.
-    stream.on('error', (error: Error) => {
-      if (!closed) options.onError(error)
-    })
+    stream.on('error', (error: Error) => fail(error))
     return { close }
   }
 
+  /** Reads partitions up to their last stable offsets, with raw fetches: transaction markers end no record, so positions must be tracked by batch. */
   async read(options: ReadOptions): Promise<void> {
     const consumer = new Consumer({
       clientId: `${this.#clientId}-reader`,
       groupId: `sagactl-reader-${randomUUID()}`,
       bootstrapBrokers: this.#brokers,
       autocommit: false,
-      maxWaitTime: 200,
+      isolationLevel: FetchIsolationLevels.READ_COMMITTED,
     })
     try {
-      const ends = await consumer.listOffsets({ topics: [options.topic] })
-      const starts = await consumer.listOffsets({ topics: [options.topic], timestamp: -2n })
-      const endOffsets = ends.get(options.topic) ?? []
-      const startOffsets = starts.get(options.topic) ?? []
-      const wanted = (options.partitions ?? endOffsets.map((_, p) => p)).filter((p) => p < endOffsets.length)
-      const offsets = wanted
-        .map((partition) => {
-          const earliest = startOffsets[partition] ?? 0n
-          const from = options.fromOffset !== undefined && options.fromOffset > earliest ? options.fromOffset : earliest
-          return { topic: options.topic, partition, offset: from, end: endOffsets[partition] ?? 0n }
-        })
-        .filter((o) => o.offset < o.end)
-      if (offsets.length === 0) return
-      const remaining = new Map(offsets.map((o) => [o.partition, o.end]))
-      const stream = await consumer.consume({
-        topics: [options.topic],
-        mode: 'manual',
-        offsets: offsets.map(({ topic, partition, offset }) => ({ topic, partition, offset })),
-      })
-      for await (const message of stream as AsyncIterable<Message<Buffer, Buffer, Buffer, Buffer>>) {
-        const end = remaining.get(message.partition)
-        if (end === undefined || message.offset >= end) continue
-        await options.handler(toRecord(message))
-        if (message.offset + 1n >= end) remaining.delete(message.partition)
-        if (remaining.size === 0) break
+      const topic = options.topic
+      const [ends, starts, metadata] = await Promise.all([
+        consumer.listOffsets({ topics: [topic], isolationLevel: FetchIsolationLevels.READ_COMMITTED }),
+        consumer.listOffsets({ topics: [topic], timestamp: -2n }),
+        consumer.metadata({ topics: [topic] }),
+      ])
+      const endOffsets = ends.get(topic) ?? []
+      const startOffsets = starts.get(topic) ?? []
+      const info = metadata.topics.get(topic)
+      if (!info) return
+      const positions = new Map<number, { next: bigint; end: bigint }>()
+      for (const partition of options.partitions ?? endOffsets.map((_, p) => p)) {
+        if (partition >= endOffsets.length) continue
+        const earliest = startOffsets[partition] ?? 0n
+        const next = options.fromOffset !== undefined && options.fromOffset > earliest ? options.fromOffset : earliest
+        const end = endOffsets[partition] ?? 0n
+        if (next < end) positions.set(partition, { next, end })
       }
-      await closeQuietly(() => stream.close())
+      while (positions.size > 0) {
+        const byLeader = new Map<number, number[]>()
+        for (const partition of positions.keys()) {
+          const leader = info.partitions[partition]!.leader
+          byLeader.set(leader, [...(byLeader.get(leader) ?? []), partition])
+        }
+        for (const [node, partitions] of byLeader) {
+          const response = await consumer.fetch({
+            node,
+            maxWaitTime: 200,
+            minBytes: 1,
+            maxBytes: 8 * 1024 * 1024,
+            isolationLevel: FetchIsolationLevels.READ_COMMITTED,
+            topics: [{ topicId: info.id, partitions: partitions.map((partition) => ({ partition, fetchOffset: positions.get(partition)!.next, partitionMaxBytes: 4 * 1024 * 1024, currentLeaderEpoch: -1, lastFetchedEpoch: -1 })) }],
+          })
+          for (const answer of response.responses.flatMap((r) => r.partitions)) {
+            const position = positions.get(answer.partitionIndex)
+            if (!position) continue
+            for (const batch of answer.records ?? []) {
+              const last = batch.firstOffset + BigInt(batch.lastOffsetDelta)
+              if (!(batch.attributes & IS_CONTROL)) {
+                for (const r of batch.records) {
+                  const offset = batch.firstOffset + BigInt(r.offsetDelta)
+                  if (offset < position.next || offset >= position.end) continue
+                  const headers: Record<string, string> = {}
+                  for (const [k, v] of r.headers) if (k) headers[k.toString()] = v?.toString() ?? ''
+                  await options.handler({ topic, partition: answer.partitionIndex, offset, key: r.key && r.key.length > 0 ? r.key : null, value: r.value ?? null, headers, timestamp: batch.firstTimestamp + r.timestampDelta })
+                }
+              }
+              if (last + 1n > position.next) position.next = last + 1n
+            }
+            if (position.next >= position.end) positions.delete(answer.partitionIndex)
+          }
+        }
+      }
     } finally {
       await closeQuietly(() => consumer.close(true))
     }
   }
 
   async tail(options: TailOptions): Promise<Subscription> {
-    const consumer = new Consumer({ clientId: `${this.#clientId}-tail`, groupId: `sagactl-tail-${randomUUID()}`, bootstrapBrokers: this.#brokers, autocommit: false, maxWaitTime: TAIL_WAIT_MS, minBytes: 1 })
+    const consumer = new Consumer({ clientId: `${this.#clientId}-tail`, groupId: `sagactl-tail-${randomUUID()}`, bootstrapBrokers: this.#brokers, autocommit: false, maxWaitTime: TAIL_WAIT_MS, minBytes: 1, isolationLevel: FetchIsolationLevels.READ_COMMITTED })
     const stream = await consumer.consume({
       topics: [options.topic],
       mode: 'manual',
@@ -286,12 +337,18 @@ export class PlatformaticBus implements MessageBus {
       const missing = specs.filter((s) => !existing.has(s.name))
       for (const spec of missing) {
         try {
-          await admin.createTopics({ topics: [spec.name], partitions: spec.partitions, replicas: 1 })
+          await admin.createTopics({
+            topics: [spec.name],
+            partitions: spec.partitions,
+            replicas: 1,
+            ...(spec.compacted ? { configs: [{ name: 'cleanup.policy', value: 'compact' }] } : {}),
+          })
         } catch (error) {
           // Another role may have created it a moment ago; the partition check below decides.
           if (!/already exists/i.test(String((error as Error).message) + JSON.stringify((error as { errors?: unknown }).errors ?? ''))) throw error
         }
       }
+      await this.#requireCompaction(admin, specs.filter((s) => s.compacted))
       const metadata = await admin.metadata({ topics: specs.map((s) => s.name) })
       const wrong = specs
         .map((s) => ({ ...s, actual: metadata.topics.get(s.name)?.partitionsCount }))
@@ -305,6 +362,20 @@ export class PlatformaticBus implements MessageBus {
     } finally {
       await admin.close().catch(() => undefined)
     }
+  }
+
+  /** A changelog that is not compacted grows for ever and restores ever slower: refuse it. */
+  async #requireCompaction(admin: Admin, specs: TopicSpec[]): Promise<void> {
+    if (specs.length === 0) return
+    const described = await admin.describeConfigs({ resources: specs.map((s) => ({ resourceType: ConfigResourceTypes.TOPIC, resourceName: s.name, configurationKeys: ['cleanup.policy'] })) })
+    const loose = described.filter((d) => !String(d.configs.find((c) => c.name === 'cleanup.policy')?.value ?? '').includes('compact'))
+    if (loose.length > 0) {
+      throw new TopicMismatchError(`topic${loose.length > 1 ? 's' : ''} ${loose.map((d) => `"${d.resourceName}"`).join(', ')} must have cleanup.policy=compact (a changelog); set it with kafka-configs.sh or delete the topic so sagactl creates it`)
+    }
+  }
+
+  partitionOf(key: string, count: number): number {
+    return compatibilityPartitioner(undefined as never, Buffer.from(key)) % count
   }
 
   async ping(): Promise<boolean> {
@@ -323,6 +394,108 @@ export class PlatformaticBus implements MessageBus {
     await Promise.all([...this.#closers].map((c) => c()))
     await this.#producer?.close().catch(() => undefined)
     this.#producer = undefined
+  }
+}
+
+function toMessage(r: ProducedRecord): { topic: string; key: Buffer; value: Buffer | undefined; headers?: Map<Buffer, Buffer>; partition?: number } {
+  return {
+    topic: r.topic,
+    key: Buffer.from(r.key),
+    // A null value is a tombstone on a compacted topic.
+    value: r.value === null ? undefined : Buffer.isBuffer(r.value) ? r.value : Buffer.from(r.value),
+    ...(r.headers ? { headers: new Map(Object.entries(r.headers).map(([k, v]) => [Buffer.from(k), Buffer.from(v)])) } : {}),
+    ...(r.partition !== undefined ? { partition: r.partition } : {}),
+  }
+}
+
+const FENCING = ['PRODUCER_FENCED', 'INVALID_PRODUCER_EPOCH', 'TRANSACTIONAL_ID_AUTHORIZATION_FAILED', 'FENCED_INSTANCE_ID']
+
+function isFencing(error: unknown): boolean {
+  const e = error as { findBy?: (property: string, value: unknown) => unknown }
+  if (typeof e?.findBy !== 'function') return false
+  return Boolean(e.findBy('producerFenced', true)) || FENCING.some((code) => e.findBy!('apiId', code))
+}
+
+/**
+ * A partition's transactional producer. Its transactional id is the same for every owner of the
+ * partition, so the broker lets only the newest initialised producer finish a transaction.
+ */
+class TransactionalWriter implements PartitionWriter {
+  readonly #brokers: string[]
+  readonly #clientId: string
+  readonly #transactionalId: string
+  readonly #topic: string
+  readonly #consumer: Consumer<Buffer, Buffer, Buffer, Buffer>
+  #producer: Producer<Buffer, Buffer, Buffer, Buffer> | undefined
+  #fenced = false
+
+  constructor(brokers: string[], clientId: string, transactionalId: string, topic: string, readonly partition: number, consumer: Consumer<Buffer, Buffer, Buffer, Buffer>) {
+    this.#brokers = brokers
+    this.#clientId = clientId
+    this.#transactionalId = transactionalId
+    this.#topic = topic
+    this.#consumer = consumer
+  }
+
+  #make(): Producer<Buffer, Buffer, Buffer, Buffer> {
+    this.#producer ??= new Producer({
+      clientId: this.#clientId,
+      bootstrapBrokers: this.#brokers,
+      idempotent: true,
+      transactionalId: this.#transactionalId,
+      acks: ProduceAcks.ALL,
+      partitioner: compatibilityPartitioner,
+      retries: 3,
+      retryDelay: 200,
+    })
+    return this.#producer
+  }
+
+  /** InitProducerId: bumps the epoch, which aborts or completes the previous owner's open transaction. */
+  async init(): Promise<void> {
+    const transaction = await this.#make().beginTransaction()
+    await transaction.cancel()
+  }
+
+  async commit(records: ProducedRecord[], nextOffset?: bigint): Promise<void> {
+    if (this.#fenced) throw new FencedError(`partition ${this.#topic}[${this.partition}] is owned by another instance`)
+    if (records.length === 0 && nextOffset === undefined) return
+    const producer = this.#make()
+    let transaction: Awaited<ReturnType<typeof producer.beginTransaction>> | undefined
+    try {
+      transaction = await producer.beginTransaction()
+      if (records.length > 0) await transaction.send({ messages: records.map(toMessage) })
+      if (nextOffset !== undefined) {
+        await transaction.addConsumer(this.#consumer)
+        // The group generation travels with the offset: a member that lost the partition is refused.
+        const consumer = this.#consumer
+        await transaction.addOffset({
+          topic: this.#topic,
+          partition: this.partition,
+          offset: nextOffset - 1n,
+          metadata: { consumer: { groupId: consumer.groupId, generationId: consumer.generationId, memberId: consumer.memberId, coordinatorId: consumer.coordinatorId } },
+        } as unknown as Message<Buffer, Buffer, Buffer, Buffer>)
+      }
+      await transaction.commit()
+    } catch (error) {
+      if (transaction && !transaction.completed) await closeQuietly(() => transaction!.abort())
+      if (isFencing(error)) {
+        this.#fenced = true
+        throw new FencedError(`partition ${this.#topic}[${this.partition}] was taken over by another instance: ${(error as Error).message}`)
+      }
+      // A producer left in a half-finished transaction cannot begin another: start afresh (same
+      // transactional id, so this fences only our own stale producer).
+      if (this.#producer === producer) this.#producer = undefined
+      void closeQuietly(() => producer.close(true))
+      throw error
+    }
+  }
+
+  async close(): Promise<void> {
+    this.#fenced = true
+    const producer = this.#producer
+    this.#producer = undefined
+    if (producer) await closeQuietly(() => producer.close(true))
   }
 }
 

@@ -14,19 +14,47 @@ export interface ConsumedRecord {
 export interface ProducedRecord {
   topic: string
   key: string
-  value: string | Buffer
+  /** null: a tombstone (deletes the key from a compacted topic). */
+  value: string | Buffer | null
   headers?: Record<string, string>
+  /** Pins the record to a partition; otherwise the key decides. */
+  partition?: number
+}
+
+/**
+ * The only way output leaves a partition that an instance owns: a Kafka transaction with its own
+ * transactional id per input partition, so the next owner's first transaction fences this one.
+ */
+export interface PartitionWriter {
+  readonly partition: number
+  /**
+   * Publishes the records and, when given, moves the group's committed offset of this partition to
+   * `nextOffset`, atomically. Rejects with FencedError once another instance owns the partition.
+   */
+  commit(records: ProducedRecord[], nextOffset?: bigint): Promise<void>
+}
+
+export interface Ownership {
+  /**
+   * Awaited before any record of these partitions is handed to the handler: the place to restore
+   * their state. Each writer is already initialised, so a previous owner is fenced off.
+   */
+  assigned(writers: PartitionWriter[]): Promise<void>
+  /** From now on these partitions' records are not delivered, and their writers are void. */
+  revoked(partitions: number[]): void
 }
 
 export interface SubscribeOptions {
   groupId: string
-  topics: string[]
-  /** Called one record at a time, in partition order; the offset is committed only after it settles. */
+  /** One topic: its partitions are the unit of ownership. */
+  topic: string
+  /** Called one record at a time, in partition order. Offsets move only through the writers. */
   handler: (record: ConsumedRecord) => void | Promise<void>
   /** Where a group without committed offsets starts. */
   start?: 'earliest' | 'latest'
   /** Static group membership: a restarted process with the same id takes its partitions back at once. */
   instanceId?: string
+  ownership: Ownership
   onError: (error: Error) => void
 }
 
@@ -40,7 +68,7 @@ export interface ReadOptions {
   /** Start offset for every partition read (clamped to the partition's earliest). */
   fromOffset?: bigint
   partitions?: number[]
-  /** Called per record; reading stops at the end offsets taken when the read began. */
+  /** Called per record; reading stops at the last stable offsets taken when the read began. */
   handler: (record: ConsumedRecord) => void | Promise<void>
 }
 
@@ -54,6 +82,8 @@ export interface TailOptions {
 export interface TopicSpec {
   name: string
   partitions: number
+  /** cleanup.policy=compact: the latest record per key is kept (changelogs). */
+  compacted?: boolean
 }
 
 export interface MessageBus {
@@ -66,8 +96,13 @@ export interface MessageBus {
   /** The next offset to be written, per partition. */
   endOffsets(topic: string): Promise<bigint[]>
   ensureTopics(specs: TopicSpec[]): Promise<void>
+  /** The partition a key lands on, among `count` (the producers' partitioner). */
+  partitionOf(key: string, count: number): number
   ping(): Promise<boolean>
   close(): Promise<void>
 }
 
 export class TopicMismatchError extends Error {}
+
+/** Another instance owns the partition now: this one's transaction was refused. */
+export class FencedError extends Error {}

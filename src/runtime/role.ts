@@ -42,7 +42,10 @@ export interface Decision {
 export interface RoleHandler {
   name: RoleName
   consumes: TopicKey[]
-  /** Keep every message in and out in the journal (what `saga show` reads). */
-  journal?: boolean
+  /**
+   * Reads every partition of its input itself, outside any group, and keeps its state in its own
+   * file only (a read model that every instance holds whole, like the api's orders).
+   */
+  global?: boolean
   handle(message: Message, store: StateStore, ctx: DecideContext): Decision
 }

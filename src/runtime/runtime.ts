@@ -1,14 +1,14 @@
 import fs from 'node:fs'
 import { randomUUID } from 'node:crypto'
 
-import { and, asc, eq, isNull, lte, sql, between } from 'drizzle-orm'
+import { and, asc, between, eq, isNull, sql } from 'drizzle-orm'
 import type { Logger } from 'pino'
 
 import type { Db } from '../db/database.js'
-import { journal, outbox, processedMessages, state, timers } from '../db/schema.js'
+import { outbox, positions, processedMessages, state, timers } from '../db/schema.js'
 import { derivedIds } from './ids.js'
-import { parseEnvelope, typeOf, type Envelope, type Message } from '../envelope.js'
-import type { ConsumedRecord, MessageBus, Subscription } from '../kafka/port.js'
+import { parseEnvelope, type Envelope, type Message } from '../envelope.js'
+import { FencedError, type ConsumedRecord, type MessageBus, type PartitionWriter, type ProducedRecord, type Subscription } from '../kafka/port.js'
 import type { TopicNames } from '../topics.js'
 import type { DecideContext, Decision, RoleHandler, StateStore } from './role.js'
 
@@ -21,8 +21,15 @@ export interface RuntimeOptions {
   db: Db
   bus: MessageBus
   topics: TopicNames
+  /**
+   * The role's compacted changelog. Every state change is written to it, to the partition of the
+   * input that caused it, in the same transaction as the role's output; a partition's state is
+   * restored from it before the partition is consumed. Absent: state stays in the local file.
+   */
+  changelog?: string
   log: Logger
   groupId: string
+  /** Static group membership (group.instance.id); dynamic membership when absent. */
   instanceId?: string
   crash?: CrashPlan
   clock?: () => number
@@ -31,7 +38,7 @@ export interface RuntimeOptions {
   onFatal?: (error: Error) => void
 }
 
-export type Outcome = 'processed' | 'duplicate' | 'dead-lettered'
+export type Outcome = 'processed' | 'duplicate' | 'dead-lettered' | 'not-owned'
 
 export type CrashPoint = 'before-commit' | 'after-commit' | 'after-publish'
 export const CRASH_POINTS: CrashPoint[] = ['before-commit', 'after-commit', 'after-publish']
@@ -50,14 +57,27 @@ export interface CrashPlan {
 /** SQLite failures that say nothing about the message: retrying later may succeed. */
 const TRANSIENT_SQLITE = /^SQLITE_(BUSY|LOCKED|IOERR|FULL|CANTOPEN|NOMEM|READONLY)/
 
-function attemptOf(envelope: Envelope): number | null {
-  const attempt = envelope.payload?.attempt
-  return typeof attempt === 'number' ? attempt : null
+/** Changelog keys: one record per state entry, per inbox key (its processed ids) and per timer. */
+const STATE = 's|'
+const SEEN = 'p|'
+const TIMER = 't|'
+
+/** A partition this instance owns: its writer, and how far its input has been handled and committed. */
+interface Owned {
+  writer: PartitionWriter
+  ready: boolean
+  handled?: bigint
+  committed?: bigint
+  flight?: Promise<void>
+  again: boolean
 }
 
 /**
- * The one I/O shell every role runs in: inbox check → decide → state, inbox row and outbox rows
- * in one synchronous SQLite transaction → offset commit; a relay publishes the outbox.
+ * The one I/O shell every role runs in: inbox check → decide → state, inbox row, outbox rows and
+ * changelog rows in one synchronous SQLite transaction; a relay publishes them. For a role in a
+ * consumer group the relay of each owned partition is a Kafka transaction that also carries the
+ * partition's consumed offset, so output, changelog and progress become visible together or not at
+ * all, and an instance that lost the partition can no longer publish for it.
  */
 export class Runtime {
   readonly #o: RuntimeOptions
@@ -68,6 +88,13 @@ export class Runtime {
   #relayLoop: NodeJS.Timeout | undefined
   #relaying: Promise<void> | undefined
   #relayAgain = false
+  /** Set once the role consumes in a group: from then on output of a partition goes only through its owner's writer. */
+  #grouped = false
+  #stopping = false
+  readonly #owned = new Map<number, Owned>()
+  /** The partition being handled (null: not tied to one), and the changelog keys it touched. */
+  #part: number | null = null
+  readonly #touched = new Set<string>()
 
   readonly #q
   readonly #store: StateStore
@@ -80,37 +107,36 @@ export class Runtime {
     const p = sql.placeholder
     this.#q = {
       seen: db.select({ id: processedMessages.messageId }).from(processedMessages).where(eq(processedMessages.messageId, p('id'))).prepare(),
-      markSeen: db.insert(processedMessages).values({ messageId: p('id'), processedAt: p('at') }).prepare(),
-      enqueue: db.insert(outbox).values({ topic: p('topic'), key: p('key'), value: p('value'), headers: p('headers'), createdAt: p('at') }).prepare(),
+      markSeen: db.insert(processedMessages).values({ messageId: p('id'), processedAt: p('at'), seenKey: p('key'), part: p('part') }).onConflictDoNothing().prepare(),
+      forgetSeen: db.delete(processedMessages).where(eq(processedMessages.seenKey, p('key'))).prepare(),
+      seenOf: db.select({ id: processedMessages.messageId }).from(processedMessages).where(eq(processedMessages.seenKey, p('key'))).orderBy(asc(processedMessages.processedAt)).prepare(),
+      enqueue: db
+        .insert(outbox)
+        .values({ topic: p('topic'), key: p('key'), value: p('value'), headers: p('headers'), createdAt: p('at'), part: p('part'), destPartition: p('dest') })
+        .prepare(),
       unsent: db.select().from(outbox).where(isNull(outbox.sentAt)).orderBy(asc(outbox.id)).limit(RELAY_BATCH).prepare(),
+      unsentLoose: db.select().from(outbox).where(and(isNull(outbox.sentAt), isNull(outbox.part))).orderBy(asc(outbox.id)).limit(RELAY_BATCH).prepare(),
+      unsentOf: db.select().from(outbox).where(and(isNull(outbox.sentAt), eq(outbox.part, p('part')))).orderBy(asc(outbox.id)).limit(RELAY_BATCH).prepare(),
       markSent: db.update(outbox).set({ sentAt: sql`${p('at')}` }).where(and(between(outbox.id, p('from'), p('to')), isNull(outbox.sentAt))).prepare(),
       getState: db.select({ value: state.value }).from(state).where(and(eq(state.scope, p('scope')), eq(state.key, p('key')))).prepare(),
       putState: db
         .insert(state)
-        .values({ scope: p('scope'), key: p('key'), value: p('value'), updatedAt: p('at') })
-        .onConflictDoUpdate({ target: [state.scope, state.key], set: { value: sql`excluded.value`, updatedAt: sql`excluded.updated_at` } })
+        .values({ scope: p('scope'), key: p('key'), value: p('value'), updatedAt: p('at'), part: p('part') })
+        .onConflictDoUpdate({ target: [state.scope, state.key], set: { value: sql`excluded.value`, updatedAt: sql`excluded.updated_at`, part: sql`excluded.part` } })
         .prepare(),
+      deleteState: db.delete(state).where(and(eq(state.scope, p('scope')), eq(state.key, p('key')))).prepare(),
+      getTimer: db.select().from(timers).where(eq(timers.key, p('key'))).prepare(),
       setTimer: db
         .insert(timers)
-        .values({ key: p('key'), dueAt: p('dueAt'), input: p('input') })
-        .onConflictDoUpdate({ target: timers.key, set: { dueAt: sql`excluded.due_at`, input: sql`excluded.input` } })
+        .values({ key: p('key'), dueAt: p('dueAt'), input: p('input'), part: p('part') })
+        .onConflictDoUpdate({ target: timers.key, set: { dueAt: sql`excluded.due_at`, input: sql`excluded.input`, part: sql`excluded.part` } })
         .prepare(),
       clearTimer: db.delete(timers).where(eq(timers.key, p('key'))).prepare(),
-      dueTimers: db.select().from(timers).where(lte(timers.dueAt, p('now'))).orderBy(asc(timers.dueAt)).limit(200).prepare(),
-      record: db
-        .insert(journal)
-        .values({
-          messageId: p('messageId'),
-          orderId: p('orderId'),
-          sagaId: p('sagaId'),
-          direction: p('direction'),
-          topic: p('topic'),
-          type: p('type'),
-          attempt: p('attempt'),
-          at: p('at'),
-          envelope: p('envelope'),
-        })
-        .onConflictDoNothing()
+      getPosition: db.select().from(positions).where(eq(positions.topic, p('topic'))).prepare(),
+      setPosition: db
+        .insert(positions)
+        .values({ topic: p('topic'), part: p('part'), nextOffset: p('next') })
+        .onConflictDoUpdate({ target: [positions.topic, positions.part], set: { nextOffset: sql`excluded.next_offset` } })
         .prepare(),
     }
     this.#store = {
@@ -119,7 +145,8 @@ export class Runtime {
         return row ? (JSON.parse(row.value) as T) : undefined
       },
       put: (scope: string, key: string, value: unknown): void => {
-        this.#q.putState.run({ scope, key, value: JSON.stringify(value), at: this.#clock() })
+        this.#q.putState.run({ scope, key, value: JSON.stringify(value), at: this.#clock(), part: this.#part })
+        this.#touched.add(`${STATE}${scope}|${key}`)
       },
     }
   }
@@ -129,12 +156,19 @@ export class Runtime {
   }
 
   async start(): Promise<void> {
-    const topics = this.#o.role.consumes.map((t) => this.#o.topics[t])
-    if (topics.length > 0) {
+    const [input] = this.#o.role.consumes
+    if (input && this.#o.role.global) {
+      await this.#followAll(this.#o.topics[input])
+    } else if (input) {
+      this.#grouped = true
       this.#subscription = await this.#o.bus.subscribe({
         groupId: this.#o.groupId,
-        topics,
+        topic: this.#o.topics[input],
         ...(this.#o.instanceId ? { instanceId: this.#o.instanceId } : {}),
+        ownership: {
+          assigned: (writers) => this.#assigned(writers),
+          revoked: (partitions) => this.#revoked(partitions),
+        },
         handler: (record) => {
           this.handleRecord(record)
         },
@@ -149,49 +183,68 @@ export class Runtime {
   async stop(): Promise<void> {
     clearInterval(this.#timerLoop)
     clearInterval(this.#relayLoop)
-    await this.#subscription?.close()
-    // Publish what the last messages produced, so a clean stop leaves an empty outbox.
+    // Handle nothing more, publish what was handled while the group membership still stands (the
+    // offsets travel with it), then leave: the next owner starts where this one committed.
+    this.#stopping = true
     await this.drain()
+    await this.#subscription?.close()
   }
 
-  /** Handles one consumed record. Synchronous: when it returns, the record's effects are committed. */
+  /** Partitions owned and restored, in order. */
+  ownedPartitions(): number[] {
+    return [...this.#owned.entries()].filter(([, o]) => o.ready).map(([p]) => p).sort((a, b) => a - b)
+  }
+
+  /** Handles one consumed record. Synchronous: when it returns, the record's effects are committed locally. */
   handleRecord(record: ConsumedRecord): Outcome {
+    const owned = this.#owned.get(record.partition)
+    if (this.#grouped && (this.#stopping || !owned?.ready)) return 'not-owned'
     const parsed = parseEnvelope(record.value)
-    if (!parsed.ok) return this.#deadLetter(record, parsed.reason, positionId(record))
-    return this.apply(parsed.message, { record })
+    const outcome = parsed.ok ? this.apply(parsed.message, { record }) : this.#deadLetter(record, parsed.reason, positionId(record))
+    if (owned) {
+      owned.handled = record.offset + 1n
+      void this.#relayPartition(record.partition)
+    }
+    return outcome
   }
 
   /** Runs one message through inbox, decision, state and outbox, in one transaction. */
-  apply(message: Message, source: { record?: ConsumedRecord; timerKey?: string } = {}): Outcome {
+  apply(message: Message, source: { record?: ConsumedRecord; timer?: { key: string; part: number | null } } = {}): Outcome {
     const sqlite = this.#o.db.$client
     const now = this.#clock()
     const ctx: DecideContext = { now, newId: derivedIds(message.message_id), random: this.#random }
+    const part = source.record?.partition ?? source.timer?.part ?? null
     let decision: Decision | undefined
     try {
-      const outcome = sqlite.transaction((): Outcome => {
-        if (source.timerKey) this.#q.clearTimer.run({ key: source.timerKey })
-        if (this.#q.seen.get({ id: message.message_id })) return 'duplicate'
-        decision = this.#o.role.handle(message, this.#store, ctx)
-        if (decision.reject) throw new Rejected(decision.reject)
-        this.#maybeCrash('before-commit', message.type)
-        this.#q.markSeen.run({ id: message.message_id, at: now })
-        if (this.#o.role.journal) {
-          this.#journal(message, source.timerKey ? 'timer' : 'in', source.record?.topic ?? 'timer', now)
-        }
-        for (const out of decision.messages ?? []) this.#enqueue(this.#o.topics[out.topic], out.envelope, now)
-        if (decision.timer === null) this.#q.clearTimer.run({ key: message.order_id })
-        else if (decision.timer) {
-          this.#q.setTimer.run({ key: message.order_id, dueAt: decision.timer.dueAt, input: JSON.stringify(decision.timer.message) })
-        }
-        return 'processed'
-        // IMMEDIATE: take the write lock up front, so a second writer (a replay) waits on the busy
-        // timeout instead of failing with SQLITE_BUSY_SNAPSHOT half-way.
-      }).immediate()
+      const outcome = this.#within(part, () =>
+        sqlite
+          .transaction((): Outcome => {
+            if (source.timer) this.#clearTimer(source.timer.key)
+            if (source.record && this.#o.role.global) this.#q.setPosition.run({ topic: source.record.topic, part: source.record.partition, next: (source.record.offset + 1n).toString() })
+            if (this.#q.seen.get({ id: message.message_id })) {
+              this.#writeChangelog(now)
+              return 'duplicate'
+            }
+            decision = this.#o.role.handle(message, this.#store, ctx)
+            if (decision.reject) throw new Rejected(decision.reject)
+            this.#maybeCrash('before-commit', message.type)
+            this.#markSeen(message.message_id, message.order_id, now)
+            for (const out of decision.messages ?? []) this.#enqueue(this.#o.topics[out.topic], out.envelope, now)
+            if (decision.timer === null) this.#clearTimer(message.order_id)
+            else if (decision.timer) this.#setTimer(message.order_id, decision.timer.dueAt, JSON.stringify(decision.timer.message))
+            this.#writeChangelog(now)
+            return 'processed'
+            // IMMEDIATE: take the write lock up front, so a second writer (a replay) waits on the busy
+            // timeout instead of failing with SQLITE_BUSY_SNAPSHOT half-way.
+          })
+          .immediate(),
+      )
       if (outcome === 'duplicate') this.#o.log.debug({ message_id: message.message_id, type: message.type, order_id: message.order_id }, 'duplicate ignored')
       if (outcome === 'processed') {
         this.#maybeCrash('after-commit', message.type)
         for (const n of decision?.notices ?? []) this.#o.log[n.level]({ ...n.fields }, n.msg)
-        if (decision?.messages?.length) this.relay()
+        // A consumed record's partition is relayed by handleRecord, once its offset is known too.
+        if (decision?.messages?.length && !(this.#grouped && source.record)) this.relay(part)
       }
       return outcome
     } catch (error) {
@@ -201,7 +254,10 @@ export class Runtime {
       // A timer's message was made by this role; if it cannot be handled, log it rather than loop.
       if (!source.record) {
         // The transaction that deleted the timer rolled back: delete it now, or it fires forever.
-        if (source.timerKey) this.#q.clearTimer.run({ key: source.timerKey })
+        if (source.timer) this.#within(source.timer.part, () => sqlite.transaction(() => {
+          this.#clearTimer(source.timer!.key)
+          this.#writeChangelog(now)
+        })())
         this.#o.log.error({ err: error, message }, 'timer message could not be handled; dropped')
         return 'dead-lettered'
       }
@@ -218,12 +274,17 @@ export class Runtime {
   submit(work: (store: StateStore, ctx: DecideContext) => Decision): Decision {
     const now = this.#clock()
     const ctx: DecideContext = { now, newId: randomUUID, random: this.#random }
-    const decision = this.#o.db.$client.transaction(() => {
-      const d = work(this.#store, ctx)
-      if (d.reject) throw new Rejected(d.reject)
-      for (const out of d.messages ?? []) this.#enqueue(this.#o.topics[out.topic], out.envelope, now)
-      return d
-    }).immediate()
+    const decision = this.#within(null, () =>
+      this.#o.db.$client
+        .transaction(() => {
+          const d = work(this.#store, ctx)
+          if (d.reject) throw new Rejected(d.reject)
+          for (const out of d.messages ?? []) this.#enqueue(this.#o.topics[out.topic], out.envelope, now)
+          this.#touched.clear()
+          return d
+        })
+        .immediate(),
+    )
     this.relay()
     return decision
   }
@@ -232,28 +293,43 @@ export class Runtime {
     return this.#store.get<T>(scope, key)
   }
 
+  /** Fires the due timers of the partitions this instance owns (all of them outside a group). */
   fireDueTimers(): number {
+    if (this.#stopping) return 0
+    const ready = this.ownedPartitions()
+    const scope = this.#grouped ? `AND (part IS NULL OR part IN (${ready.join(',') || '-1'}))` : ''
+    const due = this.#o.db.$client.prepare(`SELECT key, input, part FROM timers WHERE due_at <= ? ${scope} ORDER BY due_at LIMIT 200`).all(this.#clock()) as { key: string; input: string; part: number | null }[]
     let fired = 0
-    for (const row of this.#q.dueTimers.all({ now: this.#clock() })) {
+    for (const row of due) {
       const parsed = parseEnvelope(Buffer.from(row.input))
       if (!parsed.ok) {
-        this.#q.clearTimer.run({ key: row.key })
+        this.#within(row.part, () => this.#o.db.$client.transaction(() => {
+          this.#clearTimer(row.key)
+          this.#writeChangelog(this.#clock())
+        })())
         this.#o.log.error({ key: row.key, reason: parsed.reason }, 'unreadable timer dropped')
         continue
       }
-      this.apply(parsed.message, { timerKey: row.key })
+      this.apply(parsed.message, { timer: { key: row.key, part: row.part } })
       fired++
     }
     return fired
   }
 
-  /** Publishes the outbox in id order. Single-flight: calls during a pass coalesce into one more pass. */
-  relay(): Promise<void> {
+  /**
+   * Publishes the outbox. Rows of an owned partition go through that partition's writer; the rest
+   * (HTTP requests, a replay, a role outside a group) through plain idempotent sends, in id order.
+   */
+  relay(part: number | null = null): Promise<void> {
+    if (this.#grouped) {
+      if (part !== null) return this.#relayPartition(part)
+      for (const p of this.#owned.keys()) void this.#relayPartition(p)
+    }
     if (this.#relaying) {
       this.#relayAgain = true
       return this.#relaying
     }
-    this.#relaying = this.#publishPending()
+    this.#relaying = this.#publishLoose()
       .catch((error: Error) => {
         this.#o.log.warn({ err: error }, 'outbox relay failed; will retry')
       })
@@ -267,50 +343,200 @@ export class Runtime {
     return this.#relaying
   }
 
-  /** Relays until the outbox is empty, or the deadline passes (the broker may be down). */
+  /** Relays until the outbox is empty and every handled offset is committed, or the deadline passes (the broker may be down). */
   async drain(timeoutMs = 10_000): Promise<void> {
     const deadline = Date.now() + timeoutMs
-    while (this.pendingOutbox() > 0 && Date.now() < deadline) {
-      await this.relay()
-      if (this.pendingOutbox() > 0) await new Promise((resolve) => setTimeout(resolve, 100))
-    }
-  }
-
-  async #publishPending(): Promise<void> {
-    for (;;) {
-      this.#relayAgain = false
-      const rows = this.#q.unsent.all()
-      if (rows.length === 0) return
-      await this.#o.bus.publish(
-        rows.map((r) => ({ topic: r.topic, key: r.key, value: r.value, ...(r.headers ? { headers: JSON.parse(r.headers) as Record<string, string> } : {}) })),
-      )
-      const types = this.#o.crash?.onType ? rows.map((r) => r.value) : []
-      this.#maybeCrash('after-publish', types.find((v) => v.includes(`"${this.#o.crash?.onType}"`)) ? this.#o.crash?.onType : undefined)
-      this.#q.markSent.run({ at: this.#clock(), from: rows[0]!.id, to: rows[rows.length - 1]!.id })
+    const busy = (): boolean => this.pendingOutbox() > 0 || [...this.#owned.values()].some((o) => o.handled !== undefined && o.handled !== o.committed)
+    while (busy() && Date.now() < deadline) {
+      await Promise.all([this.relay(), ...[...this.#owned.keys()].map((p) => this.#relayPartition(p))])
+      if (busy()) await new Promise((resolve) => setTimeout(resolve, 100))
     }
   }
 
   pendingOutbox(): number {
-    return this.#o.db.$client.prepare('SELECT count(*) FROM outbox WHERE sent_at IS NULL').pluck().get() as number
+    const owned = [...this.#owned.keys()]
+    const scope = this.#grouped ? `AND (part IS NULL OR part IN (${owned.join(',') || '-1'}))` : ''
+    return this.#o.db.$client.prepare(`SELECT count(*) FROM outbox WHERE sent_at IS NULL ${scope}`).pluck().get() as number
+  }
+
+  async #publishLoose(): Promise<void> {
+    for (;;) {
+      this.#relayAgain = false
+      const rows = this.#grouped ? this.#q.unsentLoose.all() : this.#q.unsent.all()
+      if (rows.length === 0) return
+      await this.#o.bus.publish(rows.map(produced))
+      this.#maybeCrash('after-publish', this.#crashTypeIn(rows))
+      this.#q.markSent.run({ at: this.#clock(), from: rows[0]!.id, to: rows[rows.length - 1]!.id })
+    }
+  }
+
+  #relayPartition(part: number): Promise<void> {
+    const owned = this.#owned.get(part)
+    if (!owned?.ready) return Promise.resolve()
+    if (owned.flight) {
+      owned.again = true
+      return owned.flight
+    }
+    // One turn later, so the rest of a fetched batch joins the same transaction.
+    owned.flight = new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() => this.#publishPartition(part, owned))
+      .catch((error: Error) => {
+        if (error instanceof FencedError) {
+          // Another instance owns it now; the group will tell us so. Until then, nothing of it is ours.
+          this.#o.log.warn({ partition: part, err: error }, 'partition fenced off; it is handled elsewhere now')
+          if (this.#owned.get(part) === owned) this.#owned.delete(part)
+          return
+        }
+        this.#o.log.warn({ partition: part, err: error }, 'partition relay failed; will retry')
+      })
+      .finally(() => {
+        owned.flight = undefined
+        if (owned.again && this.#owned.get(part) === owned) {
+          owned.again = false
+          void this.#relayPartition(part)
+        }
+      })
+    return owned.flight
+  }
+
+  async #publishPartition(part: number, owned: Owned): Promise<void> {
+    for (;;) {
+      owned.again = false
+      const rows = this.#q.unsentOf.all({ part })
+      const offset = owned.handled !== undefined && owned.handled !== owned.committed ? owned.handled : undefined
+      if (rows.length === 0 && offset === undefined) return
+      await owned.writer.commit(rows.map(produced), offset)
+      this.#maybeCrash('after-publish', this.#crashTypeIn(rows))
+      // Revoked meanwhile: the rows went out, and the next owner restores from what they say.
+      if (this.#owned.get(part) !== owned) return
+      if (rows.length > 0) this.#q.markSent.run({ at: this.#clock(), from: rows[0]!.id, to: rows[rows.length - 1]!.id })
+      if (offset !== undefined) owned.committed = offset
+    }
+  }
+
+  async #assigned(writers: PartitionWriter[]): Promise<void> {
+    for (const writer of writers) {
+      const owned: Owned = { writer, ready: false, again: false }
+      this.#owned.set(writer.partition, owned)
+      const restored = await this.#restore(writer.partition)
+      if (this.#owned.get(writer.partition) === owned) owned.ready = true
+      this.#o.log.info({ partition: writer.partition, ...restored }, 'partition assigned; state restored from the changelog')
+    }
+    this.relay()
+  }
+
+  #revoked(partitions: number[]): void {
+    for (const p of partitions) this.#owned.delete(p)
+    this.#o.log.info({ partitions }, 'partitions revoked; their timers stop here')
+  }
+
+  /**
+   * Replaces the local copy of a partition's state with the changelog's. The local copy may be
+   * ahead (handled here, never committed to Kafka) or behind (another instance owned it since).
+   */
+  async #restore(part: number): Promise<{ records: number; ms: number }> {
+    const started = Date.now()
+    const records: { key: string; value: string | null }[] = []
+    if (this.#o.changelog) {
+      await this.#o.bus.read({ topic: this.#o.changelog, partitions: [part], handler: (r) => void records.push({ key: r.key?.toString('utf8') ?? '', value: r.value ? r.value.toString('utf8') : null }) })
+    }
+    const sqlite = this.#o.db.$client
+    sqlite
+      .transaction(() => {
+        for (const table of ['state', 'processed_messages', 'timers', 'outbox']) sqlite.prepare(`DELETE FROM ${table} WHERE part = ?`).run(part)
+        const now = this.#clock()
+        for (const { key, value } of records) this.#restoreOne(part, key, value, now)
+      })
+      .immediate()
+    return { records: records.length, ms: Date.now() - started }
+  }
+
+  #restoreOne(part: number, key: string, value: string | null, now: number): void {
+    if (key.startsWith(STATE)) {
+      const rest = key.slice(STATE.length)
+      const bar = rest.indexOf('|')
+      const [scope, k] = [rest.slice(0, bar), rest.slice(bar + 1)]
+      if (value === null) this.#q.deleteState.run({ scope, key: k })
+      else this.#q.putState.run({ scope, key: k, value, at: now, part })
+    } else if (key.startsWith(SEEN)) {
+      const seenKey = key.slice(SEEN.length)
+      this.#q.forgetSeen.run({ key: seenKey })
+      for (const id of value ? (JSON.parse(value) as string[]) : []) this.#q.markSeen.run({ id, at: now, key: seenKey, part })
+    } else if (key.startsWith(TIMER)) {
+      const timerKey = key.slice(TIMER.length)
+      if (value === null) this.#q.clearTimer.run({ key: timerKey })
+      else {
+        const t = JSON.parse(value) as { due_at: number; input: string }
+        this.#q.setTimer.run({ key: timerKey, dueAt: t.due_at, input: t.input, part })
+      }
+    }
+  }
+
+  /**
+   * A role that needs every partition (the api's read model) reads them all itself, from positions
+   * kept in its own file: a deleted file reads the topic again from the start.
+   */
+  async #followAll(topic: string): Promise<void> {
+    const ends = await this.#o.bus.endOffsets(topic)
+    const known = new Map(this.#q.getPosition.all({ topic }).map((r) => [r.part, BigInt(r.nextOffset)]))
+    this.#subscription = await this.#o.bus.tail({
+      topic,
+      fromOffsets: ends.map((_, p) => known.get(p) ?? 0n),
+      handler: (record) => {
+        this.handleRecord(record)
+      },
+    })
+  }
+
+  #within<T>(part: number | null, work: () => T): T {
+    this.#part = part
+    this.#touched.clear()
+    try {
+      return work()
+    } finally {
+      this.#part = null
+      this.#touched.clear()
+    }
+  }
+
+  #markSeen(id: string, key: string, now: number): void {
+    this.#q.markSeen.run({ id, at: now, key, part: this.#part })
+    this.#touched.add(`${SEEN}${key}`)
+  }
+
+  #setTimer(key: string, dueAt: number, input: string): void {
+    this.#q.setTimer.run({ key, dueAt, input, part: this.#part })
+    this.#touched.add(`${TIMER}${key}`)
+  }
+
+  #clearTimer(key: string): void {
+    this.#q.clearTimer.run({ key })
+    this.#touched.add(`${TIMER}${key}`)
+  }
+
+  /** Adds the changelog records for what this transaction touched: each key's value as it stands now. */
+  #writeChangelog(now: number): void {
+    const changelog = this.#o.changelog
+    if (!changelog || this.#part === null || this.#o.role.global) return
+    for (const key of this.#touched) {
+      let value: string | null = null
+      if (key.startsWith(STATE)) {
+        const rest = key.slice(STATE.length)
+        const bar = rest.indexOf('|')
+        value = this.#q.getState.get({ scope: rest.slice(0, bar), key: rest.slice(bar + 1) })?.value ?? null
+      } else if (key.startsWith(SEEN)) {
+        value = JSON.stringify(this.#q.seenOf.all({ key: key.slice(SEEN.length) }).map((r) => r.id))
+      } else if (key.startsWith(TIMER)) {
+        const t = this.#q.getTimer.get({ key: key.slice(TIMER.length) })
+        value = t ? JSON.stringify({ due_at: t.dueAt, input: t.input }) : null
+      }
+      this.#q.enqueue.run({ topic: changelog, key, value, headers: null, at: now, part: this.#part, dest: this.#part })
+    }
+    this.#touched.clear()
   }
 
   #enqueue(topic: string, envelope: Envelope, now: number): void {
-    this.#q.enqueue.run({ topic, key: envelope.order_id, value: JSON.stringify(envelope), headers: null, at: now })
-    if (this.#o.role.journal) this.#journal(envelope, 'out', topic, now)
-  }
-
-  #journal(envelope: Envelope, direction: 'in' | 'out' | 'timer', topic: string, at: number): void {
-    this.#q.record.run({
-      messageId: envelope.message_id,
-      orderId: envelope.order_id,
-      sagaId: envelope.saga_id,
-      direction,
-      topic,
-      type: typeOf(envelope),
-      attempt: attemptOf(envelope),
-      at,
-      envelope: JSON.stringify(envelope),
-    })
+    this.#q.enqueue.run({ topic, key: envelope.order_id, value: JSON.stringify(envelope), headers: null, at: now, part: this.#part, dest: null })
   }
 
   #deadLetter(record: ConsumedRecord, reason: string, id: string): Outcome {
@@ -325,29 +551,44 @@ export class Runtime {
       value_base64: record.value?.toString('base64') ?? null,
       dead_lettered_at: new Date(now).toISOString(),
     }
-    const outcome = this.#o.db.$client.transaction((): Outcome => {
-      if (this.#q.seen.get({ id })) return 'duplicate'
-      this.#q.markSeen.run({ id, at: now })
-      this.#q.enqueue.run({
-        topic: this.#o.topics.dlq,
-        key: letter.key ?? `${record.topic}:${record.partition}`,
-        value: JSON.stringify(letter),
-        headers: JSON.stringify({ 'x-dlq-reason': reason.slice(0, 500), 'x-dlq-role': this.#o.role.name }),
-        at: now,
-      })
-      return 'dead-lettered'
-    }).immediate()
+    const outcome = this.#within(record.partition, () =>
+      this.#o.db.$client
+        .transaction((): Outcome => {
+          if (this.#q.seen.get({ id })) return 'duplicate'
+          this.#markSeen(id, id, now)
+          this.#q.enqueue.run({
+            topic: this.#o.topics.dlq,
+            key: letter.key ?? `${record.topic}:${record.partition}`,
+            value: JSON.stringify(letter),
+            headers: JSON.stringify({ 'x-dlq-reason': reason.slice(0, 500), 'x-dlq-role': this.#o.role.name }),
+            at: now,
+            part: record.partition,
+            dest: null,
+          })
+          if (this.#o.role.global) this.#q.setPosition.run({ topic: record.topic, part: record.partition, next: (record.offset + 1n).toString() })
+          this.#writeChangelog(now)
+          return 'dead-lettered'
+        })
+        .immediate(),
+    )
     if (outcome === 'dead-lettered') {
       this.#o.log.warn({ reason, topic: record.topic, partition: record.partition, offset: record.offset.toString() }, 'message dead-lettered')
-      this.relay()
+      if (!this.#grouped) this.relay(record.partition)
     }
     return outcome
   }
 
+  #crashTypeIn(rows: { value: string | null }[]): string | undefined {
+    const type = this.#o.crash?.onType
+    if (!this.#o.crash || this.#o.crash.at !== 'after-publish') return undefined
+    if (!type) return ''
+    return rows.some((r) => r.value?.includes(`"${type}"`)) ? type : undefined
+  }
+
   #maybeCrash(point: CrashPoint, type: string | undefined): void {
     const plan = this.#o.crash
-    if (!plan || plan.at !== point || (plan.onType && plan.onType !== type) || fs.existsSync(plan.marker)) return
-    fs.writeFileSync(plan.marker, `${point} ${type ?? ''}\n`)
+    if (!plan || plan.at !== point || type === undefined || (plan.onType && plan.onType !== type) || fs.existsSync(plan.marker)) return
+    fs.writeFileSync(plan.marker, `${point} ${type}\n`)
     this.#o.log.warn({ crash: point, type }, 'crash point reached; dying abruptly')
     process.kill(process.pid, 'SIGKILL')
   }
@@ -362,4 +603,14 @@ class Rejected extends Error {}
 
 function positionId(record: ConsumedRecord): string {
   return `record:${record.topic}:${record.partition}:${record.offset}`
+}
+
+function produced(row: { topic: string; key: string; value: string | null; headers: string | null; destPartition: number | null }): ProducedRecord {
+  return {
+    topic: row.topic,
+    key: row.key,
+    value: row.value,
+    ...(row.headers ? { headers: JSON.parse(row.headers) as Record<string, string> } : {}),
+    ...(row.destPartition !== null ? { partition: row.destPartition } : {}),
+  }
 }

@@ -7,7 +7,7 @@ import type { RoleName } from '../runtime/role.js'
 import { Runtime, type Outcome } from '../runtime/runtime.js'
 import { topicNames } from '../topics.js'
 import { readSagaMessages } from './saga-log.js'
-import { groupId, roleHandler } from './start-role.js'
+import { groupId, instanceDataDir, roleChangelog, roleHandler } from './start-role.js'
 
 export interface ReplayOptions {
   fromOffset: bigint
@@ -24,6 +24,8 @@ export interface RoleReplay {
   published: number
   /** Outgoing messages already on their topic (same message_id): not sent again. */
   suppressed: number
+  /** State records written to the role's changelog, so running instances restore the rebuilt state. */
+  changelog_records: number
 }
 
 export interface ReplayReport {
@@ -43,24 +45,29 @@ export async function replay(bus: MessageBus, config: Config, log: Logger, optio
   const published = new Set((await readSagaMessages(bus, names)).map((m) => m.message_id))
 
   const runs = options.roles.map((role) => {
-    const stats: RoleReplay = { role, processed: 0, duplicate: 0, dead_lettered: 0, published: 0, suppressed: 0 }
+    const stats: RoleReplay = { role, processed: 0, duplicate: 0, dead_lettered: 0, published: 0, suppressed: 0, changelog_records: 0 }
+    const changelog = roleChangelog(config, role)
     const filtering: MessageBus = {
       publish: async (records: ProducedRecord[]) => {
-        const fresh = records.filter((r) => !published.has(messageIdOf(r)))
-        stats.suppressed += records.length - fresh.length
+        const state = records.filter((r) => r.topic === changelog)
+        const messages = records.filter((r) => r.topic !== changelog)
+        const fresh = messages.filter((r) => !published.has(messageIdOf(r)))
+        stats.suppressed += messages.length - fresh.length
         stats.published += fresh.length
-        await bus.publish(fresh)
+        stats.changelog_records += state.length
+        await bus.publish([...fresh, ...state])
       },
       subscribe: (o) => bus.subscribe(o),
       read: (o) => bus.read(o),
       tail: (o) => bus.tail(o),
       endOffsets: (t) => bus.endOffsets(t),
       ensureTopics: (t) => bus.ensureTopics(t),
+      partitionOf: (k, n) => bus.partitionOf(k, n),
       ping: () => bus.ping(),
       close: async () => {},
     }
-    const db = openDatabase(databasePath(config.dataDir, role))
-    const runtime = new Runtime({ role: roleHandler(role, config), db, bus: filtering, topics: names, log: log.child({ role }), groupId: groupId(config, role) })
+    const db = openDatabase(databasePath(instanceDataDir(config), role))
+    const runtime = new Runtime({ role: roleHandler(role, config), db, bus: filtering, topics: names, ...(changelog ? { changelog } : {}), log: log.child({ role }), groupId: groupId(config, role) })
     return { runtime, db, stats }
   })
 
@@ -76,6 +83,7 @@ export async function replay(bus: MessageBus, config: Config, log: Logger, optio
       handler: (record) => {
         for (const run of runs) {
           const outcome: Outcome = run.runtime.handleRecord(record)
+          if (outcome === 'not-owned') continue
           const key = outcome === 'dead-lettered' ? 'dead_lettered' : outcome
           run.stats[key]++
         }
@@ -91,7 +99,7 @@ export async function replay(bus: MessageBus, config: Config, log: Logger, optio
 
 function messageIdOf(record: ProducedRecord): string {
   try {
-    return String((JSON.parse(record.value.toString()) as { message_id?: unknown }).message_id ?? '')
+    return String((JSON.parse(record.value?.toString() ?? '') as { message_id?: unknown }).message_id ?? '')
   } catch {
     return ''
   }

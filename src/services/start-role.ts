@@ -1,4 +1,3 @@
-import os from 'node:os'
 import path from 'node:path'
 
 import type { Logger } from 'pino'
@@ -9,7 +8,7 @@ import { PlatformaticBus } from '../kafka/platformatic.js'
 import type { MessageBus } from '../kafka/port.js'
 import type { RoleHandler, RoleName } from '../runtime/role.js'
 import { CRASH_POINTS, Runtime, type CrashPlan, type CrashPoint } from '../runtime/runtime.js'
-import { topicNames, topicSpecs } from '../topics.js'
+import { CHANGELOGS, changelogTopic, topicNames, topicSpecs, type ChangelogRole } from '../topics.js'
 import { buildApp } from './api/app.js'
 import { apiRole, ORDER_SCOPE, type OrderView } from './api/orders.js'
 import { notifierRole } from './notifier.js'
@@ -39,13 +38,22 @@ export function groupId(config: Config, role: RoleName): string {
   return `${config.topicPrefix}sagactl-${role}`
 }
 
+/** Where this instance keeps its cache: its own directory when it is named. */
+export function instanceDataDir(config: Config): string {
+  return config.instanceId ? path.join(config.dataDir, config.instanceId) : config.dataDir
+}
+
+export function roleChangelog(config: Config, role: RoleName): string | undefined {
+  return role in CHANGELOGS ? changelogTopic(config.topicPrefix, role as ChangelogRole) : undefined
+}
+
 /** Test-only crash points, off unless SAGA_CRASH_AT is set (see docs/testing.md). */
 function crashPlan(config: Config, role: RoleName): { crash?: CrashPlan } {
   const at = process.env.SAGA_CRASH_AT as CrashPoint | undefined
   if (!at) return {}
   if (!CRASH_POINTS.includes(at)) throw new Error(`SAGA_CRASH_AT must be one of ${CRASH_POINTS.join(', ')}, got "${at}"`)
   const onType = process.env.SAGA_CRASH_ON || undefined
-  return { crash: { at, ...(onType ? { onType } : {}), marker: path.join(config.dataDir, `${role}.crashed-${at}`) } }
+  return { crash: { at, ...(onType ? { onType } : {}), marker: path.join(instanceDataDir(config), `${role}.crashed-${at}`) } }
 }
 
 export interface RunningRole {
@@ -58,8 +66,22 @@ export interface RunningRole {
 export async function startRole(name: RoleName, config: Config, log: Logger, onFatal: (error: Error) => void): Promise<RunningRole> {
   const bus: MessageBus = new PlatformaticBus(config.brokers, `sagactl-${name}`)
   await bus.ensureTopics(topicSpecs(config.topicPrefix))
-  const db = openDatabase(databasePath(config.dataDir, name))
-  const runtime = new Runtime({ role: roleHandler(name, config), db, bus, topics: topicNames(config.topicPrefix), log, groupId: groupId(config, name), instanceId: `${groupId(config, name)}@${os.hostname()}`, onFatal, ...crashPlan(config, name) })
+  const dataFile = databasePath(instanceDataDir(config), name)
+  const db = openDatabase(dataFile)
+  const changelog = roleChangelog(config, name)
+  const runtime = new Runtime({
+    role: roleHandler(name, config),
+    db,
+    bus,
+    topics: topicNames(config.topicPrefix),
+    ...(changelog ? { changelog } : {}),
+    log,
+    groupId: groupId(config, name),
+    // Dynamic membership unless the instance is named: two unnamed instances on one host must not fence each other.
+    ...(config.instanceId ? { instanceId: `${groupId(config, name)}@${config.instanceId}` } : {}),
+    onFatal,
+    ...crashPlan(config, name),
+  })
   await runtime.start()
 
   let url: string | undefined
@@ -81,7 +103,7 @@ export async function startRole(name: RoleName, config: Config, log: Logger, onF
     url = await app.listen({ port: config.port, host: process.env.HOST || '0.0.0.0' })
     closeHttp = () => app.close()
   }
-  log.info({ role: name, brokers: config.brokers.join(','), data: databasePath(config.dataDir, name), ...(url ? { url } : {}) }, `${name} started`)
+  log.info({ role: name, ...(config.instanceId ? { instance: config.instanceId } : {}), brokers: config.brokers.join(','), data: dataFile, ...(url ? { url } : {}) }, `${name} started`)
 
   let stopping: Promise<void> | undefined
   const stop = (): Promise<void> =>

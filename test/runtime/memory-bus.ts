@@ -23,6 +23,9 @@ export class MemoryBus implements MessageBus {
   async endOffsets(): Promise<bigint[]> {
     return []
   }
+  partitionOf(): number {
+    return 0
+  }
   async ping(): Promise<boolean> {
     return true
   }

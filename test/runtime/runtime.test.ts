@@ -25,7 +25,6 @@ function record(value: unknown, topic = topics.orderEvents): ConsumedRecord {
 const counter: RoleHandler = {
   name: 'orchestrator',
   consumes: ['orderEvents'],
-  journal: true,
   handle(message, store, ctx) {
     const seen = store.get<number>('count', message.order_id) ?? 0
     store.put('count', message.order_id, seen + 1)

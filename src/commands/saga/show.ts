@@ -1,25 +1,31 @@
 import { Args, Command } from '@oclif/core'
 
 import { configFrom, connectionFlags } from '../../cli/flags.js'
+import { PlatformaticBus } from '../../kafka/platformatic.js'
 import { loadSagaReport, renderSagaReport, SagaNotFound, type SagaReport } from '../../services/orchestrator/timeline.js'
+import { changelogTopic, topicNames } from '../../topics.js'
 
 export default class SagaShow extends Command {
   static override summary = "Show a saga's status and timeline: every event and command, with step, attempt and compensations."
+  static override description = "Reads the broker only (the orchestrator's changelog and the saga topics), so it answers the same from any host, whichever instance runs the saga."
   static override examples = ['<%= config.bin %> saga show 6f1c…', '<%= config.bin %> saga show 6f1c… --json']
   static override enableJsonFlag = true
   static override args = { id: Args.string({ description: 'an order_id or a saga_id', required: true }) }
-  static override flags = { 'data-dir': connectionFlags['data-dir'] }
+  static override flags = { brokers: connectionFlags.brokers, 'data-dir': { ...connectionFlags['data-dir'], deprecated: { message: 'saga show reads the broker now; --data-dir is ignored' } } }
 
   async run(): Promise<SagaReport> {
     const { args, flags } = await this.parse(SagaShow)
     const config = configFrom(flags)
+    const bus = new PlatformaticBus(config.brokers, 'sagactl-show')
     try {
-      const report = loadSagaReport(config.dataDir, args.id)
+      const report = await loadSagaReport(bus, topicNames(config.topicPrefix), changelogTopic(config.topicPrefix, 'orchestrator'), args.id)
       this.log(renderSagaReport(report))
       return report
     } catch (error) {
       if (error instanceof SagaNotFound) this.error(error.message, { exit: 1 })
       throw error
+    } finally {
+      await bus.close()
     }
   }
 }

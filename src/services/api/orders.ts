@@ -33,6 +33,8 @@ export function evolveOrder(view: OrderView | undefined, message: Message, now: 
 export const apiRole: RoleHandler = {
   name: 'api',
   consumes: ['orderEvents'],
+  // Every api instance answers GET /orders/:id for every order, so each reads every partition.
+  global: true,
   handle(message: Message, store: StateStore, ctx): Decision {
     const next = evolveOrder(store.get<OrderView>(ORDER_SCOPE, message.order_id), message, ctx.now)
     if (next) store.put(ORDER_SCOPE, message.order_id, next)

@@ -22,7 +22,6 @@ export function orchestratorRole(policy: RetryPolicy): RoleHandler {
   return {
     name: 'orchestrator',
     consumes: ['orderEvents'],
-    journal: true,
     handle(message: Message, store: StateStore, ctx: DecideContext): Decision {
       if (message.type === orderSaga.started) {
         const invalid = validateOrderPayload(message.payload)

@@ -1,10 +1,7 @@
-import fs from 'node:fs'
-
-import { and, asc, eq, or, sql } from 'drizzle-orm'
-
-import { databasePath, openDatabase } from '../../db/database.js'
-import { journal, state } from '../../db/schema.js'
-import type { Envelope } from '../../envelope.js'
+import { parseEnvelope, typeOf, type Message } from '../../envelope.js'
+import type { ConsumedRecord, MessageBus } from '../../kafka/port.js'
+import { TOPICS, type TopicNames } from '../../topics.js'
+import { sagaTopics } from '../saga-log.js'
 import { orderSaga } from './order-saga.js'
 import { SAGA_SCOPE } from './role.js'
 import { RETRY_DUE, STEP_TIMED_OUT, type SagaState } from './saga.js'
@@ -50,52 +47,79 @@ function isCompensation(type: string): boolean {
   return orderSaga.steps.some((s) => s.compensation?.type === type || s.compensation?.confirmed === type)
 }
 
-/** Reads the orchestrator's database (WAL: safe while the orchestrator runs). */
-export function loadSagaReport(dataDir: string, id: string): SagaReport {
-  const file = databasePath(dataDir, 'orchestrator')
-  if (!fs.existsSync(file)) throw new SagaNotFound(`no orchestrator database at ${file}; run this where the orchestrator runs, or point --data-dir / SAGA_DATA_DIR at it`)
-  const db = openDatabase(file, { readonly: true })
-  try {
-    const entries = db
-      .select()
-      .from(journal)
-      .where(or(eq(journal.orderId, id), eq(journal.sagaId, id)))
-      .orderBy(asc(journal.at), sql`rowid`)
-      .all()
-    const orderId = entries[0]?.orderId ?? id
-    const row = db.select().from(state).where(and(eq(state.scope, SAGA_SCOPE), eq(state.key, orderId))).get()
-    if (!row) throw new SagaNotFound(`no saga with order or saga id ${id}`)
-    const s = JSON.parse(row.value) as SagaState
-    const timeline = entries.map((e): TimelineEntry => {
-      const envelope = JSON.parse(e.envelope) as Envelope
-      return {
-        at: new Date(e.at).toISOString(),
-        direction: e.direction,
-        topic: e.topic,
-        type: e.type,
-        step: stepOf(e.type, envelope.payload),
-        attempt: e.attempt,
-        compensation: isCompensation(e.type),
-        message_id: e.messageId,
-        payload: envelope.payload,
-      }
+const SAGA_KEY = `s|${SAGA_SCOPE}|`
+
+/**
+ * Reads a saga from the broker alone, so it answers the same from any host: its state is the
+ * latest record of the orchestrator's changelog, its timeline the saga topics' records of its
+ * order (one partition of each, found by the key).
+ */
+export async function loadSagaReport(bus: MessageBus, topics: TopicNames, changelog: string, id: string): Promise<SagaReport> {
+  const saga = (await findSagaState(bus, changelog, (k) => k === `${SAGA_KEY}${id}`, TOPICS.orderEvents.partitions, id)) ?? (await findSagaState(bus, changelog, (k, s) => k.startsWith(SAGA_KEY) && s?.saga_id === id))
+  if (!saga) throw new SagaNotFound(`no saga with order or saga id ${id} in ${changelog}`)
+  const entries: { record: ConsumedRecord; message: Message }[] = []
+  for (const topic of sagaTopics(topics)) {
+    const count = TOPICS[keyOf(topics, topic)].partitions
+    await bus.read({
+      topic,
+      partitions: [bus.partitionOf(saga.order_id, count)],
+      handler: (record) => {
+        const parsed = parseEnvelope(record.value)
+        if (parsed.ok && parsed.message.order_id === saga.order_id) entries.push({ record, message: parsed.message })
+      },
     })
-    const finished = s.status === 'completed' || s.status === 'cancelled'
-    return {
-      order_id: s.order_id,
-      saga_id: s.saga_id,
-      status: s.status,
-      outcome: finished ? (s.status as 'completed' | 'cancelled') : null,
-      reason: s.reason ?? null,
-      step: s.step,
-      attempt: s.attempt,
-      started_at: new Date(s.started_at).toISOString(),
-      finished_at: s.finished_at ? new Date(s.finished_at).toISOString() : null,
-      timeline,
-    }
-  } finally {
-    db.$client.close()
   }
+  entries.sort((a, b) => (a.record.timestamp === b.record.timestamp ? 0 : a.record.timestamp < b.record.timestamp ? -1 : 1))
+  const sent = new Set<string>([topics.inventoryCommands, topics.paymentCommands])
+  const timeline = entries.map(({ record, message }): TimelineEntry => {
+    const type = typeOf(message)
+    const own = sent.has(record.topic) || type === orderSaga.completed || type === orderSaga.cancelled
+    return {
+      at: new Date(Number(record.timestamp)).toISOString(),
+      direction: own ? 'out' : 'in',
+      topic: record.topic,
+      type,
+      step: stepOf(type, message.payload),
+      attempt: typeof message.payload.attempt === 'number' ? message.payload.attempt : null,
+      compensation: isCompensation(type),
+      message_id: message.message_id,
+      payload: message.payload,
+    }
+  })
+  const finished = saga.status === 'completed' || saga.status === 'cancelled'
+  return {
+    order_id: saga.order_id,
+    saga_id: saga.saga_id,
+    status: saga.status,
+    outcome: finished ? (saga.status as 'completed' | 'cancelled') : null,
+    reason: saga.reason ?? null,
+    step: saga.step,
+    attempt: saga.attempt,
+    started_at: new Date(saga.started_at).toISOString(),
+    finished_at: saga.finished_at ? new Date(saga.finished_at).toISOString() : null,
+    timeline,
+  }
+}
+
+function keyOf(topics: TopicNames, name: string): keyof TopicNames {
+  return (Object.keys(topics) as (keyof TopicNames)[]).find((k) => topics[k] === name)!
+}
+
+/** The latest value of the first changelog key that matches, from one partition or all of them. */
+async function findSagaState(bus: MessageBus, changelog: string, match: (key: string, state?: SagaState) => boolean, partitions?: number, orderId?: string): Promise<SagaState | undefined> {
+  const latest = new Map<string, SagaState | undefined>()
+  await bus.read({
+    topic: changelog,
+    ...(partitions && orderId ? { partitions: [bus.partitionOf(orderId, partitions)] } : {}),
+    handler: (record) => {
+      const key = record.key?.toString('utf8') ?? ''
+      if (!key.startsWith(SAGA_KEY)) return
+      const state = record.value ? (JSON.parse(record.value.toString('utf8')) as SagaState) : undefined
+      if (match(key, state) || latest.has(key)) latest.set(key, state)
+    },
+  })
+  for (const state of latest.values()) if (state) return state
+  return undefined
 }
 
 export function renderSagaReport(r: SagaReport): string {
