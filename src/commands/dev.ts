@@ -4,7 +4,7 @@ import { brokerAnswers, startLocalKafka, type LocalKafka } from '../broker/local
 import { configFrom, connectionFlags } from '../cli/flags.js'
 import { PlatformaticBus } from '../kafka/platformatic.js'
 import { ROLE_NAMES, type RoleName } from '../runtime/role.js'
-import { Supervisor, waitForHealthy } from '../services/supervisor.js'
+import { Supervisor, unitsFor, waitForHealthy } from '../services/supervisor.js'
 import { topicSpecs } from '../topics.js'
 
 const COLORS: Record<RoleName, string> = { api: '36', orchestrator: '35', inventory: '33', payment: '32', notifier: '34' }
@@ -12,11 +12,12 @@ const COLORS: Record<RoleName, string> = { api: '36', orchestrator: '35', invent
 export default class Dev extends Command {
   static override summary = 'Run the whole saga on this machine: a local Kafka broker if none answers, the topics, and all five roles.'
   static override description = 'Logs of every role are interleaved, prefixed with the role. A role that dies is restarted. Ctrl-C stops everything this command started.'
-  static override examples = ['<%= config.bin %> dev', '<%= config.bin %> dev --orders 10', 'KAFKA_BROKERS=10.0.0.5:9092 <%= config.bin %> dev --orders 0']
+  static override examples = ['<%= config.bin %> dev', '<%= config.bin %> dev --orders 10', '<%= config.bin %> dev --instances 3', 'KAFKA_BROKERS=10.0.0.5:9092 <%= config.bin %> dev --orders 0']
   static override flags = {
     ...connectionFlags,
     port: Flags.integer({ description: 'HTTP port of the api role (overrides PORT)', min: 0, max: 65535 }),
     orders: Flags.integer({ description: 'demo orders to place once everything is up', default: 3, min: 0 }),
+    instances: Flags.integer({ description: 'instances of each role; they share the partitions, and api instances listen on consecutive ports', default: 1, min: 1, max: 8 }),
   }
 
   async run(): Promise<void> {
@@ -61,15 +62,16 @@ export default class Dev extends Command {
       supervisor = new Supervisor({
         env,
         restartAfterMs: 1000,
-        onLine: (role, line) => this.log(`\u001b[${COLORS[role]}m${role.padEnd(12)}\u001b[0m │ ${line}`),
+        onLine: (unit, line) => this.log(`\u001b[${COLORS[unit.split('@')[0] as RoleName]}m${unit.padEnd(14)}\u001b[0m │ ${line}`),
         onExit: (role, code, signal, expected) => {
           if (!expected) say(`${role} exited (${signal ?? code}); restarting it in 1 s`)
         },
       })
-      for (const role of ROLE_NAMES) supervisor.start(role)
+      for (const unit of unitsFor(ROLE_NAMES, flags.instances, (i) => config.port + i)) supervisor.start(unit)
 
       const base = `http://127.0.0.1:${config.port}`
       if (await waitForHealthy(base, 60_000, () => stopping)) {
+        if (flags.instances > 1) say(`${flags.instances} instances of each role; api instances on ports ${config.port}–${config.port + flags.instances - 1}`)
         say(`all roles started; api at ${base}. Try: curl -s -XPOST ${base}/orders -H 'content-type: application/json' -d '{"items":[{"sku":"book","qty":1}],"amount":999}'`)
         for (let i = 0; i < flags.orders; i++) {
           const response = await fetch(`${base}/orders`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user_id: 'demo', items: [{ sku: `demo-${i + 1}`, qty: 1 + i }], amount: 500 + 100 * i }) })

@@ -8,7 +8,7 @@ export default class Soak extends Command {
   static override summary = 'Drive orders through everything while killing roles and the broker; then verify that every order ended exactly once, correctly.'
   static override description =
     'Starts its own Kafka broker and all five roles (default random success rates, short retry delays), submits orders at a fixed rate, SIGKILLs a random role every few seconds and restarts it, restarts the broker once half-way, injects duplicates of recent records and a few poison messages, waits for quiet and runs the same checks as `sagactl verify`. Exits 1 if anything is breached.'
-  static override examples = ['<%= config.bin %> soak', '<%= config.bin %> soak --orders 300 --kill-every 2 --report docs/soak-report.md']
+  static override examples = ['<%= config.bin %> soak', '<%= config.bin %> soak --instances 2 --report docs/soak-report-instances.md', '<%= config.bin %> soak --orders 300 --kill-every 2 --report docs/soak-report.md']
   static override enableJsonFlag = true
   static override flags = {
     orders: Flags.integer({ description: 'orders to submit', default: 2000, min: 1 }),
@@ -18,6 +18,7 @@ export default class Soak extends Command {
     poison: Flags.integer({ description: 'poison messages to inject', default: 5, min: 0 }),
     'broker-restart': Flags.boolean({ description: 'restart the broker once half-way', default: true, allowNo: true }),
     'quiet-timeout': Flags.integer({ description: 'seconds to wait for the system to go quiet at the end', default: 300, min: 1 }),
+    instances: Flags.integer({ description: 'instances of each role; kills then move partitions and their state between instances', default: 1, min: 1, max: 4 }),
     keep: Flags.boolean({ description: "keep the broker's and the roles' data afterwards, for a post-mortem" }),
     report: Flags.string({ description: 'also write the report (markdown, with the JSON) to this file' }),
   }
@@ -37,6 +38,7 @@ export default class Soak extends Command {
       poison: flags.poison,
       restartBroker: flags['broker-restart'],
       quietTimeoutMs: flags['quiet-timeout'] * 1000,
+      instances: flags.instances,
       keep: flags.keep,
       log: (line) => process.stderr.write(`soak │ ${line}\n`),
     })

@@ -408,6 +408,11 @@ function toMessage(r: ProducedRecord): { topic: string; key: Buffer; value: Buff
   }
 }
 
+// @platformatic/kafka 1.35 sends producer id 0 / epoch 0 in InitProducerId unless told otherwise,
+// and the broker answers PRODUCER_FENCED to any new process that reuses a transactional id whose
+// producer id is not 0. -1/-1 means "a new producer": the broker bumps the epoch and fences the old one.
+const UNKNOWN_PRODUCER = { producerId: -1n, producerEpoch: -1 }
+
 const FENCING = ['PRODUCER_FENCED', 'INVALID_PRODUCER_EPOCH', 'TRANSACTIONAL_ID_AUTHORIZATION_FAILED', 'FENCED_INSTANCE_ID']
 
 function isFencing(error: unknown): boolean {
@@ -453,7 +458,7 @@ class TransactionalWriter implements PartitionWriter {
 
   /** InitProducerId: bumps the epoch, which aborts or completes the previous owner's open transaction. */
   async init(): Promise<void> {
-    const transaction = await this.#make().beginTransaction()
+    const transaction = await this.#make().beginTransaction(UNKNOWN_PRODUCER)
     await transaction.cancel()
   }
 
@@ -463,7 +468,7 @@ class TransactionalWriter implements PartitionWriter {
     const producer = this.#make()
     let transaction: Awaited<ReturnType<typeof producer.beginTransaction>> | undefined
     try {
-      transaction = await producer.beginTransaction()
+      transaction = await producer.beginTransaction(UNKNOWN_PRODUCER)
       if (records.length > 0) await transaction.send({ messages: records.map(toMessage) })
       if (nextOffset !== undefined) {
         await transaction.addConsumer(this.#consumer)

@@ -229,7 +229,8 @@ export class Runtime {
             if (decision.reject) throw new Rejected(decision.reject)
             this.#maybeCrash('before-commit', message.type)
             this.#markSeen(message.message_id, message.order_id, now)
-            for (const out of decision.messages ?? []) this.#enqueue(this.#o.topics[out.topic], out.envelope, now)
+            // Every message names its cause; a timer's cause is the timer message itself, which shows in the log only this way.
+            for (const out of decision.messages ?? []) this.#enqueue(this.#o.topics[out.topic], { ...out.envelope, causation_id: out.envelope.causation_id ?? message.message_id }, now)
             if (decision.timer === null) this.#clearTimer(message.order_id)
             else if (decision.timer) this.#setTimer(message.order_id, decision.timer.dueAt, JSON.stringify(decision.timer.message))
             this.#writeChangelog(now)

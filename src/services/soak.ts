@@ -11,7 +11,7 @@ import { topicNames, topicSpecs } from '../topics.js'
 import { orderIds } from './api/app.js'
 import { waitForQuiet } from './quiet.js'
 import { readSagaMessages, sagaTopics } from './saga-log.js'
-import { Supervisor, waitForHealthy } from './supervisor.js'
+import { Supervisor, unitsFor, waitForHealthy } from './supervisor.js'
 import { listDeadLetters } from './dead-letters.js'
 import { deadLetteredIds, verifyMessages, type VerifyReport } from './verify.js'
 
@@ -23,6 +23,8 @@ export interface SoakOptions {
   poison: number
   restartBroker: boolean
   quietTimeoutMs: number
+  /** Instances of each role (their partitions and state move between them as they are killed). */
+  instances?: number
   /** Keep the broker's and the roles' data for a post-mortem. */
   keep?: boolean
   log: (line: string) => void
@@ -32,6 +34,7 @@ export interface SoakReport {
   ok: boolean
   machine: { cpus: number; memory_gib: number; node: string }
   duration_s: number
+  instances: number
   orders_submitted: number
   via_api: number
   via_kafka: number
@@ -73,7 +76,9 @@ export async function soak(o: SoakOptions): Promise<SoakReport> {
   let broker: LocalKafka = await startLocalKafka({ ...ports, dataDir: brokerDir, keepData: true, log: o.log })
   const prefix = `soak-${randomUUID().slice(0, 8)}.`
   const topics = topicNames(prefix)
-  const httpPort = await freePort()
+  const instances = o.instances ?? 1
+  const apiPorts: number[] = []
+  for (let i = 0; i < instances; i++) apiPorts.push(await freePort())
   const bus = new PlatformaticBus([broker.brokers], 'sagactl-soak')
   await bus.ensureTopics(topicSpecs(prefix))
 
@@ -85,7 +90,6 @@ export async function soak(o: SoakOptions): Promise<SoakReport> {
       KAFKA_BROKERS: broker.brokers,
       SAGA_DATA_DIR: dataDir,
       SAGA_TOPIC_PREFIX: prefix,
-      PORT: String(httpPort),
       SAGA_RETRY_MIN_DELAY_MS: String(RETRY_MIN_MS),
       SAGA_RETRY_MAX_DELAY_MS: String(RETRY_MAX_MS),
       SAGA_STEP_TIMEOUT_MS: String(STEP_TIMEOUT_MS),
@@ -100,8 +104,8 @@ export async function soak(o: SoakOptions): Promise<SoakReport> {
       }
     },
   })
-  for (const role of ROLE_NAMES) supervisor.start(role)
-  if (!(await waitForHealthy(`http://127.0.0.1:${httpPort}`, 60_000))) throw new Error('the roles did not come up within 60 s')
+  for (const unit of unitsFor(ROLE_NAMES, instances, (i) => apiPorts[i]!)) supervisor.start(unit)
+  for (const port of apiPorts) if (!(await waitForHealthy(`http://127.0.0.1:${port}`, 90_000))) throw new Error('the roles did not come up within 90 s')
 
   const report = { via_api: 0, via_kafka: 0, broker_restarts: 0, duplicates_injected: 0, poison_injected: 0 }
   const submitted: { order_id: string; via: 'api' | 'kafka' }[] = []
@@ -110,11 +114,11 @@ export async function soak(o: SoakOptions): Promise<SoakReport> {
   try {
     const killer = setInterval(() => {
       if (brokerDown) return
-      const role = pick(ROLE_NAMES)
-      kills[role] = (kills[role] ?? 0) + 1
-      void supervisor.kill(role, 'SIGKILL').then(async () => {
+      const unit = pick(supervisor.names())
+      kills[unit] = (kills[unit] ?? 0) + 1
+      void supervisor.kill(unit, 'SIGKILL').then(async () => {
         await sleep(300 + Math.random() * 700)
-        supervisor.start(role)
+        supervisor.start(unit)
       })
     }, o.killEveryMs)
     timers.push(killer)
@@ -166,7 +170,7 @@ export async function soak(o: SoakOptions): Promise<SoakReport> {
       // died before answering and the fallback then make one order, not two.
       const key = `${prefix}${i}`
       try {
-        const response = await fetch(`http://127.0.0.1:${httpPort}/orders`, { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': key }, body: JSON.stringify(body), signal: AbortSignal.timeout(2000) })
+        const response = await fetch(`http://127.0.0.1:${apiPorts[i % apiPorts.length]}/orders`, { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': key }, body: JSON.stringify(body), signal: AbortSignal.timeout(2000) })
         if (response.status === 202) {
           report.via_api++
           return { order_id: ((await response.json()) as { order_id: string }).order_id, via: 'api' }
@@ -183,7 +187,7 @@ export async function soak(o: SoakOptions): Promise<SoakReport> {
 
     for (const t of timers) clearInterval(t)
     await sleep(2000)
-    for (const role of ROLE_NAMES) if (!supervisor.running(role)) supervisor.start(role)
+    for (const unit of supervisor.names()) if (!supervisor.running(unit)) supervisor.start(unit)
     o.log('all orders submitted; waiting for the system to go quiet')
     const quiet = await waitForQuiet(bus, sagaTopics(topics), o.quietTimeoutMs, STEP_TIMEOUT_MS + RETRY_MAX_MS + 3000)
     if (!quiet) o.log('the system did not go quiet before the deadline; verifying anyway')
@@ -198,6 +202,7 @@ export async function soak(o: SoakOptions): Promise<SoakReport> {
       ok: verify.ok && missing.length === 0,
       machine: { cpus: os.cpus().length, memory_gib: Math.round(os.totalmem() / 2 ** 30), node: process.version },
       duration_s: Math.round((Date.now() - started) / 1000),
+      instances,
       orders_submitted: submitted.length,
       ...report,
       kills,
@@ -235,7 +240,7 @@ async function retry(work: () => Promise<void>, timeoutMs = 60_000): Promise<voi
 export function renderSoakReport(r: SoakReport): string {
   const kills = Object.entries(r.kills).map(([k, v]) => `${k} ${v}`).join(', ')
   return [
-    `soak ${r.ok ? 'PASSED' : 'FAILED'} in ${r.duration_s} s on ${r.machine.cpus} cores / ${r.machine.memory_gib} GiB, Node ${r.machine.node}`,
+    `soak ${r.ok ? 'PASSED' : 'FAILED'} in ${r.duration_s} s with ${r.instances} instance(s) of each role, on ${r.machine.cpus} cores / ${r.machine.memory_gib} GiB, Node ${r.machine.node}`,
     `orders submitted: ${r.orders_submitted} (${r.via_api} via the api, ${r.via_kafka} straight to Kafka while the api was down); missing: ${r.missing_orders}`,
     `SIGKILLs: ${Object.values(r.kills).reduce((a, b) => a + b, 0)} (${kills}); roles that died on their own: ${JSON.stringify(r.unexpected_exits)}; broker restarts: ${r.broker_restarts}`,
     `duplicates injected: ${r.duplicates_injected}; poison injected: ${r.poison_injected}; dead letters: ${r.dead_letters}`,

@@ -6,10 +6,34 @@ import type { RoleName } from '../runtime/role.js'
 
 const RUN = fileURLToPath(new URL('../../bin/run.js', import.meta.url))
 
+/** One process: a role, or a named instance of it with settings of its own (e.g. the api's port). */
+export interface Unit {
+  role: RoleName
+  instance?: string
+  env?: Record<string, string>
+}
+
+/** `role`, or `role@instance`. */
+export function unitName(unit: RoleName | Unit): string {
+  if (typeof unit === 'string') return unit
+  return unit.instance ? `${unit.role}@${unit.instance}` : unit.role
+}
+
+/**
+ * `count` instances of each role; with more than one, each is named (`1`, `2`, …: its own data
+ * directory) and api instance i listens on `apiPort(i)`.
+ */
+export function unitsFor(roles: readonly RoleName[], count: number, apiPort: (i: number) => number): Unit[] {
+  if (count <= 1) return roles.map((role) => ({ role, ...(role === 'api' ? { env: { PORT: String(apiPort(0)) } } : {}) }))
+  return roles.flatMap((role) =>
+    Array.from({ length: count }, (_, i): Unit => ({ role, instance: String(i + 1), ...(role === 'api' ? { env: { PORT: String(apiPort(i)) } } : {}) })),
+  )
+}
+
 export interface SupervisorOptions {
   env: NodeJS.ProcessEnv
-  onLine?: (role: RoleName, line: string) => void
-  onExit?: (role: RoleName, code: number | null, signal: NodeJS.Signals | null, expected: boolean) => void
+  onLine?: (unit: string, line: string) => void
+  onExit?: (unit: string, code: number | null, signal: NodeJS.Signals | null, expected: boolean) => void
   /** Restart a role that exits on its own (a crash), after this many ms. */
   restartAfterMs?: number
 }
@@ -17,7 +41,8 @@ export interface SupervisorOptions {
 /** Runs roles as child processes (`sagactl start <role>`), restarting any that die unexpectedly. */
 export class Supervisor {
   readonly #o: SupervisorOptions
-  readonly #children = new Map<RoleName, ChildProcess>()
+  readonly #children = new Map<string, ChildProcess>()
+  readonly #units = new Map<string, Unit>()
   readonly #expected = new Set<ChildProcess>()
   #stopping = false
 
@@ -25,26 +50,36 @@ export class Supervisor {
     this.#o = options
   }
 
-  start(role: RoleName): void {
+  /** Starts a unit; a name already started (`role` or `role@instance`) starts again with the same settings. */
+  start(what: RoleName | Unit | string): void {
+    const name = unitName(typeof what === 'string' && this.#units.has(what) ? this.#units.get(what)! : (what as RoleName | Unit))
+    const unit: Unit = this.#units.get(name) ?? (typeof what === 'string' ? { role: what as RoleName } : what)
+    this.#units.set(name, unit)
     // SAGACTL_NODE_ARGS reaches the role processes (e.g. "--cpu-prof --cpu-prof-dir=prof" for profiling).
     const nodeArgs = (this.#o.env.SAGACTL_NODE_ARGS ?? '').split(' ').filter(Boolean)
-    const child = spawn(process.execPath, [...nodeArgs, RUN, 'start', role], { env: this.#o.env, stdio: ['ignore', 'pipe', 'pipe'] })
-    this.#children.set(role, child)
-    for (const stream of [child.stdout, child.stderr]) readline.createInterface({ input: stream }).on('line', (line) => this.#o.onLine?.(role, line))
+    const env = { ...this.#o.env, ...unit.env, ...(unit.instance ? { SAGA_INSTANCE_ID: unit.instance } : {}) }
+    const child = spawn(process.execPath, [...nodeArgs, RUN, 'start', unit.role], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+    this.#children.set(name, child)
+    for (const stream of [child.stdout, child.stderr]) readline.createInterface({ input: stream }).on('line', (line) => this.#o.onLine?.(name, line))
     child.on('exit', (code, signal) => {
       const expected = this.#expected.delete(child) || this.#stopping
-      this.#o.onExit?.(role, code, signal, expected)
+      this.#o.onExit?.(name, code, signal, expected)
       if (!expected && this.#o.restartAfterMs !== undefined) {
         setTimeout(() => {
-          if (!this.#stopping && this.#children.get(role) === child) this.start(role)
+          if (!this.#stopping && this.#children.get(name) === child) this.start(name)
         }, this.#o.restartAfterMs)
       }
     })
   }
 
+  /** Every unit started so far, by name. */
+  names(): string[] {
+    return [...this.#units.keys()]
+  }
+
   /** Kills a role with a signal and waits for it to exit; the caller decides when to start it again. */
-  async kill(role: RoleName, signal: NodeJS.Signals): Promise<void> {
-    const child = this.#children.get(role)
+  async kill(name: string, signal: NodeJS.Signals): Promise<void> {
+    const child = this.#children.get(name)
     if (!child || child.exitCode !== null || child.signalCode !== null) return
     this.#expected.add(child)
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
@@ -52,8 +87,8 @@ export class Supervisor {
     await exited
   }
 
-  running(role: RoleName): boolean {
-    const child = this.#children.get(role)
+  running(name: string): boolean {
+    const child = this.#children.get(name)
     return !!child && child.exitCode === null && child.signalCode === null
   }
 

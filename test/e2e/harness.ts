@@ -58,7 +58,8 @@ export class System {
   readonly brokers = inject('brokers')
   readonly topics = topicNames(this.prefix)
   readonly bus = new PlatformaticBus([this.brokers], 'sagactl-test')
-  readonly roles = new Map<RoleName, RoleProcess>()
+  /** Keyed by role, or role@instance for a named instance. */
+  readonly roles = new Map<string, RoleProcess>()
   port = 0
   env: Record<string, string>
 
@@ -88,10 +89,12 @@ export class System {
     return { ...process.env, ...this.env, KAFKA_BROKERS: this.brokers, SAGA_DATA_DIR: this.dataDir, SAGA_TOPIC_PREFIX: this.prefix, PORT: String(this.port), SAGA_LOG_PRETTY: '0', LOG_LEVEL: 'debug' }
   }
 
-  async startRole(role: RoleName, env: Record<string, string> = {}): Promise<void> {
-    const child = spawn(process.execPath, [BIN, 'start', role], { env: { ...this.processEnv(), ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  /** Starts a role; with `instance`, a named instance of it (its own data directory), keyed role@instance. */
+  async startRole(role: RoleName, env: Record<string, string> = {}, instance?: string): Promise<string> {
+    const name = instance ? `${role}@${instance}` : role
+    const child = spawn(process.execPath, [BIN, 'start', role], { env: { ...this.processEnv(), ...env, ...(instance ? { SAGA_INSTANCE_ID: instance } : {}) }, stdio: ['ignore', 'pipe', 'pipe'] })
     const rp: RoleProcess = { child, lines: [], raw: [], exited: new Promise((resolve) => child.once('exit', (code) => resolve(code))) }
-    this.roles.set(role, rp)
+    this.roles.set(name, rp)
     const onData = (chunk: Buffer): void => {
       for (const line of chunk.toString().split('\n').filter(Boolean)) {
         rp.raw.push(line)
@@ -117,18 +120,19 @@ export class System {
     ).catch((error: Error) => {
       throw new Error(`${error.message}\n${rp.raw.slice(-30).join('\n')}`)
     })
+    return name
   }
 
-  logs(role: RoleName): LogLine[] {
+  logs(role: string): LogLine[] {
     return this.roles.get(role)?.lines ?? []
   }
 
   /** Resolves with the role's exit code (null when a signal ended it), once it has exited. */
-  exited(role: RoleName): Promise<number | null> {
+  exited(role: string): Promise<number | null> {
     return this.roles.get(role)?.exited ?? Promise.resolve(null)
   }
 
-  async kill(role: RoleName, signal: NodeJS.Signals = 'SIGKILL'): Promise<number | null> {
+  async kill(role: string, signal: NodeJS.Signals = 'SIGKILL'): Promise<number | null> {
     const rp = this.roles.get(role)
     if (!rp) return null
     rp.child.kill(signal)

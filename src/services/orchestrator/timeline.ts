@@ -16,6 +16,7 @@ export interface TimelineEntry {
   attempt: number | null
   compensation: boolean
   message_id: string
+  causation_id: string | null
   payload: Record<string, unknown>
 }
 
@@ -71,7 +72,7 @@ export async function loadSagaReport(bus: MessageBus, topics: TopicNames, change
   }
   entries.sort((a, b) => (a.record.timestamp === b.record.timestamp ? 0 : a.record.timestamp < b.record.timestamp ? -1 : 1))
   const sent = new Set<string>([topics.inventoryCommands, topics.paymentCommands])
-  const timeline = entries.map(({ record, message }): TimelineEntry => {
+  const timeline = withTimers(entries.map(({ record, message }): TimelineEntry => {
     const type = typeOf(message)
     const own = sent.has(record.topic) || type === orderSaga.completed || type === orderSaga.cancelled
     return {
@@ -83,9 +84,10 @@ export async function loadSagaReport(bus: MessageBus, topics: TopicNames, change
       attempt: typeof message.payload.attempt === 'number' ? message.payload.attempt : null,
       compensation: isCompensation(type),
       message_id: message.message_id,
+      causation_id: message.causation_id ?? null,
       payload: message.payload,
     }
-  })
+  }))
   const finished = saga.status === 'completed' || saga.status === 'cancelled'
   return {
     order_id: saga.order_id,
@@ -99,6 +101,25 @@ export async function loadSagaReport(bus: MessageBus, topics: TopicNames, change
     finished_at: saga.finished_at ? new Date(saga.finished_at).toISOString() : null,
     timeline,
   }
+}
+
+/**
+ * The orchestrator's own timers never reach a topic; each one shows in what it caused. A command
+ * whose cause is not on the log was sent by a timer: a retry after a failure reply, or else a wait
+ * that ran out (a step timeout, a compensation resent).
+ */
+function withTimers(entries: TimelineEntry[]): TimelineEntry[] {
+  const known = new Set(entries.map((e) => e.message_id))
+  const out: TimelineEntry[] = []
+  for (const e of entries) {
+    if (e.direction === 'out' && e.causation_id && !known.has(e.causation_id)) {
+      const failedBefore = entries.some((f) => f.step === e.step && f.attempt === (e.attempt ?? 0) - 1 && /fail/.test(f.type) && f.at <= e.at)
+      const type = !e.compensation && failedBefore ? RETRY_DUE : STEP_TIMED_OUT
+      out.push({ ...e, direction: 'timer', topic: 'timer', type, message_id: e.causation_id, causation_id: null, payload: { step: e.step, attempt: e.attempt } })
+    }
+    out.push(e)
+  }
+  return out
 }
 
 function keyOf(topics: TopicNames, name: string): keyof TopicNames {
