@@ -21,7 +21,7 @@ export function roleHandler(name: RoleName, config: Config): RoleHandler {
     case 'api':
       return apiRole
     case 'orchestrator':
-      return orchestratorRole({ ...config.retry, stepTimeoutMs: config.stepTimeoutMs })
+      return orchestratorRole({ ...config.retry, stepTimeoutMs: config.stepTimeoutMs }, config.orderLimits)
     case 'inventory':
       return participantRole(inventorySpec, { successRate: config.inventorySuccessRate, allowChaos: config.allowChaos })
     case 'payment':
