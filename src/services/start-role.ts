@@ -19,7 +19,7 @@ import { inventorySpec, participantRole, paymentSpec } from './participant.js'
 export function roleHandler(name: RoleName, config: Config): RoleHandler {
   switch (name) {
     case 'api':
-      return apiRole
+      return apiRole(config.orderLimits)
     case 'orchestrator':
       return orchestratorRole({ ...config.retry, stepTimeoutMs: config.stepTimeoutMs }, config.orderLimits)
     case 'inventory':
