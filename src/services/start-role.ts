@@ -75,6 +75,7 @@ export async function startRole(name: RoleName, config: Config, log: Logger, onF
           return lastPing.ok
         },
       },
+      { limits: config.orderLimits, idempotencyTtlMs: config.idempotencyTtlMs },
       // Requests are not logged one by one: the outbox and the notifier already tell each order's story.
       { loggerInstance: log.child({ component: 'http' }, { level: 'warn' }) as never },
     )
