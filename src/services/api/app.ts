@@ -43,7 +43,7 @@ export type Placed =
 export function createOrder(order: Order, store: StateStore, ctx: DecideContext, idempotency?: { key: string; ttlMs: number }): Placed {
   const payload = orderPayload(order)
   const hash = idempotency ? requestHash(payload) : ''
-  let ids: OrderIds = { orderId: ctx.newId(), sagaId: ctx.newId(), messageId: ctx.newId() }
+  let ids: OrderIds
   let generation = 0
   if (idempotency) {
     const slot = slotOf(store, payload.user_id, idempotency.key, ctx.now, idempotency.ttlMs)
@@ -55,6 +55,8 @@ export function createOrder(order: Order, store: StateStore, ctx: DecideContext,
     }
     ids = slot.ids
     generation = slot.generation
+  } else {
+    ids = { orderId: ctx.newId(), sagaId: ctx.newId(), messageId: ctx.newId() }
   }
   const view = viewOf(ids, ctx.now)
   store.put(ORDER_SCOPE, ids.orderId, view)
