@@ -1,5 +1,7 @@
 import path from 'node:path'
 
+import { DEFAULT_ORDER_LIMITS, type OrderLimits } from './order-schema.js'
+
 export interface Config {
   brokers: string[]
   dataDir: string
@@ -12,9 +14,16 @@ export interface Config {
   allowChaos: boolean
   /** Names this instance of a role: its own data directory, and static group membership. */
   instanceId?: string
+  /** Bounds of an order, enforced alike by the HTTP route, the orchestrator and the api's read model. */
+  orderLimits: OrderLimits
+  /** How long an Idempotency-Key names its order; after that the same key places a new one. */
+  idempotencyTtlMs: number
 }
 
 export class ConfigError extends Error {}
+
+// A day, as payment APIs keep their keys: long enough for any client's retries.
+export const DEFAULT_IDEMPOTENCY_TTL_MS = 24 * 3_600_000
 
 type Env = Record<string, string | undefined>
 
@@ -25,6 +34,25 @@ function int(env: Env, name: string, fallback: number, min: number): number {
   if (!Number.isInteger(value) || value < min) {
     throw new ConfigError(`${name} must be an integer ≥ ${min}, got "${raw}"`)
   }
+  return value
+}
+
+/** Within `max` too: a bound above 2^53 - 1 would let rounded amounts through again. */
+function bounded(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const value = int(env, name, fallback, min)
+  if (value > max) throw new ConfigError(`${name} must be at most ${max}, got "${env[name]}"`)
+  return value
+}
+
+const DURATION_UNITS_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
+
+/** "24h", "90m", "30s", "500ms", "7d"; a bare number is milliseconds, like the *_MS variables. */
+function duration(env: Env, name: string, fallbackMs: number): number {
+  const raw = env[name]
+  if (raw === undefined || raw === '') return fallbackMs
+  const match = /^(\d+)(ms|s|m|h|d)?$/.exec(raw.trim())
+  const value = match ? Number(match[1]) * DURATION_UNITS_MS[match[2] ?? 'ms']! : NaN
+  if (!Number.isSafeInteger(value) || value < 1) throw new ConfigError(`${name} must be a duration ≥ 1 ms such as 24h, 30m, 45s or 500ms, got "${raw}"`)
   return value
 }
 
@@ -75,5 +103,10 @@ export function loadConfig(env: Env = process.env, defaults: { allowChaos?: bool
     paymentSuccessRate: rate(env, 'PAYMENT_SUCCESS_RATE', 0.7),
     allowChaos: bool(env, 'SAGA_ALLOW_CHAOS', defaults.allowChaos ?? false),
     ...(instanceId ? { instanceId } : {}),
+    orderLimits: {
+      maxAmount: bounded(env, 'SAGA_MAX_AMOUNT', DEFAULT_ORDER_LIMITS.maxAmount, 1, Number.MAX_SAFE_INTEGER),
+      maxQty: bounded(env, 'SAGA_MAX_QTY', DEFAULT_ORDER_LIMITS.maxQty, 1, Number.MAX_SAFE_INTEGER),
+    },
+    idempotencyTtlMs: duration(env, 'SAGA_IDEMPOTENCY_TTL', DEFAULT_IDEMPOTENCY_TTL_MS),
   }
 }

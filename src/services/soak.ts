@@ -8,7 +8,7 @@ import { event } from '../envelope.js'
 import { PlatformaticBus } from '../kafka/platformatic.js'
 import { ROLE_NAMES } from '../runtime/role.js'
 import { topicNames, topicSpecs } from '../topics.js'
-import { orderIds } from './api/app.js'
+import { keyedIds } from './api/idempotency.js'
 import { waitForQuiet } from './quiet.js'
 import { readSagaMessages, sagaTopics } from './saga-log.js'
 import { Supervisor, unitsFor, waitForHealthy } from './supervisor.js'
@@ -178,7 +178,7 @@ export async function soak(o: SoakOptions): Promise<SoakReport> {
       } catch {
         // The api is being killed now and then: place this one straight on Kafka.
       }
-      const ids = orderIds(key, randomUUID)
+      const ids = keyedIds(body.user_id, key)
       const created = event('order.created', { order_id: ids.orderId, saga_id: ids.sagaId, payload: body }, Date.now(), ids.messageId)
       await retry(() => bus.publish([{ topic: topics.orderEvents, key: ids.orderId, value: JSON.stringify(created) }]))
       report.via_kafka++

@@ -18,9 +18,9 @@ import { inventorySpec, participantRole, paymentSpec } from './participant.js'
 export function roleHandler(name: RoleName, config: Config): RoleHandler {
   switch (name) {
     case 'api':
-      return apiRole
+      return apiRole(config.orderLimits)
     case 'orchestrator':
-      return orchestratorRole({ ...config.retry, stepTimeoutMs: config.stepTimeoutMs })
+      return orchestratorRole({ ...config.retry, stepTimeoutMs: config.stepTimeoutMs }, config.orderLimits)
     case 'inventory':
       return participantRole(inventorySpec, { successRate: config.inventorySuccessRate, allowChaos: config.allowChaos })
     case 'payment':
@@ -97,6 +97,7 @@ export async function startRole(name: RoleName, config: Config, log: Logger, onF
           return lastPing.ok
         },
       },
+      { limits: config.orderLimits, idempotencyTtlMs: config.idempotencyTtlMs },
       // Requests are not logged one by one: the outbox and the notifier already tell each order's story.
       { loggerInstance: log.child({ component: 'http' }, { level: 'warn' }) as never },
     )

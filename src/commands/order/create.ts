@@ -2,7 +2,8 @@ import { Command, Flags } from '@oclif/core'
 
 import { configFrom, connectionFlags } from '../../cli/flags.js'
 import { PlatformaticBus } from '../../kafka/platformatic.js'
-import { createOrder, type OrderRequest } from '../../services/api/app.js'
+import { orderProblem, type Order } from '../../order-schema.js'
+import { createOrder } from '../../services/api/app.js'
 import { topicNames, topicSpecs } from '../../topics.js'
 import type { StateStore } from '../../runtime/role.js'
 import { randomUUID } from 'node:crypto'
@@ -36,13 +37,16 @@ export default class OrderCreate extends Command {
   async run(): Promise<CreatedOrder> {
     const { flags } = await this.parse(OrderCreate)
     const config = configFrom(flags)
-    let items: OrderRequest['items']
+    let items: Order['items']
     try {
       items = flags.item.map(parseItem)
     } catch (error) {
       this.error((error as Error).message, { exit: 2 })
     }
-    const body: OrderRequest = { user_id: flags.user ?? null, items, amount: flags.amount }
+    const body: Order = { user_id: flags.user ?? null, items, amount: flags.amount }
+    // Straight onto Kafka no route checks it: refuse here what the orchestrator would dead-letter.
+    const problem = orderProblem(config.orderLimits)(body, 'order')
+    if (problem) this.error(problem, { exit: 2 })
     let created: CreatedOrder
     if (flags.via === 'api') {
       const url = `${flags.url ?? `http://127.0.0.1:${config.port}`}/orders`

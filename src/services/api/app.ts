@@ -1,24 +1,18 @@
-import { Type, type Static } from '@sinclair/typebox'
-import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import { STATUS_CODES } from 'node:http'
 
+import { Type, type TSchema } from '@sinclair/typebox'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import Fastify, { type FastifyInstance, type FastifySchemaCompiler, type FastifyServerOptions } from 'fastify'
+
+import { DEFAULT_IDEMPOTENCY_TTL_MS } from '../../config.js'
 import { event, type Outgoing } from '../../envelope.js'
-import { derivedIds } from '../../runtime/ids.js'
+import { DEFAULT_ORDER_LIMITS, orderPayload, orderSchema, problemOf, type Order, type OrderLimits } from '../../order-schema.js'
 import type { Decision, DecideContext, StateStore } from '../../runtime/role.js'
+import { IDEMPOTENCY_SCOPE, requestHash, slotOf, type IdempotencyRecord, type OrderIds } from './idempotency.js'
 import { ORDER_SCOPE, type OrderView } from './orders.js'
 
-export const OrderRequest = Type.Object(
-  {
-    user_id: Type.Optional(Type.Union([Type.String({ maxLength: 200 }), Type.Null()])),
-    items: Type.Array(Type.Object({ sku: Type.String({ minLength: 1, maxLength: 200 }), qty: Type.Integer({ minimum: 1 }) }, { additionalProperties: false }), { maxItems: 1000 }),
-    amount: Type.Integer({ minimum: 1 }),
-  },
-  { additionalProperties: false },
-)
-export type OrderRequest = Static<typeof OrderRequest>
-
 // A client that retries a POST with the same key gets the same order, not a second one.
-const IdempotencyHeaders = Type.Object({ 'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 200 })) })
+const IdempotencyHeaders = Type.Object({ 'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'a string of 1 to 200 characters' })) })
 
 const Accepted = Type.Object({ order_id: Type.String(), saga_id: Type.String(), status: Type.Literal('pending') })
 const ErrorBody = Type.Object({ statusCode: Type.Integer(), error: Type.String(), message: Type.String() })
@@ -30,50 +24,94 @@ export interface ApiDeps {
   healthy(): Promise<boolean>
 }
 
-/** Ids for an order. With an idempotency key they are derived from it, so a retried request is the same order. */
-export function orderIds(idempotencyKey: string | undefined, newId: () => string): { orderId: string; sagaId: string; messageId: string } {
-  const next = idempotencyKey ? derivedIds(`idempotency-key:${idempotencyKey}`) : newId
-  return { orderId: next(), sagaId: next(), messageId: next() }
+export interface ApiSettings {
+  limits: OrderLimits
+  idempotencyTtlMs: number
 }
 
-/** The order created by a POST: the view row and the event, written together or not at all. */
-export function createOrder(body: OrderRequest, store: StateStore, ctx: DecideContext, idempotencyKey?: string): { view: OrderView; messages: Outgoing[] } {
-  const { orderId, sagaId, messageId } = orderIds(idempotencyKey, ctx.newId)
-  const existing = store.get<OrderView>(ORDER_SCOPE, orderId)
-  if (existing) return { view: existing, messages: [] }
-  const at = new Date(ctx.now).toISOString()
-  const view: OrderView = { order_id: orderId, saga_id: sagaId, status: 'pending', last_event: 'order.created', created_at: at, updated_at: at }
-  store.put(ORDER_SCOPE, orderId, view)
-  const payload = { user_id: body.user_id ?? null, items: body.items, amount: body.amount }
-  return { view, messages: [{ topic: 'orderEvents', envelope: event('order.created', { order_id: orderId, saga_id: sagaId, payload }, ctx.now, messageId) }] }
+export const DEFAULT_API_SETTINGS: ApiSettings = { limits: DEFAULT_ORDER_LIMITS, idempotencyTtlMs: DEFAULT_IDEMPOTENCY_TTL_MS }
+
+export type Placed =
+  | { outcome: 'created' | 'repeated'; view: OrderView; messages: Outgoing[] }
+  /** The key already names an order with another body: `view` is that order, nothing is written. */
+  | { outcome: 'conflict'; view: OrderView; messages: [] }
+
+/**
+ * The order created by a POST: the view row, the key's record and the event, written together or
+ * not at all. Without a key the ids are fresh; with one they are the key's (see keyedIds).
+ */
+export function createOrder(order: Order, store: StateStore, ctx: DecideContext, idempotency?: { key: string; ttlMs: number }): Placed {
+  const payload = orderPayload(order)
+  const hash = idempotency ? requestHash(payload) : ''
+  let ids: OrderIds
+  let generation = 0
+  if (idempotency) {
+    const slot = slotOf(store, payload.user_id, idempotency.key, ctx.now, idempotency.ttlMs)
+    if (slot.live) {
+      const view = slot.view ?? viewOf(slot.ids, slot.record!.created_at)
+      // Without a record the order came from another instance's log: its body is unknown here.
+      if (slot.record && slot.record.request_hash !== hash) return { outcome: 'conflict', view, messages: [] }
+      return { outcome: 'repeated', view, messages: [] }
+    }
+    ids = slot.ids
+    generation = slot.generation
+  } else {
+    ids = { orderId: ctx.newId(), sagaId: ctx.newId(), messageId: ctx.newId() }
+  }
+  const view = viewOf(ids, ctx.now)
+  store.put(ORDER_SCOPE, ids.orderId, view)
+  if (idempotency) {
+    const record: IdempotencyRecord = { user_id: payload.user_id, key: idempotency.key, generation, request_hash: hash, order_id: ids.orderId, saga_id: ids.sagaId, created_at: ctx.now }
+    store.put(IDEMPOTENCY_SCOPE, ids.orderId, record)
+  }
+  return { outcome: 'created', view, messages: [{ topic: 'orderEvents', envelope: event('order.created', { order_id: ids.orderId, saga_id: ids.sagaId, payload }, ctx.now, ids.messageId) }] }
 }
 
-export function buildApp(deps: ApiDeps, options: FastifyServerOptions = {}): FastifyInstance {
-  const app = Fastify({
-    ...options,
-    // No coercion: "999" is not an amount, and the client should hear so.
-    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
-    bodyLimit: 256 * 1024,
-  }).withTypeProvider<TypeBoxTypeProvider>()
+function viewOf(ids: OrderIds, now: number): OrderView {
+  const at = new Date(now).toISOString()
+  return { order_id: ids.orderId, saga_id: ids.sagaId, status: 'pending', last_event: 'order.created', created_at: at, updated_at: at }
+}
 
-  app.setErrorHandler((error: { statusCode?: number; validation?: unknown; message: string }, request, reply) => {
+/**
+ * Fastify validates every part with TypeBox's compiled check and our wording, so a refused POST
+ * reads like the orchestrator's dead letter for the same order: one schema, one set of messages.
+ */
+const typeboxValidator: FastifySchemaCompiler<TSchema> = ({ schema, httpPart }) => {
+  const problem = problemOf(schema)
+  return (value) => {
+    const found = problem(value, httpPart ?? 'body')
+    return found ? { error: new Error(found) } : { value }
+  }
+}
+
+export function buildApp(deps: ApiDeps, settings: ApiSettings = DEFAULT_API_SETTINGS, options: FastifyServerOptions = {}): FastifyInstance {
+  const app = Fastify({ ...options, bodyLimit: 256 * 1024 }).withTypeProvider<TypeBoxTypeProvider>()
+  // No coercion anywhere: "999" is not an amount, and the client should hear so.
+  app.setValidatorCompiler(typeboxValidator)
+
+  app.setErrorHandler((error: { statusCode?: number; message: string }, request, reply) => {
     const statusCode = error.statusCode && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500
     if (statusCode >= 500) request.log.error({ err: error }, 'request failed')
-    void reply.status(statusCode).send({
-      statusCode,
-      error: statusCode >= 500 ? 'Internal Server Error' : 'Bad Request',
-      message: statusCode >= 500 ? 'internal error' : error.message,
-    })
+    void reply.status(statusCode).send({ statusCode, error: STATUS_CODES[statusCode] ?? 'Error', message: statusCode >= 500 ? 'internal error' : error.message })
   })
 
-  app.post('/orders', { schema: { body: OrderRequest, headers: IdempotencyHeaders, response: { 202: Accepted, 400: ErrorBody } } }, async (request, reply) => {
-    let view: OrderView | undefined
+  const body = orderSchema(settings.limits)
+  app.post('/orders', { schema: { body, headers: IdempotencyHeaders, response: { 202: Accepted, '4xx': ErrorBody } } }, async (request, reply) => {
+    const key = request.headers['idempotency-key']
+    let placed: Placed | undefined
     deps.submit((store, ctx) => {
-      const created = createOrder(request.body, store, ctx, request.headers['idempotency-key'])
-      view = created.view
-      return { messages: created.messages }
+      placed = createOrder(request.body, store, ctx, key === undefined ? undefined : { key, ttlMs: settings.idempotencyTtlMs })
+      return { messages: placed.messages }
     })
-    return reply.status(202).send({ order_id: view!.order_id, saga_id: view!.saga_id, status: 'pending' as const })
+    const { view } = placed!
+    if (placed!.outcome === 'conflict') {
+      return reply.status(422).send({
+        statusCode: 422,
+        error: 'Unprocessable Entity',
+        message: `Idempotency-Key "${key}" already names order ${view.order_id}, placed with a different request body; repeat that body to get that order, or use a new key for a new order`,
+      })
+    }
+    return reply.status(202).send({ order_id: view.order_id, saga_id: view.saga_id, status: 'pending' as const })
   })
 
   app.get('/orders/:order_id', { schema: { params: Type.Object({ order_id: Type.String() }) } }, async (request, reply) => {

@@ -1,4 +1,5 @@
-import type { Message } from '../../envelope.js'
+import { EVENT_TYPES, type Message } from '../../envelope.js'
+import { orderProblem, type OrderLimits, type Problem } from '../../order-schema.js'
 import type { Decision, RoleHandler, StateStore } from '../../runtime/role.js'
 
 export const ORDER_SCOPE = 'order'
@@ -30,7 +31,7 @@ export function evolveOrder(view: OrderView | undefined, message: Message, now: 
   }
 }
 
-export const apiRole: RoleHandler = {
+const orderViews: RoleHandler = {
   name: 'api',
   consumes: ['orderEvents'],
   // Every api instance answers GET /orders/:id for every order, so each reads every partition.
@@ -40,4 +41,33 @@ export const apiRole: RoleHandler = {
     if (next) store.put(ORDER_SCOPE, message.order_id, next)
     return {}
   },
+}
+
+const KNOWN_EVENTS = new Set<string>(EVENT_TYPES)
+
+/**
+ * Why the read model cannot take an event, if it cannot. Such an event is dead-lettered, as at
+ * every role, rather than half-applied: an order.created the orchestrator refuses must not leave
+ * a view that stays pending for ever.
+ */
+export function unreadable(message: Message, orderProblemIn: Problem): string | undefined {
+  if (!KNOWN_EVENTS.has(message.type)) return `unknown event type "${message.type}"`
+  if (message.type === 'order.created') {
+    const problem = orderProblemIn(message.payload, 'payload')
+    return problem && `invalid order: ${problem}`
+  }
+  if (message.type === 'order.cancelled' && typeof message.payload.reason !== 'string') return 'order.cancelled without a payload.reason string'
+  return undefined
+}
+
+/** The read model behind a guard that holds order.created to the same schema as POST /orders. */
+export function apiRole(limits: OrderLimits): RoleHandler {
+  const orderProblemIn = orderProblem(limits)
+  return {
+    ...orderViews,
+    handle(message, store, ctx): Decision {
+      const reason = unreadable(message, orderProblemIn)
+      return reason ? { reject: reason } : orderViews.handle(message, store, ctx)
+    },
+  }
 }

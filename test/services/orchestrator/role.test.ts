@@ -1,0 +1,34 @@
+import { describe, expect, it } from 'vitest'
+
+import { DEFAULT_ORDER_LIMITS } from '../../../src/order-schema.js'
+import type { StateStore } from '../../../src/runtime/role.js'
+import { orchestratorRole, SAGA_SCOPE } from '../../../src/services/orchestrator/role.js'
+import { naming, REFUSED } from '../../order-cases.js'
+import { ctx, msg, ORDER, policy } from './given.js'
+
+function memoryStore(): StateStore & { rows: Map<string, unknown> } {
+  const rows = new Map<string, unknown>()
+  return { rows, get: <T>(scope: string, key: string) => rows.get(`${scope}/${key}`) as T | undefined, put: (scope, key, value) => void rows.set(`${scope}/${key}`, value) }
+}
+
+describe("the orchestrator's check of order.created: the same schema as POST /orders", () => {
+  it.each(REFUSED)('given nothing, when an order.created with %s arrives, then it is rejected (dead-lettered) naming the field: no saga, no command', (_case, payload, field) => {
+    const store = memoryStore()
+    const decision = orchestratorRole(policy, DEFAULT_ORDER_LIMITS).handle(msg('order.created', payload as Record<string, unknown>), store, ctx())
+    expect(decision.reject).toMatch(/^invalid order: /)
+    expect(decision.reject!.replace(/^invalid order: /, '')).toMatch(naming('payload', field))
+    expect(decision.messages ?? []).toEqual([])
+    expect(store.rows.size).toBe(0)
+  })
+
+  it('given nothing, when an order.created at the bounds it is given arrives, then the saga starts; one past them, it is rejected', () => {
+    const role = orchestratorRole(policy, { maxAmount: 1000, maxQty: 5 })
+    const store = memoryStore()
+    const over = role.handle(msg('order.created', { user_id: null, items: [{ sku: 'a', qty: 5 }], amount: 1001 }), store, ctx())
+    expect(over.reject).toMatch(/payload\.amount must be an integer from 1 to 1000/)
+    const at = role.handle(msg('order.created', { user_id: null, items: [{ sku: 'a', qty: 5 }], amount: 1000 }), store, ctx())
+    expect(at.reject).toBeUndefined()
+    expect(at.messages?.map((m) => m.envelope.command_type)).toEqual(['reserve_inventory'])
+    expect(store.get(SAGA_SCOPE, ORDER)).toMatchObject({ status: 'running', step: 'reserve_inventory' })
+  })
+})
