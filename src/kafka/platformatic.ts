@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto'
 
-import { Admin, Consumer, Producer, ProduceAcks, compatibilityPartitioner, type Message } from '@platformatic/kafka'
+import { Admin, Consumer, Producer, ProduceAcks, compatibilityPartitioner, type BaseOptions, type Message } from '@platformatic/kafka'
 
+import type { KafkaOptions } from './connection.js'
 import { TopicMismatchError, type ConsumedRecord, type MessageBus, type ProducedRecord, type ReadOptions, type SubscribeOptions, type TailOptions, type Subscription, type TopicSpec } from './port.js'
 
 const COMMIT_EVERY_MS = 50
@@ -29,6 +30,18 @@ function toRecord(message: Message<Buffer, Buffer, Buffer, Buffer>): ConsumedRec
   }
 }
 
+type Connection = Pick<BaseOptions, 'bootstrapBrokers' | 'tls' | 'sasl'>
+
+/** What every client needs to reach the cluster: bootstrap servers, TLS and SASL. */
+export function connectionOptions(brokers: string[], options: KafkaOptions = {}): Connection {
+  const { tls, sasl } = options
+  return {
+    bootstrapBrokers: brokers,
+    ...(tls ? { tls: { ...(tls.ca ? { ca: tls.ca } : {}), ...(tls.cert ? { cert: tls.cert, key: tls.key } : {}), rejectUnauthorized: tls.rejectUnauthorized } } : {}),
+    ...(sasl ? { sasl: { mechanism: sasl.mechanism, username: sasl.username, password: sasl.password } } : {}),
+  }
+}
+
 interface Pending {
   records: ProducedRecord[]
   resolve: () => void
@@ -36,23 +49,29 @@ interface Pending {
 }
 
 export class PlatformaticBus implements MessageBus {
-  readonly #brokers: string[]
   readonly #clientId: string
+  readonly #connection: Connection
+  readonly #options: KafkaOptions
   #producer: Producer<Buffer, Buffer, Buffer, Buffer> | undefined
   readonly #closers = new Set<() => Promise<void>>()
   #queue: Pending[] = []
   #sending = false
 
-  constructor(brokers: string[], clientId: string) {
-    this.#brokers = brokers
+  constructor(brokers: string[], clientId: string, options: KafkaOptions = {}) {
     this.#clientId = clientId
+    this.#connection = connectionOptions(brokers, options)
+    this.#options = options
+  }
+
+  /** Every client of this bus is built from this: one place for connection settings. */
+  #client(role: string): Connection & { clientId: string } {
+    return { clientId: `${this.#clientId}-${role}`, ...this.#connection }
   }
 
   #getProducer(): Producer<Buffer, Buffer, Buffer, Buffer> {
     // Idempotent producer: broker-side dedup of our own retries keeps per-key order intact.
     this.#producer ??= new Producer({
-      clientId: `${this.#clientId}-producer`,
-      bootstrapBrokers: this.#brokers,
+      ...this.#client('producer'),
       idempotent: true,
       acks: ProduceAcks.ALL,
       partitioner: compatibilityPartitioner,
@@ -131,9 +150,8 @@ export class PlatformaticBus implements MessageBus {
 
   async subscribe(options: SubscribeOptions): Promise<Subscription> {
     const consumer = new Consumer({
-      clientId: `${this.#clientId}-consumer`,
+      ...this.#client('consumer'),
       groupId: options.groupId,
-      bootstrapBrokers: this.#brokers,
       autocommit: false,
       sessionTimeout: 10_000,
       heartbeatInterval: 1_000,
@@ -214,9 +232,8 @@ export class PlatformaticBus implements MessageBus {
 
   async read(options: ReadOptions): Promise<void> {
     const consumer = new Consumer({
-      clientId: `${this.#clientId}-reader`,
+      ...this.#client('reader'),
       groupId: `sagactl-reader-${randomUUID()}`,
-      bootstrapBrokers: this.#brokers,
       autocommit: false,
       maxWaitTime: 200,
     })
@@ -254,7 +271,7 @@ export class PlatformaticBus implements MessageBus {
   }
 
   async tail(options: TailOptions): Promise<Subscription> {
-    const consumer = new Consumer({ clientId: `${this.#clientId}-tail`, groupId: `sagactl-tail-${randomUUID()}`, bootstrapBrokers: this.#brokers, autocommit: false, maxWaitTime: TAIL_WAIT_MS, minBytes: 1 })
+    const consumer = new Consumer({ ...this.#client('tail'), groupId: `sagactl-tail-${randomUUID()}`, autocommit: false, maxWaitTime: TAIL_WAIT_MS, minBytes: 1 })
     const stream = await consumer.consume({
       topics: [options.topic],
       mode: 'manual',
@@ -271,7 +288,7 @@ export class PlatformaticBus implements MessageBus {
   }
 
   async endOffsets(topic: string): Promise<bigint[]> {
-    const consumer = new Consumer({ clientId: `${this.#clientId}-offsets`, groupId: `sagactl-offsets-${randomUUID()}`, bootstrapBrokers: this.#brokers })
+    const consumer = new Consumer({ ...this.#client('offsets'), groupId: `sagactl-offsets-${randomUUID()}` })
     try {
       return (await consumer.listOffsets({ topics: [topic] })).get(topic) ?? []
     } finally {
@@ -280,13 +297,13 @@ export class PlatformaticBus implements MessageBus {
   }
 
   async ensureTopics(specs: TopicSpec[]): Promise<void> {
-    const admin = new Admin({ clientId: `${this.#clientId}-admin`, bootstrapBrokers: this.#brokers })
+    const admin = new Admin(this.#client('admin'))
     try {
       const existing = new Set(await admin.listTopics())
       const missing = specs.filter((s) => !existing.has(s.name))
       for (const spec of missing) {
         try {
-          await admin.createTopics({ topics: [spec.name], partitions: spec.partitions, replicas: 1 })
+          await admin.createTopics({ topics: [spec.name], partitions: spec.partitions, replicas: spec.replicationFactor ?? this.#options.replicationFactor ?? 1, configs: topicConfigs(spec, this.#options) })
         } catch (error) {
           // Another role may have created it a moment ago; the partition check below decides.
           if (!/already exists/i.test(String((error as Error).message) + JSON.stringify((error as { errors?: unknown }).errors ?? ''))) throw error
@@ -308,7 +325,7 @@ export class PlatformaticBus implements MessageBus {
   }
 
   async ping(): Promise<boolean> {
-    const admin = new Admin({ clientId: `${this.#clientId}-ping`, bootstrapBrokers: this.#brokers, retries: 0, timeout: 2000 })
+    const admin = new Admin({ ...this.#client('ping'), retries: 0, timeout: 2000 })
     try {
       await admin.metadata({ topics: [] })
       return true
@@ -324,6 +341,15 @@ export class PlatformaticBus implements MessageBus {
     await this.#producer?.close().catch(() => undefined)
     this.#producer = undefined
   }
+}
+
+function topicConfigs(spec: TopicSpec, options: KafkaOptions): { name: string; value: string }[] {
+  const config: Record<string, string> = {
+    ...(options.minInsyncReplicas !== undefined ? { 'min.insync.replicas': String(options.minInsyncReplicas) } : {}),
+    ...(spec.compacted ? { 'cleanup.policy': 'compact' } : {}),
+    ...spec.config,
+  }
+  return Object.entries(config).map(([name, value]) => ({ name, value }))
 }
 
 async function closeQuietly(close: () => unknown): Promise<void> {
