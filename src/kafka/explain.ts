@@ -85,7 +85,7 @@ export function explainKafkaError(error: unknown, options: KafkaOptions = {}): u
   if (denied) {
     const what = String(denied.error.apiId).replace('_AUTHORIZATION_FAILED', '').toLowerCase()
     return new KafkaSetupError(
-      `The cluster refused ${who}: ${what} authorization failed${denied.error.serverErrorMessage ? ` (${String(denied.error.serverErrorMessage)})` : ''}. Grant its ACLs: read/write/create/describe on the topics with the SAGA_TOPIC_PREFIX, read on the groups with that prefix.`,
+      `The cluster refused ${who}: ${what} authorization failed${denied.error.serverErrorMessage ? ` (${String(denied.error.serverErrorMessage)})` : ''}. Grant that user the ACLs sagactl needs (README, "Production clusters").`,
       error,
     )
   }
