@@ -60,11 +60,15 @@ export function explainKafkaError(error: unknown, options: KafkaOptions = {}): u
     return new KafkaSetupError(`SASL authentication failed for ${who}${at(authFailed.address)}${server}. Check KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD.`, error)
   }
 
-  const unsupported = found.find((f) => f.error.apiId === 'UNSUPPORTED_SASL_MECHANISM')
-  if (unsupported) {
+  // The SASL handshake was refused: the answer lists the mechanisms the listener does accept.
+  const refused = found.find((f) => f.error.apiId === 'UNSUPPORTED_SASL_MECHANISM' || f.error.apiId === 'ILLEGAL_SASL_STATE')
+  if (refused) {
     const offered = found.map((f) => (f.error.response as { mechanisms?: string[] } | undefined)?.mechanisms).find(Array.isArray)
+    if (offered?.length === 0) {
+      return new KafkaSetupError(`The listener${at(refused.address)} does not use SASL, but KAFKA_SASL_MECHANISM is ${sasl?.mechanism ?? 'set'}. Use the SASL port of your cluster, or unset KAFKA_SASL_MECHANISM.`, error)
+    }
     return new KafkaSetupError(
-      `The broker${at(unsupported.address)} does not accept SASL mechanism ${sasl?.mechanism ?? '?'}${offered ? `; it offers ${offered.join(', ')}` : ''}. Set KAFKA_SASL_MECHANISM to one it offers.`,
+      `The broker${at(refused.address)} does not accept SASL mechanism ${sasl?.mechanism ?? '?'}${offered ? `; it offers ${offered.join(', ')}` : ''}. Set KAFKA_SASL_MECHANISM to one it offers.`,
       error,
     )
   }
@@ -78,7 +82,9 @@ export function explainKafkaError(error: unknown, options: KafkaOptions = {}): u
   // Our client spoke TLS to a listener that does not, or the two found no protocol in common.
   const handshake = found.find((f) => /^ERR_SSL_|^EPROTO$/.test(String(f.error.code ?? '')) || /TLS handshake failed/.test(String(f.error.message ?? '')))
   if (handshake) {
-    return new KafkaSetupError(`TLS handshake failed${at(handshake.address)}: ${String(handshake.error.message)}. Is that listener TLS (KAFKA_SSL=true is set)? Use the TLS port of your cluster, or unset KAFKA_SSL for a plaintext listener.`, error)
+    // The client's own wording ("TLS handshake failed. Please verify…") wraps the socket's.
+    const detail = String((handshake.error.cause as Error | undefined)?.message ?? handshake.error.message)
+    return new KafkaSetupError(`TLS handshake with the broker${at(handshake.address)} failed (${detail}). KAFKA_SSL=true is set: is that a TLS listener? Use the TLS port of your cluster, or unset KAFKA_SSL for a plaintext one.`, error)
   }
 
   const denied = found.find((f) => /_AUTHORIZATION_FAILED$/.test(String(f.error.apiId ?? '')))
