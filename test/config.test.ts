@@ -1,4 +1,8 @@
-import { describe, expect, it } from 'vitest'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+
+import { afterAll, describe, expect, it } from 'vitest'
 
 import { loadConfig } from '../src/config.js'
 
@@ -43,11 +47,75 @@ describe('configuration from the environment', () => {
     ['SAGA_IDEMPOTENCY_TTL', '0'],
     ['SAGA_IDEMPOTENCY_TTL', 'a day'],
     ['SAGA_IDEMPOTENCY_TTL', '2w'],
+    ['SAGA_REPLICATION_FACTOR', '0'],
+    ['SAGA_MIN_INSYNC_REPLICAS', 'two'],
+    ['KAFKA_SSL', 'maybe'],
+    ['KAFKA_SASL_MECHANISM', 'GSSAPI'],
   ])('refuses %s=%s with a message naming the variable', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(name)
   })
 
   it('refuses a max retry delay below the min', () => {
     expect(() => loadConfig({ SAGA_RETRY_MIN_DELAY_MS: '10', SAGA_RETRY_MAX_DELAY_MS: '5' })).toThrow('SAGA_RETRY_MAX_DELAY_MS')
+  })
+})
+
+describe('production cluster settings', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sagactl-config-'))
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }))
+  const file = (name: string, text: string): string => {
+    const p = path.join(dir, name)
+    fs.writeFileSync(p, text)
+    return p
+  }
+  const ca = file('ca.pem', '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n')
+  const key = file('key.pem', '-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n')
+
+  it('defaults to plaintext, no SASL, replication factor 1 and the broker\'s min.insync.replicas', () => {
+    expect(loadConfig({}).kafka).toEqual({ replicationFactor: 1 })
+  })
+
+  it('reads replication settings', () => {
+    expect(loadConfig({ SAGA_REPLICATION_FACTOR: '3', SAGA_MIN_INSYNC_REPLICAS: '2' }).kafka).toEqual({ replicationFactor: 3, minInsyncReplicas: 2 })
+  })
+
+  it('refuses min.insync.replicas above the replication factor: no acks=all write could succeed', () => {
+    expect(() => loadConfig({ SAGA_REPLICATION_FACTOR: '2', SAGA_MIN_INSYNC_REPLICAS: '3' })).toThrow(/SAGA_MIN_INSYNC_REPLICAS \(3\) must not exceed SAGA_REPLICATION_FACTOR \(2\)/)
+    expect(() => loadConfig({ SAGA_MIN_INSYNC_REPLICAS: '2' })).toThrow('SAGA_REPLICATION_FACTOR')
+  })
+
+  it('reads TLS with the CA\'s contents, verifying certificates unless told not to', () => {
+    const { tls } = loadConfig({ KAFKA_SSL: 'true', KAFKA_SSL_CA_FILE: ca }).kafka
+    expect(tls).toEqual({ ca: fs.readFileSync(ca, 'utf8'), rejectUnauthorized: true, files: { ca } })
+    expect(loadConfig({ KAFKA_SSL: '1', KAFKA_SSL_REJECT_UNAUTHORIZED: 'false' }).kafka.tls).toEqual({ rejectUnauthorized: false, files: {} })
+  })
+
+  it('reads a client certificate and key for mutual TLS', () => {
+    const { tls } = loadConfig({ KAFKA_SSL: 'true', KAFKA_SSL_CERT_FILE: ca, KAFKA_SSL_KEY_FILE: key }).kafka
+    expect(tls).toMatchObject({ cert: expect.stringContaining('CERTIFICATE'), key: expect.stringContaining('PRIVATE KEY'), files: { cert: ca, key } })
+    expect(() => loadConfig({ KAFKA_SSL: 'true', KAFKA_SSL_CERT_FILE: ca })).toThrow('KAFKA_SSL_KEY_FILE')
+  })
+
+  it.each([
+    [{ KAFKA_SSL: 'true', KAFKA_SSL_CA_FILE: path.join(dir, 'missing.pem') }, /KAFKA_SSL_CA_FILE: cannot read ".*missing.pem" \(ENOENT\)/],
+    [{ KAFKA_SSL: 'true', KAFKA_SSL_CA_FILE: key }, /KAFKA_SSL_CA_FILE: ".*key.pem" is not a PEM file holding a certificate/],
+    [{ KAFKA_SSL: 'true', KAFKA_SSL_CERT_FILE: ca, KAFKA_SSL_KEY_FILE: ca }, /KAFKA_SSL_KEY_FILE: .* is not a PEM file holding a private key/],
+    [{ KAFKA_SSL_CA_FILE: ca }, /KAFKA_SSL_CA_FILE set, but KAFKA_SSL is not true/],
+  ])('refuses bad TLS settings with a message naming the variable: %j', (env, message) => {
+    expect(() => loadConfig(env)).toThrow(message)
+  })
+
+  it('reads SASL, the mechanism in any case', () => {
+    expect(loadConfig({ KAFKA_SASL_MECHANISM: 'scram-sha-512', KAFKA_SASL_USERNAME: 'alice', KAFKA_SASL_PASSWORD: 's3cret' }).kafka.sasl).toEqual({ mechanism: 'SCRAM-SHA-512', username: 'alice', password: 's3cret' })
+    expect(loadConfig({ KAFKA_SASL_MECHANISM: 'PLAIN', KAFKA_SASL_USERNAME: 'key', KAFKA_SASL_PASSWORD: 'secret' }).kafka.sasl?.mechanism).toBe('PLAIN')
+  })
+
+  it.each([
+    [{ KAFKA_SASL_MECHANISM: 'SCRAM-SHA-256', KAFKA_SASL_PASSWORD: 'x' }, 'KAFKA_SASL_USERNAME is required when KAFKA_SASL_MECHANISM is set'],
+    [{ KAFKA_SASL_MECHANISM: 'SCRAM-SHA-256', KAFKA_SASL_USERNAME: 'x' }, 'KAFKA_SASL_PASSWORD is required when KAFKA_SASL_MECHANISM is set'],
+    [{ KAFKA_SASL_USERNAME: 'alice', KAFKA_SASL_PASSWORD: 'x' }, 'KAFKA_SASL_MECHANISM is not'],
+    [{ KAFKA_SASL_MECHANISM: 'OAUTHBEARER', KAFKA_SASL_USERNAME: 'a', KAFKA_SASL_PASSWORD: 'b' }, 'KAFKA_SASL_MECHANISM must be one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, got "OAUTHBEARER"'],
+  ])('refuses incomplete SASL settings: %j', (env, message) => {
+    expect(() => loadConfig(env)).toThrow(message)
   })
 })

@@ -7,6 +7,9 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { Admin } from '@platformatic/kafka';
 
+import type { KafkaOptions } from '../kafka/connection.js';
+import { connectionOptions } from '../kafka/platformatic.js';
+
 export const KAFKA_VERSION = '4.1.1';
 
 export interface LocalKafka { brokers: string; pid: number; dataDir: string; stop(): Promise<void>; }
@@ -102,9 +105,10 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export async function brokerAnswers(brokers: string, timeoutMs = 3000): Promise<boolean> {
+/** True when a broker answers a metadata request; `options` carries TLS and SASL for a secured listener. */
+export async function brokerAnswers(brokers: string, timeoutMs = 3000, options: KafkaOptions = {}): Promise<boolean> {
   // retries: 0 because the client's default (3 retries, 1 s apart) would outlive a short probe timeout.
-  const admin = new Admin({ clientId: 'sagactl-probe', bootstrapBrokers: brokers.split(','), retries: 0, connectTimeout: timeoutMs, timeout: timeoutMs });
+  const admin = new Admin({ clientId: 'sagactl-probe', ...connectionOptions(brokers.split(','), options), retries: 0, connectTimeout: timeoutMs, timeout: timeoutMs });
   let timer: NodeJS.Timeout | undefined;
   try {
     return await Promise.race([
@@ -148,14 +152,14 @@ log.initial.task.delay.ms=100
 }
 
 // The last lines of a failed JVM are shutdown noise or stack frames; the first error line says why.
-function explain(output: string, tailLines: number): string {
+export function explain(output: string, tailLines: number): string {
   const lines = output.trimEnd().split('\n');
   const i = lines.findIndex((l) => /\b(ERROR|FATAL)\b|^Exception in thread/.test(l));
   const cause = i >= 0 ? `first error:\n${lines.slice(i, i + 2).join('\n')}\n` : '';
   return `${cause}last ${tailLines} lines of output:\n${lines.slice(-tailLines).join('\n')}`;
 }
 
-async function portInUse(port: number): Promise<boolean> {
+export async function portInUse(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const srv = createServer().unref();
     srv.once('error', () => resolve(true));
@@ -170,9 +174,7 @@ export async function startLocalKafka(opts: StartOptions = {}): Promise<LocalKaf
   for (const p of [port, controllerPort]) {
     if (await portInUse(p)) throw new Error(`127.0.0.1:${p} is already in use (another Kafka broker?); pass free ports or set KAFKA_BROKERS to use that broker`);
   }
-  await requireJava();
-  const libs = await resolveKafkaJars(log);
-  const cp = path.join(libs, '*'); // expanded by the JVM itself, no shell involved
+  const cp = await kafkaClasspath(log);
 
   const dataDir = opts.dataDir ?? (await mkdtemp(path.join(os.tmpdir(), 'sagactl-kafka-')));
   await mkdir(dataDir, { recursive: true });
@@ -184,65 +186,117 @@ export async function startLocalKafka(opts: StartOptions = {}): Promise<LocalKaf
   const started = Date.now();
   try {
     // A kept dataDir restarts as the same cluster: formatting it again would need its old id.
-    if (!(await exists(path.join(dataDir, 'kraft', 'meta.properties')))) {
-      const { stdout } = await run('java', ['-cp', cp, 'kafka.tools.StorageTool', 'random-uuid']);
-      const clusterId = stdout.trim().split('\n').pop() ?? '';
-      await run('java', ['-cp', cp, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', props, '-g']);
-    }
+    if (!(await exists(path.join(dataDir, 'kraft', 'meta.properties')))) await formatStorage(cp, props, await newClusterId(cp));
   } catch (err) {
     if (!opts.keepData) await rm(dataDir, { recursive: true, force: true });
+    throw err;
+  }
+
+  const node = spawnKafka(cp, props, brokerLog, ['-Xms256m', '-Xmx768m'], log);
+  let stopping: Promise<void> | undefined;
+  const stop = () => (stopping ??= (async () => {
+    await node.stop();
+    if (!opts.keepData) await rm(dataDir, { recursive: true, force: true });
+  })());
+
+  const brokers = `127.0.0.1:${port}`;
+  try {
+    await waitUntilAnswers(node, brokerLog, () => brokerAnswers(brokers, 1000));
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  log(`Kafka ${KAFKA_VERSION} broker ${node.pid} answering on ${brokers} after ${((Date.now() - started) / 1000).toFixed(1)} s (log: ${brokerLog})`);
+  return { brokers, pid: node.pid, dataDir, stop };
+}
+
+/** Java checked and the jars resolved: the classpath every Kafka JVM of ours runs with. */
+export async function kafkaClasspath(log: (line: string) => void = () => {}): Promise<string> {
+  await requireJava();
+  return path.join(await resolveKafkaJars(log), '*'); // expanded by the JVM itself, no shell involved
+}
+
+async function storageTool(cp: string, args: string[]): Promise<string> {
+  try {
+    return (await run('java', ['-cp', cp, 'kafka.tools.StorageTool', ...args])).stdout;
+  } catch (err) {
     const e = err as { stdout?: string; stderr?: string; message: string };
     throw new Error(`Kafka StorageTool failed; ${explain(`${e.stdout ?? ''}${e.stderr ?? e.message}`, 10)}`);
   }
+}
 
+export async function newClusterId(cp: string): Promise<string> {
+  return (await storageTool(cp, ['random-uuid'])).trim().split('\n').pop() ?? '';
+}
+
+/** Formats one node's log dirs; `extra` takes e.g. `--add-scram` for users that must exist from the start. */
+export async function formatStorage(cp: string, props: string, clusterId: string, extra: string[] = []): Promise<void> {
+  await storageTool(cp, ['format', '-t', clusterId, '-c', props, '-g', ...extra]);
+}
+
+export interface KafkaProcess {
+  pid: number;
+  /** Set once the JVM has exited: its code or signal. */
+  readonly exit: string | undefined;
+  /** Resolves when the JVM has exited. */
+  readonly exited: Promise<void>;
+  /** SIGTERM, then SIGKILL after 20 s; idempotent. */
+  stop(): Promise<void>;
+  /** Sends `signal` (SIGKILL: a crash) and waits for the JVM to exit. */
+  kill(signal: NodeJS.Signals): Promise<void>;
+}
+
+/** One kafka.Kafka JVM, its output appended to `logFile`; it dies with this process. */
+export function spawnKafka(cp: string, props: string, logFile: string, heap: string[], log: (line: string) => void = () => {}): KafkaProcess {
   // A file rather than a pipe: nobody drains a pipe once we return, and a full pipe would stall the broker.
-  const fd = openSync(brokerLog, 'a');
-  const child = spawn('java', ['-Xms256m', '-Xmx768m', '-XX:+UseG1GC', '-cp', cp, 'kafka.Kafka', props],
+  const fd = openSync(logFile, 'a');
+  const child = spawn('java', [...heap, '-XX:+UseG1GC', '-cp', cp, 'kafka.Kafka', props],
     { detached: false, stdio: ['ignore', fd, fd] });
   closeSync(fd);
-  let exited = false;
-  const exit = new Promise<void>((resolve) => {
-    child.once('exit', () => { exited = true; resolve(); });
-    child.once('error', () => { exited = true; resolve(); });
+  let exit: string | undefined;
+  const exited = new Promise<void>((resolve) => {
+    child.once('exit', (code, signal) => { exit = `${code ?? signal}`; resolve(); });
+    child.once('error', (err) => { exit = err.message; resolve(); });
   });
   // child.kill() signals only this child's PID and is a no-op once it has been reaped, so a reused PID is never hit.
   const killOnExit = () => { child.kill('SIGKILL'); }; // synchronous: 'exit' handlers cannot await
   process.on('exit', killOnExit);
+  void exited.then(() => process.off('exit', killOnExit));
 
   let stopping: Promise<void> | undefined;
   const stop = () => (stopping ??= (async () => {
-    if (!exited) {
+    if (exit === undefined) {
       child.kill('SIGTERM');
       let timer: NodeJS.Timeout | undefined;
       // Cleared afterwards: a pending 20 s timer would keep the caller's process alive after the broker is gone.
-      await Promise.race([exit, new Promise((r) => { timer = setTimeout(r, 20_000); })]);
+      await Promise.race([exited, new Promise((r) => { timer = setTimeout(r, 20_000); })]);
       clearTimeout(timer);
-      if (!exited) {
+      if (exit === undefined) {
         log(`Kafka broker ${child.pid} ignored SIGTERM for 20 s; sending SIGKILL`);
         child.kill('SIGKILL');
-        await exit;
+        await exited;
       }
     }
-    process.off('exit', killOnExit);
-    if (!opts.keepData) await rm(dataDir, { recursive: true, force: true });
   })());
-
-  const pid = child.pid;
-  if (pid === undefined) {
-    await stop();
+  if (child.pid === undefined) {
+    process.off('exit', killOnExit);
     throw new Error('could not spawn java for the Kafka broker');
   }
-  const brokers = `127.0.0.1:${port}`;
-  const deadline = Date.now() + 60_000;
-  while (!(await brokerAnswers(brokers, 1000))) {
-    if (exited || Date.now() > deadline) {
-      const why = exited ? `exited with code ${child.exitCode ?? child.signalCode}` : 'did not answer within 60 s';
-      const report = explain(await readFile(brokerLog, 'utf8').catch(() => ''), 30);
-      await stop();
-      throw new Error(`Kafka broker ${why}; ${report}`);
+  const kill = async (signal: NodeJS.Signals) => {
+    if (exit === undefined) child.kill(signal);
+    await exited;
+  };
+  return { pid: child.pid, get exit() { return exit; }, exited, stop, kill };
+}
+
+/** Polls `answers` until it says yes; fails with the broker log's first error if the JVM dies or 60 s pass. */
+export async function waitUntilAnswers(node: KafkaProcess, logFile: string, answers: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await answers())) {
+    if (node.exit !== undefined || Date.now() > deadline) {
+      const why = node.exit !== undefined ? `exited with code ${node.exit}` : `did not answer within ${timeoutMs / 1000} s`;
+      throw new Error(`Kafka broker ${why}; ${explain(await readFile(logFile, 'utf8').catch(() => ''), 30)}`);
     }
     await sleep(250);
   }
-  log(`Kafka ${KAFKA_VERSION} broker ${pid} answering on ${brokers} after ${((Date.now() - started) / 1000).toFixed(1)} s (log: ${brokerLog})`);
-  return { brokers, pid, dataDir, stop };
 }

@@ -10,7 +10,8 @@ import { Command, Flags } from '@oclif/core'
 import { brokerAnswers, freePort, KAFKA_VERSION, resolveKafkaJars, startLocalKafka, type LocalKafka } from '../broker/local-kafka.js'
 import { configFrom, connectionFlags } from '../cli/flags.js'
 import { command } from '../envelope.js'
-import { PlatformaticBus } from '../kafka/platformatic.js'
+import { openBus } from '../kafka/open-bus.js'
+import type { MessageBus } from '../kafka/port.js'
 import { ROLE_NAMES } from '../runtime/role.js'
 import { finishReport, HOP_COUNT, measureFloor, runSagas, type BenchReport } from '../services/bench/bench.js'
 import { databasePath, openDatabase } from '../db/database.js'
@@ -51,7 +52,8 @@ export default class Bench extends Command {
     let apiUrl = `http://127.0.0.1:${config.port}`
     try {
       if (!flags.attach) {
-        if (!(await brokerAnswers(brokers))) {
+        // As in dev: a local broker is plaintext, so never start one in place of a secured cluster.
+        if (!config.kafka.tls && !config.kafka.sasl && !(await brokerAnswers(brokers))) {
           say('no broker answers; starting a local Kafka')
           broker = await startLocalKafka({ port: await freePort(), controllerPort: await freePort(), log: say })
           brokers = broker.brokers
@@ -64,7 +66,7 @@ export default class Bench extends Command {
           env: { ...process.env, KAFKA_BROKERS: brokers, SAGA_DATA_DIR: dataDir, SAGA_TOPIC_PREFIX: prefix, PORT: String(port), INVENTORY_SUCCESS_RATE: '1', PAYMENT_SUCCESS_RATE: '1', SAGA_ALLOW_CHAOS: 'false', LOG_LEVEL: 'warn', SAGA_LOG_PRETTY: '0' },
           onLine: (role, line) => say(`${role}: ${line}`),
         })
-        const bus = new PlatformaticBus([brokers], 'sagactl-bench')
+        const bus = openBus({ brokers: brokers.split(','), kafka: broker ? {} : config.kafka }, 'sagactl-bench')
         await bus.ensureTopics(topicSpecs(prefix))
         await bus.close()
         for (const role of ROLE_NAMES) supervisor.start(role)
@@ -72,7 +74,7 @@ export default class Bench extends Command {
         say(`system up on topics ${prefix}*`)
       }
 
-      const bus = new PlatformaticBus(brokers.split(','), 'sagactl-bench')
+      const bus = openBus({ brokers: brokers.split(','), kafka: broker ? {} : config.kafka }, 'sagactl-bench')
       const topics = topicNames(prefix)
       try {
         if (flags.attach) {
@@ -146,7 +148,7 @@ function outboxLag(dataDir: string, since: number): Record<string, Percentiles> 
 }
 
 /** Kafka's own end-to-end latency tool (kafka-tools), where Java and the jars are at hand. */
-async function brokerEndToEnd(broker: string, topic: string, bus: PlatformaticBus, say: (line: string) => void): Promise<BenchReport['broker_e2e_ms']> {
+async function brokerEndToEnd(broker: string, topic: string, bus: MessageBus, say: (line: string) => void): Promise<BenchReport['broker_e2e_ms']> {
   try {
     const libs = await resolveKafkaJars()
     await bus.ensureTopics([{ name: topic, partitions: 1 }])

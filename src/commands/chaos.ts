@@ -4,7 +4,7 @@ import { Args, Command, Flags } from '@oclif/core'
 
 import { configFrom, connectionFlags } from '../cli/flags.js'
 import { command, parseEnvelope } from '../envelope.js'
-import { PlatformaticBus } from '../kafka/platformatic.js'
+import { openBus } from '../kafka/open-bus.js'
 import { topicNames, topicSpecs } from '../topics.js'
 
 export interface ChaosResult {
@@ -35,7 +35,7 @@ export default class Chaos extends Command {
     if (!flags.clear && flags.fail === undefined && flags.reject === undefined) this.error('say what to do: --fail N, --reject N or --clear', { exit: 2 })
     const config = configFrom(flags)
     const names = topicNames(config.topicPrefix)
-    const bus = new PlatformaticBus(config.brokers, 'sagactl-chaos')
+    const bus = openBus(config, 'sagactl-chaos')
     const request = command('set_chaos', { order_id: `chaos-${args.role}`, saga_id: `chaos-${args.role}`, payload: flags.clear ? { clear: true } : { ...(flags.fail !== undefined ? { fail: flags.fail } : {}), ...(flags.reject !== undefined ? { reject: flags.reject } : {}) } }, Date.now(), randomUUID())
     try {
       await bus.ensureTopics(topicSpecs(config.topicPrefix))

@@ -2,7 +2,7 @@ import { Command, Flags } from '@oclif/core'
 
 import { brokerAnswers, startLocalKafka, type LocalKafka } from '../broker/local-kafka.js'
 import { configFrom, connectionFlags } from '../cli/flags.js'
-import { PlatformaticBus } from '../kafka/platformatic.js'
+import { openBus } from '../kafka/open-bus.js'
 import { ROLE_NAMES, type RoleName } from '../runtime/role.js'
 import { Supervisor, unitsFor, waitForHealthy } from '../services/supervisor.js'
 import { topicSpecs } from '../topics.js'
@@ -43,7 +43,9 @@ export default class Dev extends Command {
 
     try {
       const brokers = config.brokers.join(',')
-      if (await brokerAnswers(brokers)) {
+      // A local broker is plaintext: with TLS or SASL configured the user means their own cluster,
+      // and connecting to it below says exactly what is wrong if it refuses us.
+      if (config.kafka.tls || config.kafka.sasl || (await brokerAnswers(brokers))) {
         say(`using the Kafka broker at ${brokers}`)
       } else {
         const [host, port] = config.brokers[0]!.split(':')
@@ -54,7 +56,7 @@ export default class Dev extends Command {
         broker = await startLocalKafka({ port: Number(port), controllerPort: Number(port) + 1, log: (line) => say(line) })
         say(`Kafka is up at ${broker.brokers} (pid ${broker.pid}, data in ${broker.dataDir})`)
       }
-      const bus = new PlatformaticBus(config.brokers, 'sagactl-dev')
+      const bus = openBus(config, 'sagactl-dev')
       await bus.ensureTopics(topicSpecs(config.topicPrefix))
       await bus.close()
 

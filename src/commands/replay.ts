@@ -1,7 +1,7 @@
 import { Command, Flags } from '@oclif/core'
 
 import { configFrom, connectionFlags } from '../cli/flags.js'
-import { PlatformaticBus } from '../kafka/platformatic.js'
+import { openBus } from '../kafka/open-bus.js'
 import { createLogger } from '../log.js'
 import type { RoleName } from '../runtime/role.js'
 import { replay, type ReplayReport } from '../services/replay.js'
@@ -22,7 +22,7 @@ export default class Replay extends Command {
   async run(): Promise<ReplayReport> {
     const { flags } = await this.parse(Replay)
     const config = configFrom(flags)
-    const bus = new PlatformaticBus(config.brokers, 'sagactl-replay')
+    const bus = openBus(config, 'sagactl-replay')
     // Logs go to stderr: stdout carries the report (and --json).
     const log = createLogger('replay', { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' }, { stderr: true })
     let lastShown = 0

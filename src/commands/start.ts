@@ -1,6 +1,7 @@
 import { Args, Command, Flags } from '@oclif/core'
 
 import { configFrom, connectionFlags } from '../cli/flags.js'
+import { explainKafkaError } from '../kafka/explain.js'
 import { createLogger } from '../log.js'
 import { ROLE_NAMES, type RoleName } from '../runtime/role.js'
 import { startRole } from '../services/start-role.js'
@@ -23,7 +24,7 @@ export default class Start extends Command {
     const config = configFrom(flags)
     const log = createLogger(role)
     const running = await startRole(role, config, log, (error) => {
-      log.fatal({ err: error }, `${role} cannot go on; exiting so a supervisor restarts it`)
+      log.fatal({ err: explainKafkaError(error, config.kafka) }, `${role} cannot go on; exiting so a supervisor restarts it`)
       process.exit(1)
     })
     await new Promise<void>((resolve) => {

@@ -1,7 +1,7 @@
 import { Command, Flags } from '@oclif/core'
 
 import { configFrom, connectionFlags } from '../cli/flags.js'
-import { PlatformaticBus } from '../kafka/platformatic.js'
+import { openBus } from '../kafka/open-bus.js'
 import { listDeadLetters } from '../services/dead-letters.js'
 import { deadLetteredIds, renderVerifyReport, verifyMessages, type VerifyReport } from '../services/verify.js'
 import { waitForQuiet } from '../services/quiet.js'
@@ -23,7 +23,7 @@ export default class Verify extends Command {
     const { flags } = await this.parse(Verify)
     const config = configFrom(flags)
     const names = topicNames(config.topicPrefix)
-    const bus = new PlatformaticBus(config.brokers, 'sagactl-verify')
+    const bus = openBus(config, 'sagactl-verify')
     try {
       // A saga waiting out a retry is silent for up to the longest delay: quiet means longer than that.
       if (flags['wait-quiet'] > 0) await waitForQuiet(bus, sagaTopics(names), flags['wait-quiet'] * 1000, config.retry.maxDelayMs + 3000)

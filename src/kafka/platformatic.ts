@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto'
 
-import { Admin, ConfigResourceTypes, Consumer, FetchIsolationLevels, Producer, ProduceAcks, compatibilityPartitioner, type Message } from '@platformatic/kafka'
+import { Admin, ConfigResourceTypes, Consumer, FetchIsolationLevels, Producer, ProduceAcks, compatibilityPartitioner, type BaseOptions, type Message } from '@platformatic/kafka'
 
+import type { KafkaOptions } from './connection.js'
 import { FencedError, TopicMismatchError, type ConsumedRecord, type PartitionWriter, type MessageBus, type ProducedRecord, type ReadOptions, type SubscribeOptions, type TailOptions, type Subscription, type TopicSpec } from './port.js'
 
 const PUBLISH_TIMEOUT_MS = 15_000
@@ -32,6 +33,18 @@ function toRecord(message: Message<Buffer, Buffer, Buffer, Buffer>): ConsumedRec
   }
 }
 
+type Connection = Pick<BaseOptions, 'bootstrapBrokers' | 'tls' | 'sasl'>
+
+/** What every client needs to reach the cluster: bootstrap servers, TLS and SASL. */
+export function connectionOptions(brokers: string[], options: KafkaOptions = {}): Connection {
+  const { tls, sasl } = options
+  return {
+    bootstrapBrokers: brokers,
+    ...(tls ? { tls: { ...(tls.ca ? { ca: tls.ca } : {}), ...(tls.cert ? { cert: tls.cert, key: tls.key } : {}), rejectUnauthorized: tls.rejectUnauthorized } } : {}),
+    ...(sasl ? { sasl: { mechanism: sasl.mechanism, username: sasl.username, password: sasl.password } } : {}),
+  }
+}
+
 interface Pending {
   records: ProducedRecord[]
   resolve: () => void
@@ -39,23 +52,29 @@ interface Pending {
 }
 
 export class PlatformaticBus implements MessageBus {
-  readonly #brokers: string[]
   readonly #clientId: string
+  readonly #connection: Connection
+  readonly #options: KafkaOptions
   #producer: Producer<Buffer, Buffer, Buffer, Buffer> | undefined
   readonly #closers = new Set<() => Promise<void>>()
   #queue: Pending[] = []
   #sending = false
 
-  constructor(brokers: string[], clientId: string) {
-    this.#brokers = brokers
+  constructor(brokers: string[], clientId: string, options: KafkaOptions = {}) {
     this.#clientId = clientId
+    this.#connection = connectionOptions(brokers, options)
+    this.#options = options
+  }
+
+  /** Every client of this bus is built from this: one place for connection settings. */
+  #client(role: string): Connection & { clientId: string } {
+    return { clientId: `${this.#clientId}-${role}`, ...this.#connection }
   }
 
   #getProducer(): Producer<Buffer, Buffer, Buffer, Buffer> {
     // Idempotent producer: broker-side dedup of our own retries keeps per-key order intact.
     this.#producer ??= new Producer({
-      clientId: `${this.#clientId}-producer`,
-      bootstrapBrokers: this.#brokers,
+      ...this.#client('producer'),
       idempotent: true,
       acks: ProduceAcks.ALL,
       partitioner: compatibilityPartitioner,
@@ -133,9 +152,8 @@ export class PlatformaticBus implements MessageBus {
    */
   async subscribe(options: SubscribeOptions): Promise<Subscription> {
     const consumer = new Consumer({
-      clientId: `${this.#clientId}-consumer`,
+      ...this.#client('consumer'),
       groupId: options.groupId,
-      bootstrapBrokers: this.#brokers,
       autocommit: false,
       sessionTimeout: SESSION_TIMEOUT_MS,
       heartbeatInterval: 1_000,
@@ -173,7 +191,7 @@ export class PlatformaticBus implements MessageBus {
       const added = [...now].filter((p) => !owned.has(p)).sort((a, b) => a - b)
       if (added.length === 0) return
       const settled = assigning.then(async () => {
-        const fresh = added.map((p) => new TransactionalWriter(this.#brokers, `${this.#clientId}-tx`, `${options.groupId}.${topic}.${p}`, topic, p, consumer))
+        const fresh = added.map((p) => new TransactionalWriter(this.#client('tx'), `${options.groupId}.${topic}.${p}`, topic, p, consumer))
         for (const w of fresh) writers.set(w.partition, w)
         await Promise.all(fresh.map((w) => w.init()))
         // Revoked again while initialising: nothing to restore.
@@ -239,9 +257,8 @@ export class PlatformaticBus implements MessageBus {
   /** Reads partitions up to their last stable offsets, with raw fetches: transaction markers end no record, so positions must be tracked by batch. */
   async read(options: ReadOptions): Promise<void> {
     const consumer = new Consumer({
-      clientId: `${this.#clientId}-reader`,
+      ...this.#client('reader'),
       groupId: `sagactl-reader-${randomUUID()}`,
-      bootstrapBrokers: this.#brokers,
       autocommit: false,
       isolationLevel: FetchIsolationLevels.READ_COMMITTED,
     })
@@ -305,7 +322,7 @@ export class PlatformaticBus implements MessageBus {
   }
 
   async tail(options: TailOptions): Promise<Subscription> {
-    const consumer = new Consumer({ clientId: `${this.#clientId}-tail`, groupId: `sagactl-tail-${randomUUID()}`, bootstrapBrokers: this.#brokers, autocommit: false, maxWaitTime: TAIL_WAIT_MS, minBytes: 1, isolationLevel: FetchIsolationLevels.READ_COMMITTED })
+    const consumer = new Consumer({ ...this.#client('tail'), groupId: `sagactl-tail-${randomUUID()}`, autocommit: false, maxWaitTime: TAIL_WAIT_MS, minBytes: 1, isolationLevel: FetchIsolationLevels.READ_COMMITTED })
     const stream = await consumer.consume({
       topics: [options.topic],
       mode: 'manual',
@@ -322,7 +339,7 @@ export class PlatformaticBus implements MessageBus {
   }
 
   async endOffsets(topic: string): Promise<bigint[]> {
-    const consumer = new Consumer({ clientId: `${this.#clientId}-offsets`, groupId: `sagactl-offsets-${randomUUID()}`, bootstrapBrokers: this.#brokers })
+    const consumer = new Consumer({ ...this.#client('offsets'), groupId: `sagactl-offsets-${randomUUID()}` })
     try {
       return (await consumer.listOffsets({ topics: [topic] })).get(topic) ?? []
     } finally {
@@ -331,18 +348,13 @@ export class PlatformaticBus implements MessageBus {
   }
 
   async ensureTopics(specs: TopicSpec[]): Promise<void> {
-    const admin = new Admin({ clientId: `${this.#clientId}-admin`, bootstrapBrokers: this.#brokers })
+    const admin = new Admin(this.#client('admin'))
     try {
       const existing = new Set(await admin.listTopics())
       const missing = specs.filter((s) => !existing.has(s.name))
       for (const spec of missing) {
         try {
-          await admin.createTopics({
-            topics: [spec.name],
-            partitions: spec.partitions,
-            replicas: 1,
-            ...(spec.compacted ? { configs: [{ name: 'cleanup.policy', value: 'compact' }] } : {}),
-          })
+          await admin.createTopics({ topics: [spec.name], partitions: spec.partitions, replicas: spec.replicationFactor ?? this.#options.replicationFactor ?? 1, configs: topicConfigs(spec, this.#options) })
         } catch (error) {
           // Another role may have created it a moment ago; the partition check below decides.
           if (!/already exists/i.test(String((error as Error).message) + JSON.stringify((error as { errors?: unknown }).errors ?? ''))) throw error
@@ -379,7 +391,7 @@ export class PlatformaticBus implements MessageBus {
   }
 
   async ping(): Promise<boolean> {
-    const admin = new Admin({ clientId: `${this.#clientId}-ping`, bootstrapBrokers: this.#brokers, retries: 0, timeout: 2000 })
+    const admin = new Admin({ ...this.#client('ping'), retries: 0, timeout: 2000 })
     try {
       await admin.metadata({ topics: [] })
       return true
@@ -395,6 +407,15 @@ export class PlatformaticBus implements MessageBus {
     await this.#producer?.close().catch(() => undefined)
     this.#producer = undefined
   }
+}
+
+function topicConfigs(spec: TopicSpec, options: KafkaOptions): { name: string; value: string }[] {
+  const config: Record<string, string> = {
+    ...(options.minInsyncReplicas !== undefined ? { 'min.insync.replicas': String(options.minInsyncReplicas) } : {}),
+    ...(spec.compacted ? { 'cleanup.policy': 'compact' } : {}),
+    ...spec.config,
+  }
+  return Object.entries(config).map(([name, value]) => ({ name, value }))
 }
 
 function toMessage(r: ProducedRecord): { topic: string; key: Buffer; value: Buffer | undefined; headers?: Map<Buffer, Buffer>; partition?: number } {
@@ -426,17 +447,15 @@ function isFencing(error: unknown): boolean {
  * partition, so the broker lets only the newest initialised producer finish a transaction.
  */
 class TransactionalWriter implements PartitionWriter {
-  readonly #brokers: string[]
-  readonly #clientId: string
+  readonly #client: Connection & { clientId: string }
   readonly #transactionalId: string
   readonly #topic: string
   readonly #consumer: Consumer<Buffer, Buffer, Buffer, Buffer>
   #producer: Producer<Buffer, Buffer, Buffer, Buffer> | undefined
   #fenced = false
 
-  constructor(brokers: string[], clientId: string, transactionalId: string, topic: string, readonly partition: number, consumer: Consumer<Buffer, Buffer, Buffer, Buffer>) {
-    this.#brokers = brokers
-    this.#clientId = clientId
+  constructor(client: Connection & { clientId: string }, transactionalId: string, topic: string, readonly partition: number, consumer: Consumer<Buffer, Buffer, Buffer, Buffer>) {
+    this.#client = client
     this.#transactionalId = transactionalId
     this.#topic = topic
     this.#consumer = consumer
@@ -444,8 +463,7 @@ class TransactionalWriter implements PartitionWriter {
 
   #make(): Producer<Buffer, Buffer, Buffer, Buffer> {
     this.#producer ??= new Producer({
-      clientId: this.#clientId,
-      bootstrapBrokers: this.#brokers,
+      ...this.#client,
       idempotent: true,
       transactionalId: this.#transactionalId,
       acks: ProduceAcks.ALL,

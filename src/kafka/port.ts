@@ -82,8 +82,12 @@ export interface TailOptions {
 export interface TopicSpec {
   name: string
   partitions: number
-  /** cleanup.policy=compact: the latest record per key is kept (changelogs). */
+  /** Overrides the bus's replication factor (SAGA_REPLICATION_FACTOR) for this topic. */
+  replicationFactor?: number
+  /** cleanup.policy=compact: the latest record per key is kept for good (changelogs). */
   compacted?: boolean
+  /** Further topic configs at creation, e.g. { 'retention.ms': '-1' }; they win over the above. */
+  config?: Record<string, string>
 }
 
 export interface MessageBus {

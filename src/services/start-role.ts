@@ -4,7 +4,7 @@ import type { Logger } from 'pino'
 
 import type { Config } from '../config.js'
 import { databasePath, openDatabase } from '../db/database.js'
-import { PlatformaticBus } from '../kafka/platformatic.js'
+import { openBus } from '../kafka/open-bus.js'
 import type { MessageBus } from '../kafka/port.js'
 import type { RoleHandler, RoleName } from '../runtime/role.js'
 import { CRASH_POINTS, Runtime, type CrashPlan, type CrashPoint } from '../runtime/runtime.js'
@@ -64,7 +64,7 @@ export interface RunningRole {
 }
 
 export async function startRole(name: RoleName, config: Config, log: Logger, onFatal: (error: Error) => void): Promise<RunningRole> {
-  const bus: MessageBus = new PlatformaticBus(config.brokers, `sagactl-${name}`)
+  const bus: MessageBus = openBus(config, `sagactl-${name}`)
   await bus.ensureTopics(topicSpecs(config.topicPrefix))
   const dataFile = databasePath(instanceDataDir(config), name)
   const db = openDatabase(dataFile)

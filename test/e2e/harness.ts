@@ -8,9 +8,10 @@ import { fileURLToPath } from 'node:url'
 import { inject } from 'vitest'
 
 import { freePort } from '../../src/broker/local-kafka.js'
+import { loadConfig } from '../../src/config.js'
 import { parseEnvelope, type Message } from '../../src/envelope.js'
-import { PlatformaticBus } from '../../src/kafka/platformatic.js'
-import type { ConsumedRecord } from '../../src/kafka/port.js'
+import { openBus } from '../../src/kafka/open-bus.js'
+import type { ConsumedRecord, MessageBus } from '../../src/kafka/port.js'
 import type { RoleName } from '../../src/runtime/role.js'
 import { topicNames, type TopicKey } from '../../src/topics.js'
 
@@ -28,6 +29,22 @@ interface RoleProcess {
   lines: LogLine[]
   raw: string[]
   exited: Promise<number | null>
+  /** Killed or stopped by the test, not a crash. */
+  expected?: boolean
+}
+
+export interface SystemOptions {
+  /** A broker or cluster of the test file's own instead of the shared one (comma-separated). */
+  brokers?: string
+  /** Start a role again when it exits on its own, as a production supervisor would. */
+  supervise?: boolean
+}
+
+export interface RoleExit {
+  role: RoleName
+  code: number | null
+  /** The dead process's last log lines: why it exited. */
+  tail: string[]
 }
 
 /** Polls `probe` until it returns something truthy; fails with `what` at the deadline. */
@@ -55,15 +72,20 @@ export interface TopicMessage {
 export class System {
   readonly prefix = `t${randomUUID().slice(0, 8)}.`
   readonly dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sagactl-e2e-'))
-  readonly brokers = inject('brokers')
+  readonly brokers: string
   readonly topics = topicNames(this.prefix)
-  readonly bus = new PlatformaticBus([this.brokers], 'sagactl-test')
+  /** The test's own reader and writer, with the same TLS/SASL settings the roles get from `env`. */
+  readonly bus: MessageBus
   /** Keyed by role, or role@instance for a named instance. */
   readonly roles = new Map<string, RoleProcess>()
+  /** Roles that exited on their own while supervised, oldest first. */
+  readonly unexpectedExits: RoleExit[] = []
+  readonly #supervise: boolean
+  #stopping = false
   port = 0
   env: Record<string, string>
 
-  constructor(env: Record<string, string> = {}) {
+  constructor(env: Record<string, string> = {}, options: SystemOptions = {}) {
     this.env = {
       SAGA_RETRY_MIN_DELAY_MS: '300',
       SAGA_RETRY_MAX_DELAY_MS: '600',
@@ -72,10 +94,13 @@ export class System {
       SAGA_ALLOW_CHAOS: 'true',
       ...env,
     }
+    this.brokers = options.brokers ?? inject('brokers')
+    this.#supervise = options.supervise ?? false
+    this.bus = openBus({ brokers: this.brokers.split(','), kafka: loadConfig(this.env).kafka }, 'sagactl-test')
   }
 
-  static async start(roles: RoleName[] = ALL_ROLES, env: Record<string, string> = {}): Promise<System> {
-    const system = new System(env)
+  static async start(roles: RoleName[] = ALL_ROLES, env: Record<string, string> = {}, options: SystemOptions = {}): Promise<System> {
+    const system = new System(env, options)
     system.port = await freePort()
     await Promise.all(roles.map((r) => system.startRole(r)))
     return system
@@ -108,7 +133,15 @@ export class System {
     child.stdout!.on('data', onData)
     child.stderr!.on('data', onData)
     let exitedEarly = false
-    void rp.exited.then(() => (exitedEarly = true))
+    void rp.exited.then((code) => {
+      exitedEarly = true
+      if (!this.#supervise || this.#stopping || rp.expected) return
+      this.unexpectedExits.push({ role, code, tail: rp.raw.slice(-5) })
+      // A failed restart exits again and lands back here: the loop ends when the role stays up.
+      setTimeout(() => {
+        if (!this.#stopping) this.startRole(role, env).catch(() => undefined)
+      }, 500)
+    })
     await waitFor(
       () => {
         if (exitedEarly) throw new Error(`${role} exited during start:\n${rp.raw.join('\n')}`)
@@ -135,6 +168,7 @@ export class System {
   async kill(role: string, signal: NodeJS.Signals = 'SIGKILL'): Promise<number | null> {
     const rp = this.roles.get(role)
     if (!rp) return null
+    rp.expected = true
     rp.child.kill(signal)
     return rp.exited
   }
@@ -214,6 +248,7 @@ export class System {
   }
 
   async stop(): Promise<void> {
+    this.#stopping = true
     await Promise.all(
       [...this.roles.values()].map(async (rp) => {
         if (rp.child.exitCode === null && rp.child.signalCode === null) rp.child.kill('SIGTERM')

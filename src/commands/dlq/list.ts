@@ -1,7 +1,7 @@
 import { Command } from '@oclif/core'
 
 import { configFrom, connectionFlags } from '../../cli/flags.js'
-import { PlatformaticBus } from '../../kafka/platformatic.js'
+import { openBus } from '../../kafka/open-bus.js'
 import { listDeadLetters, type DeadLetter } from '../../services/dead-letters.js'
 import { topicNames } from '../../topics.js'
 
@@ -14,7 +14,7 @@ export default class DlqList extends Command {
   async run(): Promise<DeadLetter[]> {
     const { flags } = await this.parse(DlqList)
     const config = configFrom(flags)
-    const bus = new PlatformaticBus(config.brokers, 'sagactl-dlq')
+    const bus = openBus(config, 'sagactl-dlq')
     try {
       const letters = await listDeadLetters(bus, topicNames(config.topicPrefix))
       if (letters.length === 0) this.log('the dead-letter topic is empty')

@@ -1,7 +1,7 @@
 import { Args, Command, Flags } from '@oclif/core'
 
 import { configFrom, connectionFlags } from '../../cli/flags.js'
-import { PlatformaticBus } from '../../kafka/platformatic.js'
+import { openBus } from '../../kafka/open-bus.js'
 import { listDeadLetters, replayDeadLetters } from '../../services/dead-letters.js'
 import { topicNames } from '../../topics.js'
 
@@ -21,7 +21,7 @@ export default class DlqReplay extends Command {
     if (!args.id && !flags.all) this.error('name a dead_letter_id, or pass --all', { exit: 2 })
     const config = configFrom(flags)
     const topics = topicNames(config.topicPrefix)
-    const bus = new PlatformaticBus(config.brokers, 'sagactl-dlq')
+    const bus = openBus(config, 'sagactl-dlq')
     try {
       const letters = await listDeadLetters(bus, topics)
       const chosen = args.id ? letters.filter((l) => l.dead_letter_id === args.id) : letters.filter((l) => flags.again || !l.replayed_at)

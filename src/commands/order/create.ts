@@ -1,7 +1,7 @@
 import { Command, Flags } from '@oclif/core'
 
 import { configFrom, connectionFlags } from '../../cli/flags.js'
-import { PlatformaticBus } from '../../kafka/platformatic.js'
+import { openBus } from '../../kafka/open-bus.js'
 import { orderProblem, type Order } from '../../order-schema.js'
 import { createOrder } from '../../services/api/app.js'
 import { topicNames, topicSpecs } from '../../topics.js'
@@ -60,7 +60,7 @@ export default class OrderCreate extends Command {
       if (response.status !== 202) this.error(`the api refused the order: ${response.status} ${answer.message ?? ''}`, { exit: 1 })
       created = { order_id: answer.order_id, saga_id: answer.saga_id, status: 'pending', via: 'api' }
     } else {
-      const bus = new PlatformaticBus(config.brokers, 'sagactl-cli')
+      const bus = openBus(config, 'sagactl-cli')
       try {
         await bus.ensureTopics(topicSpecs(config.topicPrefix))
         const noStore: StateStore = { get: () => undefined, put: () => {} }

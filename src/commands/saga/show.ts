@@ -1,7 +1,7 @@
 import { Args, Command } from '@oclif/core'
 
 import { configFrom, connectionFlags } from '../../cli/flags.js'
-import { PlatformaticBus } from '../../kafka/platformatic.js'
+import { openBus } from '../../kafka/open-bus.js'
 import { loadSagaReport, renderSagaReport, SagaNotFound, type SagaReport } from '../../services/orchestrator/timeline.js'
 import { changelogTopic, topicNames } from '../../topics.js'
 
@@ -16,7 +16,7 @@ export default class SagaShow extends Command {
   async run(): Promise<SagaReport> {
     const { args, flags } = await this.parse(SagaShow)
     const config = configFrom(flags)
-    const bus = new PlatformaticBus(config.brokers, 'sagactl-show')
+    const bus = openBus(config, 'sagactl-show')
     try {
       const report = await loadSagaReport(bus, topicNames(config.topicPrefix), changelogTopic(config.topicPrefix, 'orchestrator'), args.id)
       this.log(renderSagaReport(report))

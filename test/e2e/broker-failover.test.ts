@@ -1,0 +1,110 @@
+import { randomUUID } from 'node:crypto'
+
+import { Admin, ConfigResourceTypes, ConfigSources, FindCoordinatorKeyTypes } from '@platformatic/kafka'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+
+import { startLocalCluster, type LocalCluster } from '../../src/broker/local-cluster.js'
+import type { VerifyReport } from '../../src/services/verify.js'
+import { ALL_ROLES, System, waitFor } from './harness.js'
+
+const ORDERS = 200
+const KILL_AFTER = 60
+const IN_FLIGHT = 8
+
+/** The gist of a role's log line: its message and error, or the plain line oclif printed. */
+function reason(line: string): string {
+  try {
+    const parsed = JSON.parse(line) as { msg?: string; err?: { message?: string } }
+    return [parsed.msg, parsed.err?.message].filter(Boolean).join(': ')
+  } catch {
+    return line.trim()
+  }
+}
+
+describe('a 3-broker cluster (RF 3, min.insync.replicas 2) loses a broker under load', () => {
+  let cluster: LocalCluster
+  let system: System
+  let admin: Admin
+
+  beforeAll(async () => {
+    cluster = await startLocalCluster({ log: (line) => console.log(`[cluster] ${line}`) })
+    admin = new Admin({ clientId: 'failover-test', bootstrapBrokers: cluster.brokers.split(',') })
+    // Supervised like a production deployment: a role whose broker connection breaks exits 1 by
+    // design (README, "Guarantees") and must be started again, not counted as a loss.
+    system = await System.start(ALL_ROLES, { SAGA_REPLICATION_FACTOR: '3', SAGA_MIN_INSYNC_REPLICAS: '2', LOG_LEVEL: 'info' }, { brokers: cluster.brokers, supervise: true })
+  })
+  afterAll(async () => {
+    await system?.stop()
+    await admin?.close()
+    await cluster?.stop()
+  })
+
+  it('creates every saga topic with 3 replicas and min.insync.replicas=2 set on the topic itself', async () => {
+    const names = Object.values(system.topics)
+    const metadata = await admin.metadata({ topics: names, forceUpdate: true })
+    for (const name of names) {
+      const partitions = metadata.topics.get(name)?.partitions ?? []
+      expect(partitions.length, name).toBeGreaterThan(0)
+      for (const p of partitions) expect(p.replicas, name).toHaveLength(3)
+    }
+    const described = await admin.describeConfigs({ resources: names.map((resourceName) => ({ resourceType: ConfigResourceTypes.TOPIC, resourceName, configurationKeys: ['min.insync.replicas'] })) })
+    for (const topic of described) {
+      // The cluster's default is also 2: only a topic-level source proves sagactl set it.
+      expect(topic.configs[0], topic.resourceName).toMatchObject({ name: 'min.insync.replicas', value: '2', configSource: ConfigSources.TOPIC_CONFIG })
+    }
+  })
+
+  it(`${ORDERS} orders with the group coordinator's broker SIGKILLed after ${KILL_AFTER}: every order ends once, and verify is clean`, async () => {
+    // One offsets partition (local-cluster.ts): one node coordinates every group, the harshest node to lose.
+    const coordinators = await admin.findCoordinator({ keyType: FindCoordinatorKeyTypes.GROUP, keys: ALL_ROLES.map((role) => `${system.prefix}sagactl-${role}`) })
+    expect(new Set(coordinators.map((c) => c.nodeId)).size).toBe(1)
+    const victim = coordinators[0]!.nodeId
+    const events = await admin.metadata({ topics: [system.topics.orderEvents], forceUpdate: true })
+    const led = events.topics.get(system.topics.orderEvents)!.partitions.filter((p) => p.leader === victim).length
+    console.log(`killing node ${victim}: group coordinator, leader of ${led}/8 order.events partitions`)
+
+    const orderIds: string[] = []
+    let killed: Promise<void> | undefined
+    let next = 0
+    const submitOne = async (): Promise<void> => {
+      const key = randomUUID()
+      // The api may be restarting after the broker loss: retry the same request, the key keeps it one order.
+      const { order_id } = await waitFor(
+        () => fetch(`${system.url}/orders`, { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': key }, body: JSON.stringify({ user_id: 'failover', items: [{ sku: 'disk', qty: 1 }], amount: 4200 }) }).then(async (r) => (r.status === 202 ? ((await r.json()) as { order_id: string }) : undefined)),
+        'POST /orders to be accepted',
+        90_000,
+        250,
+      )
+      orderIds.push(order_id)
+      if (orderIds.length === KILL_AFTER) killed = cluster.kill(victim)
+    }
+    await Promise.all(
+      Array.from({ length: IN_FLIGHT }, async () => {
+        while (next < ORDERS) {
+          next++
+          await submitOne()
+        }
+      }),
+    )
+    await killed
+    expect(cluster.nodes.find((n) => n.id === victim)!.pid).toBeUndefined()
+    expect(new Set(orderIds).size).toBe(ORDERS)
+
+    const finals = await system.waitForFinals(orderIds, 180_000)
+    expect([...finals.values()].filter((type) => type === 'order.completed')).toHaveLength(ORDERS)
+
+    // The node comes back on its old data and the cluster is whole again.
+    await cluster.restart(victim)
+    expect(await cluster.liveBrokers()).toBe(3)
+
+    const verify = await system.cli(['verify', '--wait-quiet', '3', '--json'])
+    const report = JSON.parse(verify.stdout) as VerifyReport
+    expect(report.breaches).toEqual([])
+    expect(report).toMatchObject({ ok: true, orders: ORDERS, completed: ORDERS, cancelled: 0 })
+    expect(verify.code).toBe(0)
+    // Not asserted: exiting on a lost connection is the documented behaviour. Printed, because how
+    // often it happens on a cluster that stayed writable is worth knowing.
+    console.log(`roles that exited and were restarted: ${system.unexpectedExits.length}`)
+    for (const exit of system.unexpectedExits) console.log(`  ${exit.role} (exit ${exit.code}): ${exit.tail.map(reason).filter(Boolean).join(' | ')}`)
+  }, 420_000)
+})
