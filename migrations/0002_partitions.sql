@@ -22,7 +22,9 @@ CREATE TABLE outbox_v2 (
   created_at     INTEGER NOT NULL,
   sent_at        INTEGER,
   part           INTEGER,
-  dest_partition INTEGER
+  dest_partition INTEGER,
+  -- Rows written by one transaction share a unit; a relay never splits a unit between two sends.
+  unit           INTEGER NOT NULL DEFAULT 0
 );
 INSERT INTO outbox_v2 (id, topic, msg_key, value, headers, created_at, sent_at)
   SELECT id, topic, msg_key, value, headers, created_at, sent_at FROM outbox;

@@ -20,6 +20,7 @@ export const outbox = sqliteTable('outbox', {
   sentAt: integer('sent_at'),
   part: integer('part'),
   destPartition: integer('dest_partition'),
+  unit: integer('unit').notNull(),
 })
 
 export const state = sqliteTable(

@@ -434,6 +434,14 @@ function toMessage(r: ProducedRecord): { topic: string; key: Buffer; value: Buff
 // producer id is not 0. -1/-1 means "a new producer": the broker bumps the epoch and fences the old one.
 const UNKNOWN_PRODUCER = { producerId: -1n, producerEpoch: -1 }
 
+const TRANSACTION_TIMEOUT_MS = 15_000
+const INIT_ATTEMPTS = 8
+
+function withTimeout<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  return Promise.race([work, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} did not complete within ${ms} ms`)), ms)))]).finally(() => clearTimeout(timer))
+}
+
 const FENCING = ['PRODUCER_FENCED', 'INVALID_PRODUCER_EPOCH', 'TRANSACTIONAL_ID_AUTHORIZATION_FAILED', 'FENCED_INSTANCE_ID']
 
 function isFencing(error: unknown): boolean {
@@ -474,19 +482,36 @@ class TransactionalWriter implements PartitionWriter {
     return this.#producer
   }
 
-  /** InitProducerId: bumps the epoch, which aborts or completes the previous owner's open transaction. */
+  /**
+   * InitProducerId: bumps the epoch, which aborts or completes the previous owner's open
+   * transaction. Retried, since the coordinator answers "concurrent transactions" until it has.
+   */
   async init(): Promise<void> {
-    const transaction = await this.#make().beginTransaction(UNKNOWN_PRODUCER)
-    await transaction.cancel()
+    for (let attempt = 1; ; attempt++) {
+      const producer = this.#make()
+      try {
+        const transaction = await withTimeout(producer.beginTransaction(UNKNOWN_PRODUCER), TRANSACTION_TIMEOUT_MS, 'initialising a transactional producer')
+        await transaction.cancel()
+        return
+      } catch (error) {
+        this.#discard(producer)
+        if (attempt >= INIT_ATTEMPTS || this.#fenced) throw error
+        await new Promise((resolve) => setTimeout(resolve, 500 * attempt))
+      }
+    }
+  }
+
+  #discard(producer: Producer<Buffer, Buffer, Buffer, Buffer>): void {
+    if (this.#producer === producer) this.#producer = undefined
+    void closeQuietly(() => producer.close(true))
   }
 
   async commit(records: ProducedRecord[], nextOffset?: bigint): Promise<void> {
     if (this.#fenced) throw new FencedError(`partition ${this.#topic}[${this.partition}] is owned by another instance`)
     if (records.length === 0 && nextOffset === undefined) return
     const producer = this.#make()
-    let transaction: Awaited<ReturnType<typeof producer.beginTransaction>> | undefined
-    try {
-      transaction = await producer.beginTransaction(UNKNOWN_PRODUCER)
+    const run = async (): Promise<void> => {
+      const transaction = await producer.beginTransaction(UNKNOWN_PRODUCER)
       if (records.length > 0) await transaction.send({ messages: records.map(toMessage) })
       if (nextOffset !== undefined) {
         await transaction.addConsumer(this.#consumer)
@@ -500,16 +525,19 @@ class TransactionalWriter implements PartitionWriter {
         } as unknown as Message<Buffer, Buffer, Buffer, Buffer>)
       }
       await transaction.commit()
+    }
+    try {
+      // A call that never settles would stall this partition for good: give up, and let a fresh
+      // producer (same transactional id) abort whatever the old one left open.
+      await withTimeout(run(), TRANSACTION_TIMEOUT_MS, 'a transaction')
     } catch (error) {
-      if (transaction && !transaction.completed) await closeQuietly(() => transaction!.abort())
       if (isFencing(error)) {
         this.#fenced = true
+        this.#discard(producer)
         throw new FencedError(`partition ${this.#topic}[${this.partition}] was taken over by another instance: ${(error as Error).message}`)
       }
-      // A producer left in a half-finished transaction cannot begin another: start afresh (same
-      // transactional id, so this fences only our own stale producer).
-      if (this.#producer === producer) this.#producer = undefined
-      void closeQuietly(() => producer.close(true))
+      // A producer left in a half-finished transaction cannot begin another: start afresh.
+      this.#discard(producer)
       throw error
     }
   }

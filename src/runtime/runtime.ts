@@ -95,6 +95,8 @@ export class Runtime {
   /** The partition being handled (null: not tied to one), and the changelog keys it touched. */
   #part: number | null = null
   readonly #touched = new Set<string>()
+  /** Numbers each transaction's outbox rows; a single writer per file keeps it increasing. */
+  #unit: number
 
   readonly #q
   readonly #store: StateStore
@@ -112,12 +114,28 @@ export class Runtime {
       seenOf: db.select({ id: processedMessages.messageId }).from(processedMessages).where(eq(processedMessages.seenKey, p('key'))).orderBy(asc(processedMessages.processedAt)).prepare(),
       enqueue: db
         .insert(outbox)
-        .values({ topic: p('topic'), key: p('key'), value: p('value'), headers: p('headers'), createdAt: p('at'), part: p('part'), destPartition: p('dest') })
+        .values({ topic: p('topic'), key: p('key'), value: p('value'), headers: p('headers'), createdAt: p('at'), part: p('part'), destPartition: p('dest'), unit: p('unit') })
         .prepare(),
       unsent: db.select().from(outbox).where(isNull(outbox.sentAt)).orderBy(asc(outbox.id)).limit(RELAY_BATCH).prepare(),
       unsentLoose: db.select().from(outbox).where(and(isNull(outbox.sentAt), isNull(outbox.part))).orderBy(asc(outbox.id)).limit(RELAY_BATCH).prepare(),
-      unsentOf: db.select().from(outbox).where(and(isNull(outbox.sentAt), eq(outbox.part, p('part')))).orderBy(asc(outbox.id)).limit(RELAY_BATCH).prepare(),
+      // Whole units only: the first RELAY_BATCH rows, and the rest of the last unit they reach into.
+      unsentOf: db
+        .select()
+        .from(outbox)
+        .where(
+          and(
+            isNull(outbox.sentAt),
+            eq(outbox.part, p('part')),
+            sql`${outbox.unit} <= (SELECT max(unit) FROM (SELECT unit FROM outbox WHERE sent_at IS NULL AND part = ${p('part')} ORDER BY id LIMIT ${RELAY_BATCH}))`,
+          ),
+        )
+        .orderBy(asc(outbox.id))
+        .prepare(),
+      moreUnsentOf: db.select({ id: outbox.id }).from(outbox).where(and(isNull(outbox.sentAt), eq(outbox.part, p('part')), sql`${outbox.id} > ${p('after')}`)).limit(1).prepare(),
+      // Relays of different partitions interleave ids: each marks only its own rows.
       markSent: db.update(outbox).set({ sentAt: sql`${p('at')}` }).where(and(between(outbox.id, p('from'), p('to')), isNull(outbox.sentAt))).prepare(),
+      markSentLoose: db.update(outbox).set({ sentAt: sql`${p('at')}` }).where(and(between(outbox.id, p('from'), p('to')), isNull(outbox.sentAt), isNull(outbox.part))).prepare(),
+      markSentOf: db.update(outbox).set({ sentAt: sql`${p('at')}` }).where(and(between(outbox.id, p('from'), p('to')), isNull(outbox.sentAt), eq(outbox.part, p('part')))).prepare(),
       getState: db.select({ value: state.value }).from(state).where(and(eq(state.scope, p('scope')), eq(state.key, p('key')))).prepare(),
       putState: db
         .insert(state)
@@ -139,6 +157,7 @@ export class Runtime {
         .onConflictDoUpdate({ target: [positions.topic, positions.part], set: { nextOffset: sql`excluded.next_offset` } })
         .prepare(),
     }
+    this.#unit = db.$client.prepare('SELECT COALESCE(MAX(unit), 0) FROM outbox').pluck().get() as number
     this.#store = {
       get: <T>(scope: string, key: string): T | undefined => {
         const row = this.#q.getState.get({ scope, key })
@@ -367,7 +386,9 @@ export class Runtime {
       if (rows.length === 0) return
       await this.#o.bus.publish(rows.map(produced))
       this.#maybeCrash('after-publish', this.#crashTypeIn(rows))
-      this.#q.markSent.run({ at: this.#clock(), from: rows[0]!.id, to: rows[rows.length - 1]!.id })
+      const range = { at: this.#clock(), from: rows[0]!.id, to: rows[rows.length - 1]!.id }
+      if (this.#grouped) this.#q.markSentLoose.run(range)
+      else this.#q.markSent.run(range)
     }
   }
 
@@ -404,13 +425,15 @@ export class Runtime {
     for (;;) {
       owned.again = false
       const rows = this.#q.unsentOf.all({ part })
-      const offset = owned.handled !== undefined && owned.handled !== owned.committed ? owned.handled : undefined
+      // The offset covers every message handled so far: it may go only with the last of their rows.
+      const complete = rows.length === 0 || !this.#q.moreUnsentOf.get({ part, after: rows[rows.length - 1]!.id })
+      const offset = complete && owned.handled !== undefined && owned.handled !== owned.committed ? owned.handled : undefined
       if (rows.length === 0 && offset === undefined) return
       await owned.writer.commit(rows.map(produced), offset)
       this.#maybeCrash('after-publish', this.#crashTypeIn(rows))
       // Revoked meanwhile: the rows went out, and the next owner restores from what they say.
       if (this.#owned.get(part) !== owned) return
-      if (rows.length > 0) this.#q.markSent.run({ at: this.#clock(), from: rows[0]!.id, to: rows[rows.length - 1]!.id })
+      if (rows.length > 0) this.#q.markSentOf.run({ at: this.#clock(), from: rows[0]!.id, to: rows[rows.length - 1]!.id, part })
       if (offset !== undefined) owned.committed = offset
     }
   }
@@ -491,6 +514,7 @@ export class Runtime {
 
   #within<T>(part: number | null, work: () => T): T {
     this.#part = part
+    this.#unit++
     this.#touched.clear()
     try {
       return work()
@@ -531,13 +555,13 @@ export class Runtime {
         const t = this.#q.getTimer.get({ key: key.slice(TIMER.length) })
         value = t ? JSON.stringify({ due_at: t.dueAt, input: t.input }) : null
       }
-      this.#q.enqueue.run({ topic: changelog, key, value, headers: null, at: now, part: this.#part, dest: this.#part })
+      this.#q.enqueue.run({ topic: changelog, key, value, headers: null, at: now, part: this.#part, dest: this.#part, unit: this.#unit })
     }
     this.#touched.clear()
   }
 
   #enqueue(topic: string, envelope: Envelope, now: number): void {
-    this.#q.enqueue.run({ topic, key: envelope.order_id, value: JSON.stringify(envelope), headers: null, at: now, part: this.#part, dest: null })
+    this.#q.enqueue.run({ topic, key: envelope.order_id, value: JSON.stringify(envelope), headers: null, at: now, part: this.#part, dest: null, unit: this.#unit })
   }
 
   #deadLetter(record: ConsumedRecord, reason: string, id: string): Outcome {
@@ -565,6 +589,7 @@ export class Runtime {
             at: now,
             part: record.partition,
             dest: null,
+            unit: this.#unit,
           })
           if (this.#o.role.global) this.#q.setPosition.run({ topic: record.topic, part: record.partition, next: (record.offset + 1n).toString() })
           this.#writeChangelog(now)

@@ -249,6 +249,12 @@ export class System {
 
   async stop(): Promise<void> {
     this.#stopping = true
+    // SAGA_TEST_LOG_DIR keeps every role's log for a post-mortem.
+    const keep = process.env.SAGA_TEST_LOG_DIR
+    if (keep) {
+      fs.mkdirSync(keep, { recursive: true })
+      for (const [name, rp] of this.roles) fs.writeFileSync(path.join(keep, `${this.prefix}${name}.log`), rp.raw.join('\n'))
+    }
     await Promise.all(
       [...this.roles.values()].map(async (rp) => {
         if (rp.child.exitCode === null && rp.child.signalCode === null) rp.child.kill('SIGTERM')

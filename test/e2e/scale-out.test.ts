@@ -83,7 +83,7 @@ describe('many instances per role: state follows its partitions', () => {
       expect(a!.status).toMatch(/completed|cancelled/)
       expect(b).toEqual(a)
     }
-  })
+  }, 400_000)
 
   it('timer failover: a saga waiting on a retry whose orchestrator dies for good retries on time on another instance', async () => {
     const delay = 6000
@@ -125,8 +125,12 @@ describe('many instances per role: state follows its partitions', () => {
 
     const ids: string[] = []
     let placing = true
+    // About 40 orders/s: steady load, well under what one orchestrator handles on two cores.
     const load = (async () => {
-      while (placing) ids.push(...(await Promise.all(Array.from({ length: 5 }, () => post(s.port)))))
+      while (placing) {
+        ids.push(...(await Promise.all(Array.from({ length: 5 }, () => post(s.port)))))
+        await new Promise((resolve) => setTimeout(resolve, 125))
+      }
     })()
     await waitFor(() => ids.length >= 50, 'load to build up')
     await Promise.all([s.startRole('orchestrator', {}, 'o2'), s.startRole('orchestrator', {}, 'o3')])
@@ -144,7 +148,7 @@ describe('many instances per role: state follows its partitions', () => {
 
     await s.waitForFinals(ids, 120_000)
     await verifyClean(s, ids.length)
-  })
+  }, 400_000)
 
   it('cache loss: a deleted SQLite file is restored from the changelog, and a saga waiting on a timer goes on', async () => {
     system = new System({ SAGA_RETRY_MIN_DELAY_MS: '3000', SAGA_RETRY_MAX_DELAY_MS: '3000' })

@@ -37,7 +37,9 @@ const orderViews: RoleHandler = {
   // Every api instance answers GET /orders/:id for every order, so each reads every partition.
   global: true,
   handle(message: Message, store: StateStore, ctx): Decision {
-    const next = evolveOrder(store.get<OrderView>(ORDER_SCOPE, message.order_id), message, ctx.now)
+    // The event's own time, not this instance's clock: every api instance then holds the same view.
+    const at = Date.parse(message.occurred_at ?? '')
+    const next = evolveOrder(store.get<OrderView>(ORDER_SCOPE, message.order_id), message, Number.isNaN(at) ? ctx.now : at)
     if (next) store.put(ORDER_SCOPE, message.order_id, next)
     return {}
   },
