@@ -138,7 +138,7 @@ function outboxLag(dataDir: string, since: number): Record<string, Percentiles> 
     if (!fs.existsSync(file)) continue
     const db = openDatabase(file, { readonly: true })
     try {
-      const rows = db.$client.prepare('SELECT sent_at - created_at AS lag FROM outbox WHERE created_at >= ? AND sent_at IS NOT NULL').pluck().all(since) as number[]
+      const rows = db.$client.prepare("SELECT sent_at - created_at AS lag FROM outbox WHERE created_at >= ? AND sent_at IS NOT NULL AND topic NOT LIKE '%.changelog'").pluck().all(since) as number[]
       lags[role] = percentiles(rows)
     } finally {
       db.$client.close()

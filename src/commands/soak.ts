@@ -20,6 +20,7 @@ export default class Soak extends Command {
     'quiet-timeout': Flags.integer({ description: 'seconds to wait for the system to go quiet at the end', default: 300, min: 1 }),
     instances: Flags.integer({ description: 'instances of each role; kills then move partitions and their state between instances', default: 1, min: 1, max: 4 }),
     keep: Flags.boolean({ description: "keep the broker's and the roles' data afterwards, for a post-mortem" }),
+    logs: Flags.string({ description: "write each role process's log (level info) to DIR/<role>[@<instance>].log" }),
     report: Flags.string({ description: 'also write the report (markdown, with the JSON) to this file' }),
   }
 
@@ -40,6 +41,7 @@ export default class Soak extends Command {
       quietTimeoutMs: flags['quiet-timeout'] * 1000,
       instances: flags.instances,
       keep: flags.keep,
+      ...(flags.logs ? { logDir: flags.logs } : {}),
       log: (line) => process.stderr.write(`soak │ ${line}\n`),
     })
     const text = renderSoakReport(report)

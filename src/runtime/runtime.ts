@@ -450,8 +450,24 @@ export class Runtime {
   }
 
   #revoked(partitions: number[]): void {
-    for (const p of partitions) this.#owned.delete(p)
+    for (const p of partitions) {
+      const owned = this.#owned.get(p)
+      this.#owned.delete(p)
+      // Once its last transaction has settled, forget the partition: a stale copy must not be read
+      // (state keyed by something other than an order, like chaos, is read whatever its partition).
+      void (owned?.flight ?? Promise.resolve()).finally(() => {
+        if (!this.#owned.has(p)) this.#wipe(p)
+      })
+    }
     this.#o.log.info({ partitions }, 'partitions revoked; their timers stop here')
+  }
+
+  #wipe(part: number): void {
+    const sqlite = this.#o.db.$client
+    if (!sqlite.open) return
+    sqlite.transaction(() => {
+      for (const table of ['state', 'processed_messages', 'timers', 'outbox']) sqlite.prepare(`DELETE FROM ${table} WHERE part = ?`).run(part)
+    })()
   }
 
   /**
@@ -467,7 +483,7 @@ export class Runtime {
     const sqlite = this.#o.db.$client
     sqlite
       .transaction(() => {
-        for (const table of ['state', 'processed_messages', 'timers', 'outbox']) sqlite.prepare(`DELETE FROM ${table} WHERE part = ?`).run(part)
+        this.#wipe(part)
         const now = this.#clock()
         for (const { key, value } of records) this.#restoreOne(part, key, value, now)
       })

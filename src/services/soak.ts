@@ -27,6 +27,8 @@ export interface SoakOptions {
   instances?: number
   /** Keep the broker's and the roles' data for a post-mortem. */
   keep?: boolean
+  /** Write each role process's output to <dir>/<role[@instance]>.log. */
+  logDir?: string
   log: (line: string) => void
 }
 
@@ -82,6 +84,7 @@ export async function soak(o: SoakOptions): Promise<SoakReport> {
   const bus = new PlatformaticBus([broker.brokers], 'sagactl-soak')
   await bus.ensureTopics(topicSpecs(prefix))
 
+  if (o.logDir) fs.mkdirSync(o.logDir, { recursive: true })
   const kills: Record<string, number> = {}
   const unexpected: Record<string, number> = {}
   const supervisor = new Supervisor({
@@ -94,9 +97,10 @@ export async function soak(o: SoakOptions): Promise<SoakReport> {
       SAGA_RETRY_MAX_DELAY_MS: String(RETRY_MAX_MS),
       SAGA_STEP_TIMEOUT_MS: String(STEP_TIMEOUT_MS),
       SAGA_LOG_PRETTY: '0',
-      LOG_LEVEL: 'warn',
+      LOG_LEVEL: o.logDir ? 'info' : 'warn',
     },
     restartAfterMs: 500,
+    ...(o.logDir ? { onLine: (unit: string, line: string) => fs.appendFileSync(path.join(o.logDir!, `${unit}.log`), `${line}\n`) } : {}),
     onExit: (role, code, signal, expected) => {
       if (!expected) {
         unexpected[role] = (unexpected[role] ?? 0) + 1

@@ -18,4 +18,18 @@ describe('a short soak: kills, a broker restart, duplicates and poison, then ver
     expect(report.dead_letters).toBeGreaterThanOrEqual(4)
     expect(result.code).toBe(0)
   }, 600_000)
+
+  it('with two instances of every role, kills move partitions and their state between instances; every order ends exactly once', async () => {
+    const cli = new System()
+    const result = await cli.cli(['soak', '--instances', '2', '--orders', '300', '--rate', '30', '--kill-every', '1.5', '--poison', '2', '--json'])
+    await cli.stop()
+    const report = JSON.parse(result.stdout) as SoakReport
+    expect(report.verify.breaches).toEqual([])
+    expect(report).toMatchObject({ ok: true, instances: 2, orders_submitted: 300, missing_orders: 0, broker_restarts: 1 })
+    expect(report.verify.completed + report.verify.cancelled).toBe(300)
+    // Kills hit named instances (role@1, role@2), so their partitions moved to the sibling.
+    expect(Object.keys(report.kills).every((k) => /@[12]$/.test(k))).toBe(true)
+    expect(Object.values(report.kills).reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(3)
+    expect(result.code).toBe(0)
+  }, 600_000)
 })
