@@ -512,18 +512,23 @@ class TransactionalWriter implements PartitionWriter {
     const producer = this.#make()
     const run = async (): Promise<void> => {
       const transaction = await producer.beginTransaction(UNKNOWN_PRODUCER)
-      if (records.length > 0) await transaction.send({ messages: records.map(toMessage) })
-      if (nextOffset !== undefined) {
-        await transaction.addConsumer(this.#consumer)
-        // The group generation travels with the offset: a member that lost the partition is refused.
-        const consumer = this.#consumer
-        await transaction.addOffset({
-          topic: this.#topic,
-          partition: this.partition,
-          offset: nextOffset - 1n,
-          metadata: { consumer: { groupId: consumer.groupId, generationId: consumer.generationId, memberId: consumer.memberId, coordinatorId: consumer.coordinatorId } },
-        } as unknown as Message<Buffer, Buffer, Buffer, Buffer>)
-      }
+      const consumer = this.#consumer
+      // The records and the offset are independent until the commit: send both at once, which
+      // saves two round trips of the five a transaction costs.
+      await Promise.all([
+        records.length > 0 ? transaction.send({ messages: records.map(toMessage) }) : undefined,
+        nextOffset === undefined
+          ? undefined
+          : transaction.addConsumer(consumer).then(() =>
+              // The group generation travels with the offset: a member that lost the partition is refused.
+              transaction.addOffset({
+                topic: this.#topic,
+                partition: this.partition,
+                offset: nextOffset - 1n,
+                metadata: { consumer: { groupId: consumer.groupId, generationId: consumer.generationId, memberId: consumer.memberId, coordinatorId: consumer.coordinatorId } },
+              } as unknown as Message<Buffer, Buffer, Buffer, Buffer>),
+            ),
+      ])
       await transaction.commit()
     }
     try {

@@ -130,3 +130,126 @@ describe('runtime: inbox, state and outbox in one transaction (real SQLite file)
     expect(rt.read<number>('count', order)).toBe(2)
   })
 })
+
+describe('runtime: state that follows its partition (changelog, restore, one commit per partition)', () => {
+  const changelog = 'sagactl.orchestrator.changelog'
+  let dir: string
+  const dbs: Db[] = []
+  let bus: MemoryBus
+  let now = 1_000
+
+  /** Retries its step after 500 ms once, then finishes: state, an outgoing command and a timer. */
+  const saga: RoleHandler = {
+    ...counter,
+    handle(message, store, ctx) {
+      const seen = store.get<number>('count', message.order_id) ?? 0
+      store.put('count', message.order_id, seen + 1)
+      if (message.type === 'order.created') {
+        return { timer: { dueAt: ctx.now + 500, message: event('saga.retry-due', { order_id: message.order_id, saga_id: message.saga_id, payload: {} }, ctx.now, ctx.newId()) } }
+      }
+      return { messages: [{ topic: 'inventoryCommands', envelope: event('reserve_inventory', { order_id: message.order_id, saga_id: message.saga_id, payload: { attempt: 2 } }, ctx.now, ctx.newId()) }] }
+    },
+  }
+
+  async function instance(name: string): Promise<{ runtime: Runtime; db: Db }> {
+    const db = openDatabase(path.join(dir, name, 'orchestrator.db'))
+    dbs.push(db)
+    const runtime = new Runtime({ role: saga, db, bus, topics, changelog, log: pino({ level: 'silent' }), groupId: 'g', clock: () => now })
+    await runtime.start()
+    return { runtime, db }
+  }
+
+  function on(partition: number, value: unknown, offset: bigint): ConsumedRecord {
+    return { topic: topics.orderEvents, partition, offset, key: null, value: Buffer.from(JSON.stringify(value)), headers: {}, timestamp: 0n }
+  }
+
+  async function settled(runtime: Runtime): Promise<void> {
+    await runtime.drain(2_000)
+  }
+
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sagactl-runtime-'))
+    bus = new MemoryBus()
+    now = 1_000
+  })
+  afterEach(async () => {
+    for (const db of dbs.splice(0)) db.$client.close()
+    fs.rmSync(dir, { recursive: true, force: true })
+  })
+
+  it('given an owned partition, when a record is handled, then its changelog records and its offset go out in one commit of that partition', async () => {
+    const { runtime } = await instance('a')
+    const [writer] = await bus.assign([3])
+    const order = randomUUID()
+    expect(runtime.handleRecord(on(3, event('order.created', { order_id: order, saga_id: order, payload: {} }, now), 41n))).toBe('processed')
+    await settled(runtime)
+    expect(writer!.commits).toHaveLength(1)
+    const { records, nextOffset } = writer!.commits[0]!
+    expect(nextOffset).toBe(42n)
+    expect(records.every((r) => r.topic === changelog && r.partition === 3)).toBe(true)
+    expect(records.map((r) => r.key).sort()).toEqual([`p|${order}`, `s|count|${order}`, `t|${order}`])
+    await runtime.stop()
+  })
+
+  it('given a partition not owned, when its record arrives, then it is left alone', async () => {
+    const { runtime } = await instance('a')
+    await bus.assign([0])
+    const order = randomUUID()
+    expect(runtime.handleRecord(on(1, event('order.created', { order_id: order, saga_id: order, payload: {} }, now), 0n))).toBe('not-owned')
+    expect(runtime.read('count', order)).toBeUndefined()
+    await runtime.stop()
+  })
+
+  it('given a partition moved to a new instance with an empty file, then its state, processed ids and timer come back from the changelog', async () => {
+    const a = await instance('a')
+    await bus.assign([2])
+    const order = randomUUID()
+    const created = event('order.created', { order_id: order, saga_id: order, payload: {} }, now)
+    a.runtime.handleRecord(on(2, created, 0n))
+    await settled(a.runtime)
+    bus.revoke([2])
+    expect(a.runtime.fireDueTimers()).toBe(0)
+
+    const b = await instance('b')
+    await bus.assign([2])
+    expect(b.runtime.read<number>('count', order)).toBe(1)
+    // The same message again: recognised, though this instance never handled it.
+    expect(b.runtime.handleRecord(on(2, created, 0n))).toBe('duplicate')
+    // The timer travelled too, and fires here once due.
+    now += 500
+    expect(b.runtime.fireDueTimers()).toBe(1)
+    await settled(b.runtime)
+    expect(b.runtime.read<number>('count', order)).toBe(2)
+    expect(bus.published.filter((r) => r.topic === topics.inventoryCommands)).toHaveLength(1)
+    await Promise.all([a.runtime.stop(), b.runtime.stop()])
+  })
+
+  it('given an instance whose writer was fenced, then it drops the partition and publishes nothing more for it', async () => {
+    const { runtime } = await instance('a')
+    const [writer] = await bus.assign([5])
+    writer!.fenced = true
+    const order = randomUUID()
+    runtime.handleRecord(on(5, event('order.created', { order_id: order, saga_id: order, payload: {} }, now), 7n))
+    await runtime.relay(5)
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(runtime.ownedPartitions()).toEqual([])
+    expect(runtime.handleRecord(on(5, event('order.created', { order_id: randomUUID(), saga_id: order, payload: {} }, now), 8n))).toBe('not-owned')
+    expect(writer!.commits).toEqual([])
+    await runtime.stop()
+  })
+
+  it('given a file ahead of the changelog (handled, never committed), when the partition is assigned again, then the local copy is replaced by the changelog', async () => {
+    const { runtime, db } = await instance('a')
+    const [writer] = await bus.assign([1])
+    writer!.fenced = true
+    const order = randomUUID()
+    runtime.handleRecord(on(1, event('order.created', { order_id: order, saga_id: order, payload: {} }, now), 0n))
+    expect(runtime.read<number>('count', order)).toBe(1)
+    await runtime.relay(1)
+    await new Promise((resolve) => setImmediate(resolve))
+    await bus.assign([1])
+    expect(runtime.read<number>('count', order)).toBeUndefined()
+    expect(db.$client.prepare('SELECT count(*) FROM outbox WHERE part = 1').pluck().get()).toBe(0)
+    await runtime.stop()
+  })
+})
