@@ -2,6 +2,7 @@ FROM node:22-bookworm-slim AS build
 WORKDIR /app
 RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json ./
+COPY scripts/patch-platformatic-kafka.mjs ./scripts/
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src
