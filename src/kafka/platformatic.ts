@@ -14,6 +14,8 @@ const FETCH_WAIT_MS = Number(process.env.SAGA_FETCH_WAIT_MS || 10)
 const FETCH_MIN_BYTES = Number(process.env.SAGA_FETCH_MIN_BYTES || 65536)
 // Observers (bench, tail) want each record as soon as it lands: long polls that return at once.
 const TAIL_WAIT_MS = 500
+// A pause before taking a fenced partition back, so two claimants cannot spin.
+const RECLAIM_AFTER_MS = 1_000
 // How long a member that died unannounced keeps its partitions.
 const SESSION_TIMEOUT_MS = 10_000
 // Control batches (transaction markers) carry this attribute bit.
@@ -191,7 +193,7 @@ export class PlatformaticBus implements MessageBus {
       const added = [...now].filter((p) => !owned.has(p)).sort((a, b) => a - b)
       if (added.length === 0) return
       const settled = assigning.then(async () => {
-        const fresh = added.map((p) => new TransactionalWriter(this.#client('tx'), `${options.groupId}.${topic}.${p}`, topic, p, consumer))
+        const fresh = added.map((p) => new TransactionalWriter(this.#client('tx'), `${options.groupId}.${topic}.${p}`, topic, p, consumer, () => reclaim(p)))
         for (const w of fresh) writers.set(w.partition, w)
         await Promise.all(fresh.map((w) => w.init()))
         // Revoked again while initialising: nothing to restore.
@@ -202,6 +204,20 @@ export class PlatformaticBus implements MessageBus {
       assigning = settled.catch(() => undefined)
       for (const p of added) owned.set(p, settled)
       settled.catch((error: Error) => fail(error))
+    }
+    // Fenced while the group still assigns the partition here: a transaction of ours outlived its
+    // timeout, or a stale member of ours took the id. Take the partition afresh (new writer, state
+    // restored). If it did move, the group's next join revokes it instead.
+    const reclaim = (p: number): void => {
+      setTimeout(() => {
+        const current = (consumer.assignments ?? []).some((a: { topic: string; partitions: number[] }) => a.topic === topic && a.partitions.includes(p))
+        if (closed || failed || !owned.has(p) || !current) return
+        owned.delete(p)
+        ready.delete(p)
+        writers.delete(p)
+        ownership.revoked([p])
+        onJoin(consumer.assignments as { topic: string; partitions: number[] }[])
+      }, RECLAIM_AFTER_MS)
     }
     consumer.on('consumer:group:join', (payload: { assignments?: { topic: string; partitions: number[] }[] }) => onJoin(payload.assignments))
 
@@ -434,7 +450,11 @@ function toMessage(r: ProducedRecord): { topic: string; key: Buffer; value: Buff
 // producer id is not 0. -1/-1 means "a new producer": the broker bumps the epoch and fences the old one.
 const UNKNOWN_PRODUCER = { producerId: -1n, producerEpoch: -1 }
 
-const TRANSACTION_TIMEOUT_MS = 15_000
+// The broker aborts a transaction open longer than the producer's `timeout` (the client sends it as
+// transaction.timeout.ms; its default of 5 s is too short under load). A call is given up only
+// later than that, so a transaction given up on can no longer commit behind our back.
+const PRODUCER_TIMEOUT_MS = 20_000
+const TRANSACTION_TIMEOUT_MS = 30_000
 const INIT_ATTEMPTS = 8
 
 function withTimeout<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
@@ -459,10 +479,12 @@ class TransactionalWriter implements PartitionWriter {
   readonly #transactionalId: string
   readonly #topic: string
   readonly #consumer: Consumer<Buffer, Buffer, Buffer, Buffer>
+  readonly #onFenced: () => void
   #producer: Producer<Buffer, Buffer, Buffer, Buffer> | undefined
   #fenced = false
 
-  constructor(client: Connection & { clientId: string }, transactionalId: string, topic: string, readonly partition: number, consumer: Consumer<Buffer, Buffer, Buffer, Buffer>) {
+  constructor(client: Connection & { clientId: string }, transactionalId: string, topic: string, readonly partition: number, consumer: Consumer<Buffer, Buffer, Buffer, Buffer>, onFenced: () => void) {
+    this.#onFenced = onFenced
     this.#client = client
     this.#transactionalId = transactionalId
     this.#topic = topic
@@ -478,6 +500,7 @@ class TransactionalWriter implements PartitionWriter {
       partitioner: compatibilityPartitioner,
       retries: 3,
       retryDelay: 200,
+      timeout: PRODUCER_TIMEOUT_MS,
     })
     return this.#producer
   }
@@ -513,21 +536,20 @@ class TransactionalWriter implements PartitionWriter {
     const run = async (): Promise<void> => {
       const transaction = await producer.beginTransaction(UNKNOWN_PRODUCER)
       const consumer = this.#consumer
-      // The records and the offset are independent until the commit: send both at once, which
-      // saves two round trips of the five a transaction costs.
+      // The transaction coordinator takes one change at a time: register the group first, then send
+      // the records (AddPartitionsToTxn, Produce) while the group coordinator takes the offset.
+      if (nextOffset !== undefined) await transaction.addConsumer(consumer)
       await Promise.all([
         records.length > 0 ? transaction.send({ messages: records.map(toMessage) }) : undefined,
         nextOffset === undefined
           ? undefined
-          : transaction.addConsumer(consumer).then(() =>
-              // The group generation travels with the offset: a member that lost the partition is refused.
-              transaction.addOffset({
-                topic: this.#topic,
-                partition: this.partition,
-                offset: nextOffset - 1n,
-                metadata: { consumer: { groupId: consumer.groupId, generationId: consumer.generationId, memberId: consumer.memberId, coordinatorId: consumer.coordinatorId } },
-              } as unknown as Message<Buffer, Buffer, Buffer, Buffer>),
-            ),
+          : // The group generation travels with the offset: a member that lost the partition is refused.
+            transaction.addOffset({
+              topic: this.#topic,
+              partition: this.partition,
+              offset: nextOffset - 1n,
+              metadata: { consumer: { groupId: consumer.groupId, generationId: consumer.generationId, memberId: consumer.memberId, coordinatorId: consumer.coordinatorId } },
+            } as unknown as Message<Buffer, Buffer, Buffer, Buffer>),
       ])
       await transaction.commit()
     }
@@ -539,6 +561,7 @@ class TransactionalWriter implements PartitionWriter {
       if (isFencing(error)) {
         this.#fenced = true
         this.#discard(producer)
+        this.#onFenced()
         throw new FencedError(`partition ${this.#topic}[${this.partition}] was taken over by another instance: ${(error as Error).message}`)
       }
       // A producer left in a half-finished transaction cannot begin another: start afresh.

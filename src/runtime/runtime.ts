@@ -15,6 +15,7 @@ import type { DecideContext, Decision, RoleHandler, StateStore } from './role.js
 const RELAY_BATCH = 500
 const TIMER_POLL_MS = 100
 const RELAY_RETRY_MS = 1000
+const STUCK_AFTER_MS = 60_000
 
 export interface RuntimeOptions {
   role: RoleHandler
@@ -70,6 +71,7 @@ interface Owned {
   committed?: bigint
   flight?: Promise<void>
   again: boolean
+  failingSince?: number
 }
 
 /**
@@ -400,9 +402,11 @@ export class Runtime {
       return owned.flight
     }
     // One turn later, so the rest of a fetched batch joins the same transaction.
+    let failed = false
     owned.flight = new Promise<void>((resolve) => setImmediate(resolve))
       .then(() => this.#publishPartition(part, owned))
       .catch((error: Error) => {
+        failed = true
         if (error instanceof FencedError) {
           // Another instance owns it now; the group will tell us so. Until then, nothing of it is ours.
           this.#o.log.warn({ partition: part, err: error }, 'partition fenced off; it is handled elsewhere now')
@@ -410,10 +414,15 @@ export class Runtime {
           return
         }
         this.#o.log.warn({ partition: part, err: error }, 'partition relay failed; will retry')
+        // A partition that cannot commit for this long is not coming back by retrying (a consumer
+        // that lost its membership, say): stop, and let the supervisor start a fresh member.
+        owned.failingSince ??= Date.now()
+        if (Date.now() - owned.failingSince > STUCK_AFTER_MS) this.#fatal(new Error(`partition ${part} could not commit for ${STUCK_AFTER_MS / 1000} s: ${error.message}`))
       })
       .finally(() => {
         owned.flight = undefined
-        if (owned.again && this.#owned.get(part) === owned) {
+        // After a failure the relay loop retries, a second later: no tight loop against a sick broker.
+        if (!failed && owned.again && this.#owned.get(part) === owned) {
           owned.again = false
           void this.#relayPartition(part)
         }
@@ -430,6 +439,7 @@ export class Runtime {
       const offset = complete && owned.handled !== undefined && owned.handled !== owned.committed ? owned.handled : undefined
       if (rows.length === 0 && offset === undefined) return
       await owned.writer.commit(rows.map(produced), offset)
+      owned.failingSince = undefined
       this.#maybeCrash('after-publish', this.#crashTypeIn(rows))
       // Revoked meanwhile: the rows went out, and the next owner restores from what they say.
       if (this.#owned.get(part) !== owned) return

@@ -50,9 +50,11 @@ export class Supervisor {
     this.#o = options
   }
 
-  /** Starts a unit; a name already started (`role` or `role@instance`) starts again with the same settings. */
+  /** Starts a unit; a name already started (`role` or `role@instance`) starts again with the same settings; a running one is left alone. */
   start(what: RoleName | Unit | string): void {
     const name = unitName(typeof what === 'string' && this.#units.has(what) ? this.#units.get(what)! : (what as RoleName | Unit))
+    // Never two processes for one unit: they would share a data file and an instance id.
+    if (this.running(name)) return
     const unit: Unit = this.#units.get(name) ?? (typeof what === 'string' ? { role: what as RoleName } : what)
     this.#units.set(name, unit)
     // SAGACTL_NODE_ARGS reaches the role processes (e.g. "--cpu-prof --cpu-prof-dir=prof" for profiling).
