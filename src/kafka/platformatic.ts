@@ -14,7 +14,7 @@ const FETCH_WAIT_MS = Number(process.env.SAGA_FETCH_WAIT_MS || 10)
 const FETCH_MIN_BYTES = Number(process.env.SAGA_FETCH_MIN_BYTES || 65536)
 // Observers (bench, tail) want each record as soon as it lands: long polls that return at once.
 const TAIL_WAIT_MS = 500
-// A pause before taking a fenced partition back, so two claimants cannot spin.
+// Time for the group's own revocation to arrive before a fenced partition counts as still ours.
 const RECLAIM_AFTER_MS = 1_000
 // How long a member that died unannounced keeps its partitions.
 const SESSION_TIMEOUT_MS = 10_000
@@ -192,8 +192,10 @@ export class PlatformaticBus implements MessageBus {
       if (revoked.length > 0) ownership.revoked(revoked)
       const added = [...now].filter((p) => !owned.has(p)).sort((a, b) => a - b)
       if (added.length === 0) return
-      const settled = assigning.then(async () => {
-        const fresh = added.map((p) => new TransactionalWriter(this.#client('tx'), `${options.groupId}.${topic}.${p}`, topic, p, consumer, () => reclaim(p)))
+      const settled: Promise<void> = assigning.then(async () => {
+        // Queued behind an earlier assignment: skip what was revoked meanwhile. A late
+        // InitProducerId would fence the partition's new owner.
+        const fresh = added.filter((p) => owned.get(p) === settled && !closed).map((p) => new TransactionalWriter(this.#client('tx'), `${options.groupId}.${topic}.${p}`, topic, p, consumer, () => reclaim(p)))
         for (const w of fresh) writers.set(w.partition, w)
         await Promise.all(fresh.map((w) => w.init()))
         // Revoked again while initialising: nothing to restore.
@@ -205,18 +207,16 @@ export class PlatformaticBus implements MessageBus {
       for (const p of added) owned.set(p, settled)
       settled.catch((error: Error) => fail(error))
     }
-    // Fenced while the group still assigns the partition here: a transaction of ours outlived its
-    // timeout, or a stale member of ours took the id. Take the partition afresh (new writer, state
-    // restored). If it did move, the group's next join revokes it instead.
+    // Fenced while the group still assigns the partition here: an InitProducerId of a member that
+    // has since lost the partition landed after ours, or a transaction of ours outlived its timeout.
+    // Records of the partition handled since the last commit are lost to this consumer's position,
+    // so, as Kafka Streams does on a migrated task, leave and rejoin: here, by failing the consumer
+    // (the role exits and its supervisor starts a fresh member, which restores what it is given).
     const reclaim = (p: number): void => {
       setTimeout(() => {
         const current = (consumer.assignments ?? []).some((a: { topic: string; partitions: number[] }) => a.topic === topic && a.partitions.includes(p))
-        if (closed || failed || !owned.has(p) || !current) return
-        owned.delete(p)
-        ready.delete(p)
-        writers.delete(p)
-        ownership.revoked([p])
-        onJoin(consumer.assignments as { topic: string; partitions: number[] }[])
+        if (closed || !owned.has(p) || !current) return
+        fail(new FencedError(`partition ${topic}[${p}] was fenced while this member still owns it; rejoining as a fresh member`))
       }, RECLAIM_AFTER_MS)
     }
     consumer.on('consumer:group:join', (payload: { assignments?: { topic: string; partitions: number[] }[] }) => onJoin(payload.assignments))
