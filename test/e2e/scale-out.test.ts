@@ -164,7 +164,11 @@ describe('many instances per role: state follows its partitions', () => {
     await s.kill('orchestrator', 'SIGKILL')
     for (const suffix of ['', '-wal', '-shm']) fs.rmSync(path.join(s.dataDir, `orchestrator.db${suffix}`), { force: true })
     await s.startRole('orchestrator')
-    const restored = s.logs('orchestrator').filter((l) => l.msg.startsWith('partition assigned'))
+    // The dead member holds its partitions until its session expires; then all 8 come back restored.
+    const restored = await waitFor(() => {
+      const lines = s.logs('orchestrator').filter((l) => l.msg.startsWith('partition assigned'))
+      return new Set(lines.map((l) => l.partition)).size === 8 ? lines : undefined
+    }, 'the restarted orchestrator to be assigned all 8 partitions')
     expect(restored.reduce((n, l) => n + (l.records as number), 0)).toBeGreaterThan(0)
 
     const events = await s.waitForFinal(pending, 30_000)
