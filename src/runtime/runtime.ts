@@ -109,7 +109,12 @@ export class Runtime {
     this.#random = options.random ?? Math.random
     const db = options.db
     const p = sql.placeholder
+    // Rows of no partition (an HTTP request) are everybody's; the rest only their owner's. A null
+    // scope is every partition (outside a group).
+    const inScope = '(@scope IS NULL OR part IS NULL OR part IN (SELECT value FROM json_each(@scope)))'
     this.#q = {
+      dueTimers: db.$client.prepare(`SELECT key, input, part FROM timers WHERE due_at <= @now AND ${inScope} ORDER BY due_at LIMIT 200`),
+      pending: db.$client.prepare(`SELECT count(*) FROM outbox WHERE sent_at IS NULL AND ${inScope}`).pluck(),
       seen: db.select({ id: processedMessages.messageId }).from(processedMessages).where(eq(processedMessages.messageId, p('id'))).prepare(),
       markSeen: db.insert(processedMessages).values({ messageId: p('id'), processedAt: p('at'), seenKey: p('key'), part: p('part') }).onConflictDoNothing().prepare(),
       forgetSeen: db.delete(processedMessages).where(eq(processedMessages.seenKey, p('key'))).prepare(),
@@ -160,6 +165,7 @@ export class Runtime {
         .prepare(),
     }
     this.#unit = db.$client.prepare('SELECT COALESCE(MAX(unit), 0) FROM outbox').pluck().get() as number
+
     this.#store = {
       get: <T>(scope: string, key: string): T | undefined => {
         const row = this.#q.getState.get({ scope, key })
@@ -318,9 +324,7 @@ export class Runtime {
   /** Fires the due timers of the partitions this instance owns (all of them outside a group). */
   fireDueTimers(): number {
     if (this.#stopping) return 0
-    const ready = this.ownedPartitions()
-    const scope = this.#grouped ? `AND (part IS NULL OR part IN (${ready.join(',') || '-1'}))` : ''
-    const due = this.#o.db.$client.prepare(`SELECT key, input, part FROM timers WHERE due_at <= ? ${scope} ORDER BY due_at LIMIT 200`).all(this.#clock()) as { key: string; input: string; part: number | null }[]
+    const due = this.#q.dueTimers.all({ now: this.#clock(), scope: this.#scope(this.ownedPartitions()) }) as { key: string; input: string; part: number | null }[]
     let fired = 0
     for (const row of due) {
       const parsed = parseEnvelope(Buffer.from(row.input))
@@ -376,9 +380,12 @@ export class Runtime {
   }
 
   pendingOutbox(): number {
-    const owned = [...this.#owned.keys()]
-    const scope = this.#grouped ? `AND (part IS NULL OR part IN (${owned.join(',') || '-1'}))` : ''
-    return this.#o.db.$client.prepare(`SELECT count(*) FROM outbox WHERE sent_at IS NULL ${scope}`).pluck().get() as number
+    return this.#q.pending.get({ scope: this.#scope([...this.#owned.keys()]) }) as number
+  }
+
+  /** The partitions a query may touch, as a JSON array; null: all of them (outside a group). */
+  #scope(partitions: number[]): string | null {
+    return this.#grouped ? JSON.stringify(partitions) : null
   }
 
   async #publishLoose(): Promise<void> {

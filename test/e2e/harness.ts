@@ -139,7 +139,7 @@ export class System {
       this.unexpectedExits.push({ role, code, tail: rp.raw.slice(-5) })
       // A failed restart exits again and lands back here: the loop ends when the role stays up.
       setTimeout(() => {
-        if (!this.#stopping) this.startRole(role, env).catch(() => undefined)
+        if (!this.#stopping) this.startRole(role, env, instance).catch(() => undefined)
       }, 500)
     })
     await waitFor(
