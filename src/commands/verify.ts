@@ -9,14 +9,15 @@ import { readSagaMessages, sagaTopics } from '../services/saga-log.js'
 import { topicNames } from '../topics.js'
 
 export default class Verify extends Command {
-  static override summary = 'Check the saga invariants over order.events and the command topics; exits 1 on any breach.'
+  static override summary = 'Check the saga invariants over order.events and the command topics; exits 1 on any breach, or when no order is found.'
   static override description =
-    'Every order has exactly one final event; completed ⇒ one reservation held and one net charge; cancelled ⇒ nothing held and no net charge; no charge follows an inventory failure; no compensation is applied twice; no saga is left unfinished. Run it when the system is quiet (--wait-quiet waits for that).'
-  static override examples = ['<%= config.bin %> verify', '<%= config.bin %> verify --wait-quiet 60 --json']
+    'Every order has exactly one final event; no saga is left unfinished; at most one reservation and one charge per order; no charge without a reservation; completed ⇒ one reservation held and one net charge; cancelled ⇒ nothing held and no net charge; no compensation is applied twice; one message_id never carries two different messages. Each breach names its kind (e.g. double_charge) and its order. Finding no order at all also exits 1, since a wrong broker or topic prefix looks just like that, unless --allow-empty. Run it when the system is quiet (--wait-quiet waits for that).'
+  static override examples = ['<%= config.bin %> verify', '<%= config.bin %> verify --wait-quiet 60 --json', '<%= config.bin %> verify --allow-empty']
   static override enableJsonFlag = true
   static override flags = {
     ...connectionFlags,
     'wait-quiet': Flags.integer({ description: 'first wait up to N seconds for the topics to stop growing', min: 0, default: 0 }),
+    'allow-empty': Flags.boolean({ description: 'exit 0 when no order is found (otherwise that exits 1)', default: false }),
   }
 
   async run(): Promise<VerifyReport> {
@@ -27,7 +28,7 @@ export default class Verify extends Command {
     try {
       // A saga waiting out a retry is silent for up to the longest delay: quiet means longer than that.
       if (flags['wait-quiet'] > 0) await waitForQuiet(bus, sagaTopics(names), flags['wait-quiet'] * 1000, config.retry.maxDelayMs + 3000)
-      const report = verifyMessages(await readSagaMessages(bus, names), deadLetteredIds(await listDeadLetters(bus, names)))
+      const report = verifyMessages(await readSagaMessages(bus, names), deadLetteredIds(await listDeadLetters(bus, names)), { allowEmpty: flags['allow-empty'] })
       this.log(renderVerifyReport(report))
       if (!report.ok) process.exitCode = 1
       return report

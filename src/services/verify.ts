@@ -1,7 +1,26 @@
 import type { Message } from '../envelope.js'
 
+/**
+ * What can be wrong with one order, as a closed set so scripts and tests can match on it; `rule`
+ * and `detail` in a breach are for people.
+ */
+export const BREACH_KINDS = [
+  'unfinished',
+  'multiple_final_events',
+  'double_reservation',
+  'double_charge',
+  'charge_without_reservation',
+  'completed_without_reservation',
+  'completed_without_payment',
+  'cancelled_with_effect_standing',
+  'compensation_applied_twice',
+  'message_id_conflict',
+] as const
+export type BreachKind = (typeof BREACH_KINDS)[number]
+
 export interface Breach {
   order_id: string
+  kind: BreachKind
   rule: string
   detail: string
 }
@@ -15,31 +34,71 @@ export interface VerifyReport {
   completed: number
   cancelled: number
   unfinished: number
+  /** No order was found: a wrong broker or topic prefix looks exactly like this. Not ok unless allowed. */
+  empty: boolean
   breaches: Breach[]
+}
+
+export interface VerifyOptions {
+  /** Zero orders is a pass, not a failure (a fresh system, a test that expects nothing). */
+  allowEmpty?: boolean
 }
 
 const FINALS = new Set(['order.completed', 'order.cancelled'])
 
 /**
- * Checks the saga invariants over everything on order.events and the command topics. Pure.
- * An order.created that was dead-lettered (its message_id in `deadLettered`) never started a saga.
+ * What a message says, without when it was said: two copies of one message may carry different
+ * `occurred_at` (the api and soak's fallback both publish the keyed order.created), never a
+ * different type, order, saga or payload.
  */
-export function verifyMessages(messages: Message[], deadLettered: ReadonlySet<string> = new Set()): VerifyReport {
-  const seen = new Set<string>()
+function bodyOf(m: Message): string {
+  return canonical({ type: m.type, order_id: m.order_id, saga_id: m.saga_id, payload: m.payload })
+}
+
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined)
+    entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(',')}}`
+  }
+  return JSON.stringify(value) ?? 'null'
+}
+
+/**
+ * Checks the saga invariants over everything on order.events and the command topics. Pure: the
+ * caller reads the topics. An order.created that was dead-lettered (its message_id in
+ * `deadLettered`) never started a saga. Each kind of breach is reported at most once per order
+ * (a cancelled order with both effects standing gets one breach per effect), and the checks do
+ * not overlap: a second charge on a completed order is a double charge, not also a wrong net.
+ */
+export function verifyMessages(messages: Message[], deadLettered: ReadonlySet<string> = new Set(), options: VerifyOptions = {}): VerifyReport {
+  const first = new Map<string, { message: Message; body: string; conflicted: boolean }>()
   const byOrder = new Map<string, Message[]>()
+  const breaches: Breach[] = []
   let duplicates = 0
   for (const m of messages) {
-    if (seen.has(m.message_id)) {
+    const seen = first.get(m.message_id)
+    if (seen) {
       duplicates++
+      // The first copy is the one every consumer acted on; a different later copy was skipped by all.
+      if (!seen.conflicted && bodyOf(m) !== seen.body) {
+        seen.conflicted = true
+        breaches.push({
+          order_id: seen.message.order_id,
+          kind: 'message_id_conflict',
+          rule: 'one message_id, one message',
+          detail: `message_id ${m.message_id} carries two different messages: ${seen.message.type} and ${m.type === seen.message.type ? 'another ' : ''}${m.type}`,
+        })
+      }
       continue
     }
-    seen.add(m.message_id)
+    first.set(m.message_id, { message: m, body: bodyOf(m), conflicted: false })
     const list = byOrder.get(m.order_id) ?? []
     list.push(m)
     byOrder.set(m.order_id, list)
   }
 
-  const breaches: Breach[] = []
   let completed = 0
   let cancelled = 0
   let unfinished = 0
@@ -47,8 +106,8 @@ export function verifyMessages(messages: Message[], deadLettered: ReadonlySet<st
   for (const [orderId, list] of byOrder) {
     if (!list.some((m) => m.type === 'order.created' && !deadLettered.has(m.message_id))) continue
     orders++
-    const breach = (rule: string, detail: string): void => {
-      breaches.push({ order_id: orderId, rule, detail })
+    const breach = (kind: BreachKind, rule: string, detail: string): void => {
+      breaches.push({ order_id: orderId, kind, rule, detail })
     }
     const of = (type: string) => list.filter((m) => m.type === type)
     const ids = (type: string, field: string) => of(type).map((m) => m.payload[field]).filter((v): v is string => typeof v === 'string')
@@ -56,9 +115,9 @@ export function verifyMessages(messages: Message[], deadLettered: ReadonlySet<st
     const finals = list.filter((m) => FINALS.has(m.type))
     if (finals.length === 0) {
       unfinished++
-      breach('finished', 'no final event (the saga never ended, or the system is not quiet yet)')
+      breach('unfinished', 'finished', 'no final event (the saga never ended, or the system is not quiet yet)')
     } else if (finals.length > 1) {
-      breach('exactly one final event', `${finals.length} final events: ${finals.map((f) => f.type).join(', ')}`)
+      breach('multiple_final_events', 'exactly one final event', `${finals.length} final events: ${finals.map((f) => f.type).join(', ')}`)
     }
     const outcome = finals[0]?.type
     if (outcome === 'order.completed') completed++
@@ -70,18 +129,22 @@ export function verifyMessages(messages: Message[], deadLettered: ReadonlySet<st
     const refunds = new Set(ids('payment.refunded', 'payment_id'))
     const held = [...reservations].filter((r) => !released.has(r))
     const net = [...charges].filter((p) => !refunds.has(p))
-    if (reservations.size > 1) breach('one reservation per saga', `${reservations.size} different reservations`)
-    if (charges.size > 1) breach('one charge per saga', `${charges.size} different payments`)
+    // A participant answers a repeated command with the effect id it already made, so two ids are two effects.
+    if (reservations.size > 1) breach('double_reservation', 'one reservation per saga', `${reservations.size} different reservations`)
+    if (charges.size > 1) breach('double_charge', 'one charge per saga', `${charges.size} different payments`)
 
     if (outcome === 'order.completed') {
-      if (held.length !== 1) breach('completed ⇒ one reservation held', `${held.length} held`)
-      if (net.length !== 1) breach('completed ⇒ one net charge', `${net.length} net charges`)
+      // More than one held or charged is already a double reservation or charge above.
+      if (held.length === 0) breach('completed_without_reservation', 'completed ⇒ one reservation held', reservations.size === 0 ? 'nothing was ever reserved' : 'its reservation was released')
+      if (net.length === 0) breach('completed_without_payment', 'completed ⇒ one net charge', charges.size === 0 ? 'nothing was ever charged' : 'its payment was refunded')
     }
     if (outcome === 'order.cancelled') {
-      if (held.length !== 0) breach('cancelled ⇒ nothing held', `${held.length} reservation(s) still held`)
-      if (net.length !== 0) breach('cancelled ⇒ no net charge', `${net.length} charge(s) not refunded`)
+      if (held.length !== 0) breach('cancelled_with_effect_standing', 'cancelled ⇒ nothing held', `${held.length} reservation(s) still held`)
+      if (net.length !== 0) breach('cancelled_with_effect_standing', 'cancelled ⇒ no net charge', `${net.length} charge(s) not refunded`)
     }
-    if (reservations.size === 0 && of('charge_payment').length > 0) breach('no charge after an inventory failure', 'charge_payment sent without a reservation')
+    if (reservations.size === 0 && (of('charge_payment').length > 0 || charges.size > 0)) {
+      breach('charge_without_reservation', 'no charge after an inventory failure', charges.size > 0 ? 'payment taken without a reservation' : 'charge_payment sent without a reservation')
+    }
 
     const applied = (type: string, field: string) => {
       const counts = new Map<string, number>()
@@ -91,18 +154,34 @@ export function verifyMessages(messages: Message[], deadLettered: ReadonlySet<st
       }
       return [...counts].filter(([, n]) => n > 1)
     }
-    for (const [id, n] of applied('inventory.reservation-cancelled', 'reservation_id')) breach('no compensation applied twice', `reservation ${id} cancelled ${n} times`)
-    for (const [id, n] of applied('payment.refunded', 'payment_id')) breach('no compensation applied twice', `payment ${id} refunded ${n} times`)
+    const twice = [
+      ...applied('inventory.reservation-cancelled', 'reservation_id').map(([id, n]) => `reservation ${id} cancelled ${n} times`),
+      ...applied('payment.refunded', 'payment_id').map(([id, n]) => `payment ${id} refunded ${n} times`),
+    ]
+    if (twice.length > 0) breach('compensation_applied_twice', 'no compensation applied twice', twice.join('; '))
   }
-  return { ok: breaches.length === 0, records: messages.length, duplicate_records: duplicates, orders, completed, cancelled, unfinished, breaches }
+  const empty = orders === 0
+  return {
+    ok: breaches.length === 0 && (!empty || options.allowEmpty === true),
+    records: messages.length,
+    duplicate_records: duplicates,
+    orders,
+    completed,
+    cancelled,
+    unfinished,
+    empty,
+    breaches,
+  }
 }
 
 export function renderVerifyReport(r: VerifyReport): string {
+  const verdict = r.breaches.length > 0 ? 'BREACHED' : r.ok ? 'OK' : 'NOTHING TO VERIFY'
   const lines = [
-    `${r.ok ? 'OK' : 'BREACHED'}: ${r.orders} orders — ${r.completed} completed, ${r.cancelled} cancelled, ${r.unfinished} unfinished`,
+    `${verdict}: ${r.orders} orders — ${r.completed} completed, ${r.cancelled} cancelled, ${r.unfinished} unfinished`,
     `${r.records} records read, ${r.duplicate_records} of them repeats of a message_id already seen`,
   ]
-  for (const b of r.breaches.slice(0, 50)) lines.push(`  ✗ ${b.order_id}  ${b.rule}: ${b.detail}`)
+  if (r.empty && !r.ok) lines.push('  ✗ no order on the topics: check --brokers and SAGA_TOPIC_PREFIX, or pass --allow-empty if none is expected')
+  for (const b of r.breaches.slice(0, 50)) lines.push(`  ✗ ${b.order_id}  ${b.kind} (${b.rule}): ${b.detail}`)
   if (r.breaches.length > 50) lines.push(`  … and ${r.breaches.length - 50} more`)
   return lines.join('\n')
 }

@@ -1,0 +1,197 @@
+import fc from 'fast-check'
+
+import { event, type Envelope, type Message, type Outgoing } from '../../src/envelope.js'
+import type { DecideContext, Timer } from '../../src/runtime/role.js'
+import { orderSaga } from '../../src/services/orchestrator/order-saga.js'
+import { decide, type RetryPolicy, type SagaState } from '../../src/services/orchestrator/saga.js'
+import { decideParticipant, inventorySpec, NO_CHAOS, paymentSpec, type ParticipantSpec, type ParticipantState } from '../../src/services/participant.js'
+import type { TopicKey } from '../../src/topics.js'
+
+// Valid saga logs are not written by hand: the real decision functions (the saga and both
+// participants) run against a scheduler whose every choice comes from fast-check — which queue
+// delivers next, whether a step's timer fires before its reply, which record a redelivery
+// repeats, whether a participant succeeds. What they publish, in order, is the log.
+
+const policy: RetryPolicy = { maxAttempts: 3, minDelayMs: 200, maxDelayMs: 500, stepTimeoutMs: 4000 }
+const participants: Partial<Record<TopicKey, ParticipantSpec>> = { inventoryCommands: inventorySpec, paymentCommands: paymentSpec }
+const SUCCESS_RATE = [0, 0.5, 0.8, 1] as const
+/** Enough for three attempts at both steps, their compensations and late replies; more means a loop. */
+const MAX_DELIVERIES = 400
+
+export interface OrderLog {
+  order_id: string
+  messages: Message[]
+}
+
+export interface SimulatedLogs {
+  orders: OrderLog[]
+  /** All orders' records interleaved, as one read of the topics returns them. */
+  messages: Message[]
+  /** The message_ids of order.created records that were dead-lettered (an invalid order). */
+  deadLettered: Set<string>
+}
+
+const asMessage = (e: Envelope): Message => ({ ...e, type: e.event_type ?? e.command_type ?? '' })
+
+/** Reads choices off a tape; past its end every choice is 0, which drains the system in a fixed order. */
+class Tape {
+  #i = 0
+  constructor(readonly values: readonly number[]) {}
+  pick(n: number): number {
+    const v = this.values[this.#i++]
+    return v === undefined ? 0 : v % n
+  }
+  get exhausted(): boolean {
+    return this.#i >= this.values.length
+  }
+}
+
+function uuidLike(prefix: number, n: number): string {
+  return `00000000-0000-4000-8${String(prefix).padStart(3, '0')}-${String(n).padStart(12, '0')}`
+}
+
+/** What one order meets: the scheduler's choices, the participants' luck, and a participant that stalls. */
+export interface Scenario {
+  schedule: number[]
+  luck: number[]
+  inventoryRate: number
+  paymentRate: number
+  /**
+   * This participant handles nothing until the saga has ended: every attempt times out, and its
+   * replies come late. That is the road to a late success and its compensation.
+   */
+  stall: 'none' | 'inventoryCommands' | 'paymentCommands'
+}
+
+export const scenarios: fc.Arbitrary<Scenario> = fc.record({
+  schedule: fc.array(fc.nat({ max: 9999 }), { maxLength: 60 }),
+  luck: fc.array(fc.nat({ max: 99 }), { maxLength: 8 }),
+  inventoryRate: fc.constantFrom(...SUCCESS_RATE),
+  paymentRate: fc.constantFrom(...SUCCESS_RATE),
+  stall: fc.constantFrom('none', 'none', 'inventoryCommands', 'paymentCommands'),
+})
+
+/** One order's life, from its order.created to quiet: every record published on the saga topics. */
+export function simulateOrder(index: number, scenario: Scenario): OrderLog {
+  const tape = new Tape(scenario.schedule)
+  const luck = new Tape(scenario.luck)
+  const order_id = uuidLike(index, 1)
+  const saga_id = uuidLike(index, 2)
+  let ids = 10
+  let now = 1_700_000_000_000 + index * 60_000
+  // Past the luck tape, 0.3: a success unless the participant's rate is 0.
+  const ctx = (): DecideContext => ({ now, newId: () => uuidLike(index, ++ids), random: () => (luck.exhausted ? 0.3 : luck.pick(100) / 100) })
+  const rates = { inventoryCommands: scenario.inventoryRate, paymentCommands: scenario.paymentRate }
+
+  const log: Message[] = []
+  const queues: Record<'orderEvents' | 'inventoryCommands' | 'paymentCommands', Message[]> = { orderEvents: [], inventoryCommands: [], paymentCommands: [] }
+  const seen: Record<string, Set<string>> = { orchestrator: new Set(), inventoryCommands: new Set(), paymentCommands: new Set() }
+  let saga: SagaState | undefined
+  const held: Record<string, ParticipantState> = { inventoryCommands: { chaos: NO_CHAOS }, paymentCommands: { chaos: NO_CHAOS } }
+  let timer: Timer | undefined
+
+  const publish = (out: Outgoing, cause?: string): void => {
+    if (out.topic !== 'orderEvents' && out.topic !== 'inventoryCommands' && out.topic !== 'paymentCommands') throw new Error(`unexpected topic ${out.topic}`)
+    const m = asMessage({ ...out.envelope, ...(out.envelope.causation_id || !cause ? {} : { causation_id: cause }) })
+    log.push(m)
+    queues[out.topic].push(m)
+  }
+  const orchestrate = (m: Message): void => {
+    if (seen.orchestrator!.has(m.message_id)) return
+    seen.orchestrator!.add(m.message_id)
+    const d = decide(orderSaga, policy, saga, m, ctx())
+    if (d.reject) return
+    if (d.state) saga = d.state
+    for (const out of d.messages) publish(out, m.message_id)
+    if (d.timer === null) timer = undefined
+    else if (d.timer) timer = d.timer
+  }
+  const participate = (topic: 'inventoryCommands' | 'paymentCommands', m: Message): void => {
+    if (seen[topic]!.has(m.message_id)) return
+    seen[topic]!.add(m.message_id)
+    const d = decideParticipant(participants[topic]!, { successRate: rates[topic], allowChaos: false }, held[topic]!, m, ctx())
+    if (d.reject) return
+    if (d.effect) held[topic] = { ...held[topic]!, effect: d.effect }
+    for (const out of d.messages) publish(out, m.message_id)
+  }
+  const deliver = (topic: keyof typeof queues): void => {
+    const m = queues[topic].shift()!
+    if (topic === 'orderEvents') orchestrate(m)
+    else participate(topic, m)
+  }
+  const fire = (): void => {
+    const due = timer!
+    timer = undefined
+    orchestrate(asMessage(due.message))
+  }
+
+  publish({ topic: 'orderEvents', envelope: event('order.created', { order_id, saga_id, payload: { user_id: `u-${index}`, items: [{ sku: `sku-${index}`, qty: 1 }], amount: 100 + index } }, now, uuidLike(index, 3)) })
+
+  for (let step = 0; ; step++) {
+    if (step > MAX_DELIVERIES) throw new Error(`order ${index} did not settle within ${MAX_DELIVERIES} deliveries`)
+    now += 100
+    const ended = saga?.status === 'completed' || saga?.status === 'cancelled'
+    const ready = (Object.keys(queues) as (keyof typeof queues)[]).filter((t) => queues[t].length > 0 && (ended || t !== scenario.stall))
+    if (tape.exhausted) {
+      // Draining: replies come before timers, so every saga settles.
+      if (ready.length > 0) deliver(ready[0]!)
+      else if (timer) fire()
+      else if (Object.values(queues).some((q) => q.length > 0)) throw new Error(`order ${index} is stuck: a stalled participant and no timer`)
+      else break
+      continue
+    }
+    const choice = tape.pick(ready.length + 2)
+    if (choice < ready.length) deliver(ready[choice]!)
+    else if (choice === ready.length && timer) fire()
+    else if (log.length > 0) {
+      // A redelivery (a relay that published and died before marking its row sent; soak's injected
+      // duplicates): the same bytes again, later on the same topic.
+      const again = log[tape.pick(log.length)]!
+      const topic = again.command_type ? (again.type === 'reserve_inventory' || again.type === 'cancel_reservation' ? 'inventoryCommands' : 'paymentCommands') : 'orderEvents'
+      log.push(again)
+      queues[topic].push(again)
+    }
+  }
+  return { order_id, messages: log }
+}
+
+/**
+ * Several orders' logs, interleaved as a read returns them, plus two things a real log has that
+ * are not sagas' doing: the keyed order.created published twice (the api, and soak's fallback
+ * after the api timed out) with different occurred_at, and an invalid order.created that was
+ * dead-lettered.
+ */
+export const validLogs = (orders: { min: number; max: number } = { min: 1, max: 5 }): fc.Arbitrary<SimulatedLogs> =>
+  fc
+    .record({
+      each: fc.array(scenarios, { minLength: orders.min, maxLength: orders.max }),
+      merge: fc.array(fc.nat({ max: 9999 }), { maxLength: 300 }),
+      fallbackCopy: fc.boolean(),
+      deadLetter: fc.boolean(),
+    })
+    .map(({ each, merge, fallbackCopy, deadLetter }) => {
+      const orders = each.map((scenario, i) => simulateOrder(i, scenario))
+      if (fallbackCopy && orders[0]) {
+        const created = orders[0].messages[0]!
+        orders[0].messages.splice(1, 0, { ...created, occurred_at: new Date(Date.parse(created.occurred_at!) + 2000).toISOString(), payload: { amount: created.payload.amount, items: created.payload.items, user_id: created.payload.user_id } })
+      }
+      const streams = orders.map((o) => [...o.messages])
+      const deadLettered = new Set<string>()
+      if (deadLetter) {
+        const bad = asMessage(event('order.created', { order_id: uuidLike(999, 1), saga_id: uuidLike(999, 2), payload: { items: 'lots', amount: -5 } }, 0, uuidLike(999, 3)))
+        streams.push([bad])
+        deadLettered.add(bad.message_id)
+      }
+      return { orders, messages: interleave(streams, new Tape(merge)), deadLettered }
+    })
+
+/** Merges streams keeping each one's own order, as Kafka keeps one key's records in order. */
+function interleave(streams: Message[][], tape: Tape): Message[] {
+  const out: Message[] = []
+  const rest = streams.map((s) => [...s])
+  for (;;) {
+    const open = rest.filter((s) => s.length > 0)
+    if (open.length === 0) return out
+    out.push(open[tape.pick(open.length)]!.shift()!)
+  }
+}

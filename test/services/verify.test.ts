@@ -1,0 +1,133 @@
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+
+import { event, type Message } from '../../src/envelope.js'
+import { renderVerifyReport, verifyMessages, type BreachKind } from '../../src/services/verify.js'
+import { injections } from './breaches.js'
+import { validLogs, type SimulatedLogs } from './saga-logs.js'
+
+const RUNS = { numRuns: 300 }
+const kinds = (r: ReturnType<typeof verifyMessages>) => r.breaches.map((b) => [b.order_id, b.kind])
+
+/** The logs with one order's records replaced, in the places its own records held; other orders stay as they were. */
+function withOrder(logs: SimulatedLogs, orderId: string, replaced: Message[]): Message[] {
+  const rest = [...replaced]
+  const out: Message[] = []
+  for (const m of logs.messages) {
+    if (m.order_id !== orderId) out.push(m)
+    else if (rest.length > 0) out.push(rest.shift()!)
+  }
+  return [...out, ...rest]
+}
+
+describe('verify over valid logs', () => {
+  it('given any log the saga and participants write (retries, timeouts, late replies, compensations, redeliveries), when verified, then no breach and every order settled', () => {
+    fc.assert(
+      fc.property(validLogs(), (logs) => {
+        const report = verifyMessages(logs.messages, logs.deadLettered)
+        expect(report.breaches).toEqual([])
+        expect(report).toMatchObject({ ok: true, empty: false, orders: logs.orders.length, unfinished: 0 })
+        expect(report.completed + report.cancelled).toBe(logs.orders.length)
+      }),
+      RUNS,
+    )
+  })
+
+  it('given the generator, then it reaches every shape the injections need (so the properties below are not vacuous)', () => {
+    const seen = new Set<string>()
+    fc.assert(
+      fc.property(validLogs(), (logs) => {
+        for (const o of logs.orders) {
+          const types = o.messages.map((m) => m.type)
+          if (types.includes('payment.refunded')) seen.add('refund')
+          if (types.includes('inventory.reservation-cancelled')) seen.add('release')
+          if (types.includes('order.completed')) seen.add('completed')
+          if (types.includes('order.cancelled') && !types.includes('inventory.reserved')) seen.add('cancelled at inventory')
+          if (o.messages.some((m) => m.payload.repeated === true)) seen.add('repeated reply')
+          if (o.messages.some((m) => typeof m.payload.attempt === 'number' && m.payload.attempt > 1)) seen.add('retry')
+          if (new Set(o.messages.map((m) => m.message_id)).size < o.messages.length) seen.add('redelivery')
+        }
+      }),
+      { numRuns: 500 },
+    )
+    expect([...seen].sort()).toEqual(['cancelled at inventory', 'completed', 'redelivery', 'refund', 'release', 'repeated reply', 'retry'])
+  })
+})
+
+describe('verify over a log with one breach injected', () => {
+  for (const [kind, inject] of Object.entries(injections) as [BreachKind, (typeof injections)[keyof typeof injections]][]) {
+    it(`given a valid log and one ${kind} in one order, when verified, then exactly that breach, for that order`, () => {
+      fc.assert(
+        fc.property(validLogs(), fc.nat(), fc.nat(), (logs, which, choice) => {
+          const candidates = logs.orders.map((o) => ({ o, broken: inject(o, choice) })).filter((c) => c.broken !== undefined)
+          fc.pre(candidates.length > 0)
+          const { o, broken } = candidates[which % candidates.length]!
+          const report = verifyMessages(withOrder(logs, o.order_id, broken!), logs.deadLettered)
+          expect(kinds(report)).toEqual([[o.order_id, kind]])
+          expect(report.ok).toBe(false)
+        }),
+        RUNS,
+      )
+    })
+  }
+})
+
+describe('verify, by example', () => {
+  const order = (n: number) => ({ order_id: `order-${n}`, saga_id: `saga-${n}` })
+  const msg = (type: string, n: number, id: string, payload: Record<string, unknown> = {}, at = 0): Message => ({ ...event(type, { ...order(n), payload }, at, id), type })
+  const created = (n: number, at = 0) => msg('order.created', n, `created-${n}`, { user_id: null, items: [{ sku: 'book', qty: 1 }], amount: 100 }, at)
+  const completedOrder = (n: number): Message[] => [
+    created(n),
+    msg('inventory.reserved', n, `r-${n}`, { reservation_id: `res-${n}`, attempt: 1 }),
+    msg('payment.succeeded', n, `p-${n}`, { payment_id: `pay-${n}`, amount: 100, attempt: 1 }),
+    msg('order.completed', n, `c-${n}`),
+  ]
+
+  it('given no order at all, when verified, then not ok (a wrong prefix looks like this) and says so', () => {
+    const report = verifyMessages([])
+    expect(report).toMatchObject({ ok: false, empty: true, orders: 0, breaches: [] })
+    expect(renderVerifyReport(report)).toMatch(/^NOTHING TO VERIFY: 0 orders/)
+    expect(renderVerifyReport(report)).toContain('--allow-empty')
+  })
+
+  it('given no order and allowEmpty, when verified, then ok', () => {
+    expect(verifyMessages([], new Set(), { allowEmpty: true })).toMatchObject({ ok: true, empty: true, orders: 0 })
+  })
+
+  it('given only a dead-lettered order.created, when verified, then there is no order to verify', () => {
+    const bad = created(1)
+    expect(verifyMessages([bad], new Set([bad.message_id]))).toMatchObject({ ok: false, empty: true, orders: 0 })
+  })
+
+  it('given a keyed order.created published twice with another occurred_at and key order, when verified, then one order and no conflict', () => {
+    const again = { ...created(1, 5000), payload: { amount: 100, items: [{ qty: 1, sku: 'book' }], user_id: null } }
+    const report = verifyMessages([...completedOrder(1), again])
+    expect(report).toMatchObject({ ok: true, orders: 1, completed: 1, duplicate_records: 1, breaches: [] })
+  })
+
+  it('given a message_id reused with another body, when verified, then the breach names the first copy\'s order and both types', () => {
+    const log = completedOrder(1)
+    const report = verifyMessages([...log, msg('order.cancelled', 2, 'c-1')])
+    expect(report.breaches).toEqual([{ order_id: 'order-1', kind: 'message_id_conflict', rule: 'one message_id, one message', detail: 'message_id c-1 carries two different messages: order.completed and order.cancelled' }])
+  })
+
+  it('given a payment taken with no reservation and no charge_payment on the log, when verified, then charge_without_reservation', () => {
+    const report = verifyMessages([
+      created(1),
+      msg('inventory.reserve-failed', 1, 'f-1', { reason: 'out of stock', retryable: false, attempt: 1 }),
+      msg('payment.succeeded', 1, 'p-1', { payment_id: 'pay-1', attempt: 1 }),
+      msg('payment.refunded', 1, 'pr-1', { payment_id: 'pay-1', attempt: 1 }),
+      msg('order.cancelled', 1, 'x-1', { reason: 'out of stock' }),
+    ])
+    expect(kinds(report)).toEqual([['order-1', 'charge_without_reservation']])
+  })
+
+  it('given a completed order, when rendered, then the report says OK with its counts', () => {
+    expect(renderVerifyReport(verifyMessages(completedOrder(1)))).toMatch(/^OK: 1 orders — 1 completed, 0 cancelled, 0 unfinished/)
+  })
+
+  it('given a breach, when rendered, then the line names its kind, rule and order', () => {
+    const [c, r, , done] = completedOrder(1)
+    expect(renderVerifyReport(verifyMessages([c!, r!, done!]))).toContain('✗ order-1  completed_without_payment (completed ⇒ one net charge): nothing was ever charged')
+  })
+})
