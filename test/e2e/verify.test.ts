@@ -1,0 +1,67 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+
+import { command, event, type Envelope } from '../../src/envelope.js'
+import type { VerifyReport } from '../../src/services/verify.js'
+import { topicSpecs } from '../../src/topics.js'
+import { System } from './harness.js'
+
+// No roles: the topics are written by hand, so what verify reads is exactly what the test says.
+describe('sagactl verify, the binary, on the real broker', () => {
+  let system: System
+  beforeAll(async () => {
+    system = new System()
+    await system.bus.ensureTopics(topicSpecs(system.prefix))
+  })
+  afterAll(async () => {
+    await system?.stop()
+  })
+
+  it('with no order on the topics: exits 1 and says there was nothing to verify', async () => {
+    const text = await system.cli(['verify'])
+    expect(text.code).toBe(1)
+    expect(text.stdout).toContain('NOTHING TO VERIFY: 0 orders')
+    const json = await system.cli(['verify', '--json'])
+    expect(json.code).toBe(1)
+    expect(JSON.parse(json.stdout) as VerifyReport).toMatchObject({ ok: false, empty: true, orders: 0, breaches: [] })
+  })
+
+  it('with no order and --allow-empty: exits 0', async () => {
+    const json = await system.cli(['verify', '--allow-empty', '--json'])
+    expect(json.code).toBe(0)
+    expect(JSON.parse(json.stdout) as VerifyReport).toMatchObject({ ok: true, empty: true, orders: 0 })
+  })
+
+  it('--help names --allow-empty', async () => {
+    const help = await system.cli(['verify', '--help'])
+    expect(help.code).toBe(0)
+    expect(help.stdout).toContain('--allow-empty')
+  })
+
+  it('with an order charged twice: exits 1 and the JSON names the breach by kind and order', async () => {
+    // Its own prefix, so the empty-topic cases above do not depend on running first.
+    const own = new System()
+    await own.bus.ensureTopics(topicSpecs(own.prefix))
+    try {
+      const ids = { order_id: 'e2e-verify-order', saga_id: 'e2e-verify-saga' }
+      const at = Date.now()
+      const records: [keyof typeof own.topics, Envelope][] = [
+        ['orderEvents', event('order.created', { ...ids, payload: { user_id: null, items: [{ sku: 'book', qty: 1 }], amount: 5 } }, at, 'v-created')],
+        ['inventoryCommands', command('reserve_inventory', { ...ids, payload: { attempt: 1 } }, at, 'v-reserve')],
+        ['orderEvents', event('inventory.reserved', { ...ids, payload: { reservation_id: 'res-1', attempt: 1 } }, at, 'v-reserved')],
+        ['paymentCommands', command('charge_payment', { ...ids, payload: { amount: 5, attempt: 1 } }, at, 'v-charge')],
+        ['orderEvents', event('payment.succeeded', { ...ids, payload: { payment_id: 'pay-1', attempt: 1 } }, at, 'v-paid-1')],
+        ['orderEvents', event('payment.succeeded', { ...ids, payload: { payment_id: 'pay-2', attempt: 1 } }, at, 'v-paid-2')],
+        ['orderEvents', event('order.completed', { ...ids, payload: {} }, at, 'v-completed')],
+      ]
+      for (const [topic, envelope] of records) await own.bus.publish([{ topic: own.topics[topic], key: ids.order_id, value: JSON.stringify(envelope) }])
+
+      const json = await own.cli(['verify', '--json'])
+      expect(json.code).toBe(1)
+      const report = JSON.parse(json.stdout) as VerifyReport
+      expect(report).toMatchObject({ ok: false, empty: false, orders: 1, completed: 1 })
+      expect(report.breaches.map((b) => [b.order_id, b.kind])).toEqual([[ids.order_id, 'double_charge']])
+    } finally {
+      await own.stop()
+    }
+  })
+})
