@@ -13,6 +13,7 @@ import { waitForQuiet } from './quiet.js'
 import { readSagaMessages, sagaTopics } from './saga-log.js'
 import { Supervisor, unitsFor, waitForHealthy } from './supervisor.js'
 import { listDeadLetters } from './dead-letters.js'
+import { countFallback, countKill, emptyCounts, fallbackCause, total, type ApiAttempt, type FallbackCause } from './soak-counts.js'
 import { deadLetteredIds, verifyMessages, type VerifyReport } from './verify.js'
 
 export interface SoakOptions {
@@ -40,7 +41,12 @@ export interface SoakReport {
   orders_submitted: number
   via_api: number
   via_kafka: number
+  /** Why each of the via_kafka orders did not go through the api: `api_down` (connection refused), `connection_lost`, `timeout`, `http_<status>`, `error`. */
+  via_kafka_by_cause: Partial<Record<FallbackCause, number>>
+  /** SIGKILLs whose exit was seen, by unit. */
   kills: Record<string, number>
+  /** Kills not sent because the unit was already down, by unit. */
+  kills_skipped: Record<string, number>
   unexpected_exits: Record<string, number>
   broker_restarts: number
   duplicates_injected: number
@@ -85,7 +91,7 @@ export async function soak(o: SoakOptions): Promise<SoakReport> {
   await bus.ensureTopics(topicSpecs(prefix))
 
   if (o.logDir) fs.mkdirSync(o.logDir, { recursive: true })
-  const kills: Record<string, number> = {}
+  const counts = emptyCounts()
   const unexpected: Record<string, number> = {}
   const supervisor = new Supervisor({
     env: {
@@ -119,8 +125,10 @@ export async function soak(o: SoakOptions): Promise<SoakReport> {
     const killer = setInterval(() => {
       if (brokerDown) return
       const unit = pick(supervisor.names())
-      kills[unit] = (kills[unit] ?? 0) + 1
-      void supervisor.kill(unit, 'SIGKILL').then(async () => {
+      void supervisor.kill(unit, 'SIGKILL').then(async (died) => {
+        countKill(counts, unit, died)
+        // A unit that was already down is being restarted by whoever brought it down.
+        if (!died) return
         await sleep(300 + Math.random() * 700)
         supervisor.start(unit)
       })
@@ -173,15 +181,20 @@ export async function soak(o: SoakOptions): Promise<SoakReport> {
       // The same key on the HTTP attempt and on the fallback: an api that committed the order but
       // died before answering and the fallback then make one order, not two.
       const key = `${prefix}${i}`
+      let attempt: ApiAttempt
       try {
         const response = await fetch(`http://127.0.0.1:${apiPorts[i % apiPorts.length]}/orders`, { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': key }, body: JSON.stringify(body), signal: AbortSignal.timeout(2000) })
         if (response.status === 202) {
+          const placed = (await response.json()) as { order_id: string }
           report.via_api++
-          return { order_id: ((await response.json()) as { order_id: string }).order_id, via: 'api' }
+          return { order_id: placed.order_id, via: 'api' }
         }
-      } catch {
+        attempt = { status: response.status }
+      } catch (error) {
         // The api is being killed now and then: place this one straight on Kafka.
+        attempt = { error }
       }
+      countFallback(counts, fallbackCause(attempt) ?? 'error')
       const ids = keyedIds(body.user_id, key)
       const created = event('order.created', { order_id: ids.orderId, saga_id: ids.sagaId, payload: body }, Date.now(), ids.messageId)
       await retry(() => bus.publish([{ topic: topics.orderEvents, key: ids.orderId, value: JSON.stringify(created) }]))
@@ -209,7 +222,9 @@ export async function soak(o: SoakOptions): Promise<SoakReport> {
       instances,
       orders_submitted: submitted.length,
       ...report,
-      kills,
+      via_kafka_by_cause: counts.via_kafka_by_cause,
+      kills: counts.kills,
+      kills_skipped: counts.kills_skipped,
       unexpected_exits: unexpected,
       dead_letters: deadLetters,
       missing_orders: missing.length,
@@ -242,14 +257,14 @@ async function retry(work: () => Promise<void>, timeoutMs = 60_000): Promise<voi
 }
 
 export function renderSoakReport(r: SoakReport): string {
-  const kills = Object.entries(r.kills).map(([k, v]) => `${k} ${v}`).join(', ')
+  const list = (record: Partial<Record<string, number>>) => Object.entries(record).map(([k, v]) => `${k} ${v}`).join(', ')
   return [
     `soak ${r.ok ? 'PASSED' : 'FAILED'} in ${r.duration_s} s with ${r.instances} instance(s) of each role, on ${r.machine.cpus} cores / ${r.machine.memory_gib} GiB, Node ${r.machine.node}`,
-    `orders submitted: ${r.orders_submitted} (${r.via_api} via the api, ${r.via_kafka} straight to Kafka while the api was down); missing: ${r.missing_orders}`,
-    `SIGKILLs: ${Object.values(r.kills).reduce((a, b) => a + b, 0)} (${kills}); roles that died on their own: ${JSON.stringify(r.unexpected_exits)}; broker restarts: ${r.broker_restarts}`,
+    `orders submitted: ${r.orders_submitted} (${r.via_api} via the api, ${r.via_kafka} straight to Kafka${r.via_kafka > 0 ? `: ${list(r.via_kafka_by_cause)}` : ''}); missing: ${r.missing_orders}`,
+    `SIGKILLs seen to exit: ${total(r.kills)} (${list(r.kills)}); not sent, the role already down: ${total(r.kills_skipped)}; roles that died on their own: ${JSON.stringify(r.unexpected_exits)}; broker restarts: ${r.broker_restarts}`,
     `duplicates injected: ${r.duplicates_injected}; poison injected: ${r.poison_injected}; dead letters: ${r.dead_letters}`,
     ...r.missing.map((m) => `  ✗ submitted via ${m.via} but never on order.events: ${m.order_id}`),
     `verify: ${r.verify.ok ? 'OK' : 'BREACHED'} — ${r.verify.orders} orders, ${r.verify.completed} completed, ${r.verify.cancelled} cancelled, ${r.verify.unfinished} unfinished, ${r.verify.breaches.length} breaches; ${r.verify.duplicate_records} duplicate records skipped`,
-    ...r.verify.breaches.slice(0, 20).map((b) => `  ✗ ${b.order_id} ${b.rule}: ${b.detail}`),
+    ...r.verify.breaches.slice(0, 20).map((b) => `  ✗ ${b.order_id} ${b.kind} (${b.rule}): ${b.detail}`),
   ].join('\n')
 }

@@ -36,6 +36,8 @@ export interface SupervisorOptions {
   onExit?: (unit: string, code: number | null, signal: NodeJS.Signals | null, expected: boolean) => void
   /** Restart a role that exits on its own (a crash), after this many ms. */
   restartAfterMs?: number
+  /** What node runs for a unit; `bin/run.js start <role>` unless told (tests run stand-ins). */
+  argv?: (unit: Unit) => string[]
 }
 
 /** Runs roles as child processes (`sagactl start <role>`), restarting any that die unexpectedly. */
@@ -60,7 +62,8 @@ export class Supervisor {
     // SAGACTL_NODE_ARGS reaches the role processes (e.g. "--cpu-prof --cpu-prof-dir=prof" for profiling).
     const nodeArgs = (this.#o.env.SAGACTL_NODE_ARGS ?? '').split(' ').filter(Boolean)
     const env = { ...this.#o.env, ...unit.env, ...(unit.instance ? { SAGA_INSTANCE_ID: unit.instance } : {}) }
-    const child = spawn(process.execPath, [...nodeArgs, RUN, 'start', unit.role], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+    const argv = this.#o.argv?.(unit) ?? [RUN, 'start', unit.role]
+    const child = spawn(process.execPath, [...nodeArgs, ...argv], { env, stdio: ['ignore', 'pipe', 'pipe'] })
     this.#children.set(name, child)
     for (const stream of [child.stdout, child.stderr]) readline.createInterface({ input: stream }).on('line', (line) => this.#o.onLine?.(name, line))
     child.on('exit', (code, signal) => {
@@ -79,14 +82,18 @@ export class Supervisor {
     return [...this.#units.keys()]
   }
 
-  /** Kills a role with a signal and waits for it to exit; the caller decides when to start it again. */
-  async kill(name: string, signal: NodeJS.Signals): Promise<void> {
+  /**
+   * Kills a role with a signal and waits for it to exit; the caller decides when to start it again.
+   * True once the exit was seen; false, with no signal sent, when the role was not running.
+   */
+  async kill(name: string, signal: NodeJS.Signals): Promise<boolean> {
     const child = this.#children.get(name)
-    if (!child || child.exitCode !== null || child.signalCode !== null) return
+    if (!child || child.exitCode !== null || child.signalCode !== null) return false
     this.#expected.add(child)
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
     child.kill(signal)
     await exited
+    return true
   }
 
   running(name: string): boolean {
