@@ -7,7 +7,7 @@ import { renderSoakReport, soak, type SoakReport } from '../services/soak.js'
 export default class Soak extends Command {
   static override summary = 'Drive orders through everything while killing roles and the broker; then verify that every order ended exactly once, correctly.'
   static override description =
-    'Starts its own Kafka broker and all five roles (default random success rates, short retry delays), submits orders at a fixed rate, SIGKILLs a random role every few seconds and restarts it, restarts the broker once half-way, injects duplicates of recent records and a few poison messages, waits for quiet and runs the same checks as `sagactl verify`. Exits 1 if anything is breached.'
+    'Starts its own Kafka broker and all five roles (default random success rates, short retry delays), submits orders at a fixed rate, SIGKILLs a random role every few seconds and restarts it, restarts the broker once half-way, injects duplicates of recent records and a few poison messages, waits for quiet and runs the same checks as `sagactl verify`. A kill is counted once the process was seen to exit (a role already down is not killed again: kills_skipped); an order the api did not take goes straight to Kafka and is counted by cause (via_kafka_by_cause). Exits 1 if anything is breached.'
   static override examples = ['<%= config.bin %> soak', '<%= config.bin %> soak --instances 2 --report docs/soak-report-instances.md', '<%= config.bin %> soak --orders 300 --kill-every 2 --report docs/soak-report.md']
   static override enableJsonFlag = true
   static override flags = {

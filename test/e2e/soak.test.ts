@@ -15,6 +15,9 @@ describe('a short soak: kills, a broker restart, duplicates and poison, then ver
     expect(report.verify.completed + report.verify.cancelled).toBe(300)
     expect(Object.values(report.kills).reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(3)
     expect(report.duplicates_injected).toBeGreaterThan(0)
+    // Every order went one way or the other, and every fallback says why.
+    expect(report.via_api + report.via_kafka).toBe(300)
+    expect(Object.values(report.via_kafka_by_cause).reduce<number>((a, b) => a + (b ?? 0), 0)).toBe(report.via_kafka)
     expect(report.dead_letters).toBeGreaterThanOrEqual(4)
     expect(result.code).toBe(0)
   }, 600_000)
