@@ -68,12 +68,11 @@ function canonical(value: unknown): string {
 /**
  * Checks the saga invariants over everything on order.events and the command topics. Pure: the
  * caller reads the topics. An order.created that was dead-lettered (its message_id in
- * `deadLettered`) never started a saga. Each kind of breach is reported at most once per order
- * (a cancelled order with both effects standing gets one breach per effect), and the checks do
- * not overlap: a second charge on a completed order is a double charge, not also a wrong net.
+ * `deadLettered`) never started a saga. One fault gives one breach: the checks do not overlap (a
+ * second charge on a completed order is a double charge, not also a wrong net charge).
  */
 export function verifyMessages(messages: Message[], deadLettered: ReadonlySet<string> = new Set(), options: VerifyOptions = {}): VerifyReport {
-  const first = new Map<string, { message: Message; body: string; conflicted: boolean }>()
+  const first = new Map<string, { message: Message; conflicted: boolean }>()
   const byOrder = new Map<string, Message[]>()
   const breaches: Breach[] = []
   let duplicates = 0
@@ -82,7 +81,7 @@ export function verifyMessages(messages: Message[], deadLettered: ReadonlySet<st
     if (seen) {
       duplicates++
       // The first copy is the one every consumer acted on; a different later copy was skipped by all.
-      if (!seen.conflicted && bodyOf(m) !== seen.body) {
+      if (!seen.conflicted && bodyOf(m) !== bodyOf(seen.message)) {
         seen.conflicted = true
         breaches.push({
           order_id: seen.message.order_id,
@@ -93,7 +92,7 @@ export function verifyMessages(messages: Message[], deadLettered: ReadonlySet<st
       }
       continue
     }
-    first.set(m.message_id, { message: m, body: bodyOf(m), conflicted: false })
+    first.set(m.message_id, { message: m, conflicted: false })
     const list = byOrder.get(m.order_id) ?? []
     list.push(m)
     byOrder.set(m.order_id, list)
