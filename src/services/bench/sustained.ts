@@ -15,8 +15,10 @@ export interface SustainedVerdict {
     at_end_of_submission: number
     /** Least-squares growth of submitted − finished, per second, over the last three quarters of submission. */
     slope_per_s: number
-    /** The slope above which in-flight counts as growing: max(2 % of the rate, 0.5/s). */
+    /** The slope above which in flight may count as growing: max(2 % of the rate, 0.5/s). */
     growth_limit_per_s: number
+    /** slope × that window's length: growing also needs this to exceed one second's worth of orders. */
+    growth: number
   }
 }
 
@@ -36,7 +38,8 @@ const MIN_SUBMIT_SHARE = 0.98
 
 /**
  * Kept up means: the bench offered the rate, at least 99 % of the orders finished within the run
- * plus the grace period, and the number in flight did not keep growing. A system slower than its
+ * plus the grace period, and the number in flight did not keep growing (its trend is above 2 % of
+ * the rate and adds up to more than a second of orders). A system slower than its
  * load can still show fair percentiles over a short run; a growing backlog gives it away.
  */
 export function sustainedVerdict(input: SustainedInput): SustainedVerdict {
@@ -47,13 +50,17 @@ export function sustainedVerdict(input: SustainedInput): SustainedVerdict {
   const deadline = last + input.graceMs
   const inTime = input.finishedAt.filter((t) => t <= deadline).length
   const ratio = sent.length > 0 ? inTime / sent.length : 0
-  const window = input.inflight.filter(([t]) => t >= first + (last - first) / 4 && t <= last)
-  const slope = slopePerSecond(window)
+  const windowStart = first + (last - first) / 4
+  const slope = slopePerSecond(input.inflight.filter(([t]) => t >= windowStart && t <= last))
   const limit = Math.max(0.02 * input.rate, 0.5)
+  const growth = (slope * (last - windowStart)) / 1000
+  // A pause that recovers tilts a short window's trend; a backlog short of one second's orders is
+  // not yet a system falling behind.
+  const growing = slope > limit && growth > input.rate
   const reasons: string[] = []
   if (submitRate < MIN_SUBMIT_SHARE * input.rate) reasons.push(`the bench sent ${round(submitRate)}/s, short of the ${input.rate}/s asked: the load generator fell behind`)
   if (ratio < MIN_FINISHED_RATIO) reasons.push(`${inTime} of ${sent.length} sagas (${round(ratio * 100)} %) finished within the run + ${input.graceMs / 1000} s, below ${MIN_FINISHED_RATIO * 100} %`)
-  if (slope > limit) reasons.push(`in flight grew by ${round(slope)} sagas/s during submission (limit ${round(limit)}/s)`)
+  if (growing) reasons.push(`in flight grew steadily during submission: ${round(slope)} sagas/s (limit ${round(limit)}/s), ${Math.round(growth)} over the measured window`)
   return {
     kept_up: reasons.length === 0,
     reasons,
@@ -67,6 +74,7 @@ export function sustainedVerdict(input: SustainedInput): SustainedVerdict {
       at_end_of_submission: [...input.inflight].reverse().find(([t]) => t <= last)?.[1] ?? 0,
       slope_per_s: round(slope),
       growth_limit_per_s: round(limit),
+      growth: Math.round(growth),
     },
   }
 }

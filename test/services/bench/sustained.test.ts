@@ -29,10 +29,18 @@ describe('the kept-up verdict', () => {
   })
 
   it('given a backlog that drains within the grace period, the growth alone still says no', () => {
-    // 96/s against 100/s for 10 s: 40 behind at the end, drained in well under 5 s.
-    const v = sustainedVerdict(run(100, 1000, (i) => (i * 1000) / 96 - (i * 1000) / 100 + 20))
+    // 96/s against 100/s for 60 s: 240 behind at the end, drained within the 5 s of grace.
+    const v = sustainedVerdict(run(100, 6000, (i) => (i * 1000) / 96 - (i * 1000) / 100 + 20))
     expect(v.finished_in_time_ratio).toBe(1)
     expect(v.kept_up).toBe(false)
+    expect(v.inflight.growth).toBeGreaterThan(100)
+  })
+
+  it('given one pause late in a short run that it recovers from, it kept up', () => {
+    // 20/s for 10 s; orders sent between 8 and 9 s all finish at 9.1 s, as after a 1 s stall.
+    const v = sustainedVerdict(run(20, 200, (i) => (i >= 160 && i < 180 ? 9100 - i * 50 : 60)))
+    expect(v.inflight.max).toBeGreaterThanOrEqual(20)
+    expect(v.kept_up).toBe(true)
   })
 
   it('given more than 1 % finishing after the grace period, it did not keep up', () => {
