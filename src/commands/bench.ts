@@ -143,6 +143,7 @@ export default class Bench extends Command {
         const report: BenchReport = {
           machine: { cpus: os.cpus().length, cpu_model: os.cpus()[0]?.model ?? 'unknown', memory_gib: Math.round(os.totalmem() / 2 ** 30), node: process.version, kafka: KAFKA_VERSION },
           options: { orders, rate: flags.rate ?? null, concurrency: concurrency ?? null, duration_s: durationS ?? null, via },
+          topic_prefix: prefix,
           floor_ms: floor,
           broker_e2e_ms: brokerE2e,
           sagas,

@@ -4,7 +4,9 @@ import path from 'node:path'
 
 import { afterEach, describe, expect, it } from 'vitest'
 
+import { parseEnvelope } from '../../src/envelope.js'
 import { API_HOP, type BenchReport } from '../../src/services/bench/bench.js'
+import { percentiles } from '../../src/services/bench/stats.js'
 import { ALL_ROLES, System } from './harness.js'
 
 // Each run starts its own system on the shared broker; runs stay small because the machine is
@@ -16,7 +18,7 @@ afterEach(async () => {
   cleanup = []
 })
 
-async function bench(args: string[], env: Record<string, string> = {}): Promise<{ report: BenchReport; chart: string }> {
+async function bench(args: string[], env: Record<string, string> = {}): Promise<{ report: BenchReport; chart: string; cli: System }> {
   const cli = new System()
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sagactl-bench-test-'))
   cleanup.push(async () => {
@@ -26,7 +28,7 @@ async function bench(args: string[], env: Record<string, string> = {}): Promise<
   const chart = path.join(dir, 'chart.svg')
   const result = await cli.cli(['bench', ...args, '--floor-samples', '20', '--chart', chart, '--json'], { KAFKA_BROKERS: cli.brokers, ...env })
   expect(result.code, result.stderr.slice(-2000)).toBe(0)
-  return { report: JSON.parse(result.stdout) as BenchReport, chart: fs.readFileSync(chart, 'utf8') }
+  return { report: JSON.parse(result.stdout) as BenchReport, chart: fs.readFileSync(chart, 'utf8'), cli }
 }
 
 function expectCpuAddsUp(report: BenchReport): void {
@@ -40,7 +42,7 @@ function expectCpuAddsUp(report: BenchReport): void {
 
 describe('a short bench run on the test broker', () => {
   it('sustained through Kafka at a low rate: kept up, hops from order.created to the final event, CPU and loop delay per role', async () => {
-    const { report, chart } = await bench(['--duration', '8s', '--rate', '25'])
+    const { report, chart, cli } = await bench(['--duration', '8s', '--rate', '25'])
     expect(report.options).toMatchObject({ orders: 200, rate: 25, duration_s: 8, via: 'kafka' })
     expect(report.sagas).toMatchObject({ submitted: 200, finished: 200, completed: 200, cancelled: 0, hop_count: 5 })
     expect(report.sagas.latency_from).toMatch(/^order\.created's record timestamp/)
@@ -54,6 +56,20 @@ describe('a short bench run on the test broker', () => {
       'payment.succeeded published → order.completed published',
     ])
     for (const hop of Object.values(report.sagas.hops_ms)) expect(hop.count).toBe(200)
+    // What a load generator of its own would compute from the log: the same numbers.
+    const created = new Map<string, number>()
+    const finals = new Map<string, number>()
+    await cli.bus.read({
+      topic: `${report.topic_prefix}order.events`,
+      handler: (record) => {
+        const parsed = parseEnvelope(record.value)
+        if (!parsed.ok) return
+        if (parsed.message.type === 'order.created') created.set(parsed.message.order_id, Number(record.timestamp))
+        if (parsed.message.type === 'order.completed') finals.set(parsed.message.order_id, Number(record.timestamp))
+      },
+    })
+    expect(finals.size).toBe(200)
+    expect(percentiles([...finals].map(([id, at]) => at - created.get(id)!))).toEqual(report.sagas.latency_ms)
     // The hops tile the measured span: their means add up to the latency's mean.
     const hopMeans = Object.values(report.sagas.hops_ms).reduce((sum, h) => sum + h.mean, 0)
     expect(hopMeans).toBeCloseTo(report.sagas.latency_ms.mean, 0)

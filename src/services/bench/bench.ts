@@ -240,6 +240,8 @@ export async function measureFloor(bus: MessageBus, topic: string, samples: numb
 export interface BenchReport {
   machine: { cpus: number; cpu_model: string; memory_gib: number; node: string; kafka: string }
   options: { orders: number; rate: number | null; concurrency: number | null; duration_s: number | null; via: string }
+  /** The run's topics are `<prefix>order.events` etc.: anyone can recompute latency_ms from them. */
+  topic_prefix: string
   floor_ms: Percentiles | null
   broker_e2e_ms: { p50: number; p99: number; p999: number; avg: number } | null
   sagas: Omit<SagaRun, 'buckets'>
