@@ -11,6 +11,7 @@ import { CRASH_POINTS, Runtime, type CrashPlan, type CrashPoint } from '../runti
 import { CHANGELOGS, changelogTopic, topicNames, topicSpecs, type ChangelogRole } from '../topics.js'
 import { buildApp } from './api/app.js'
 import { apiRole, ORDER_SCOPE, type OrderView } from './api/orders.js'
+import { startLoopStats } from './loop-stats.js'
 import { notifierRole } from './notifier.js'
 import { orchestratorRole } from './orchestrator/role.js'
 import { inventorySpec, participantRole, paymentSpec } from './participant.js'
@@ -64,6 +65,8 @@ export interface RunningRole {
 }
 
 export async function startRole(name: RoleName, config: Config, log: Logger, onFatal: (error: Error) => void): Promise<RunningRole> {
+  // Diagnostics for `sagactl bench`, off unless SAGA_LOOP_STATS names a file or directory.
+  const loopStats = startLoopStats(process.env.SAGA_LOOP_STATS, { role: name, instance: config.instanceId })
   const bus: MessageBus = openBus(config, `sagactl-${name}`)
   await bus.ensureTopics(topicSpecs(config.topicPrefix))
   const dataFile = databasePath(instanceDataDir(config), name)
@@ -113,6 +116,7 @@ export async function startRole(name: RoleName, config: Config, log: Logger, onF
       await runtime.stop()
       await bus.close()
       db.$client.close()
+      loopStats.stop()
       log.info({ role: name }, `${name} stopped`)
     })())
   return { runtime, ...(url ? { url } : {}), stop }

@@ -34,6 +34,8 @@ export interface SupervisorOptions {
   env: NodeJS.ProcessEnv
   onLine?: (unit: string, line: string) => void
   onExit?: (unit: string, code: number | null, signal: NodeJS.Signals | null, expected: boolean) => void
+  /** Every process started, restarts included, before anything else listens to it. */
+  onSpawn?: (unit: string, child: ChildProcess) => void
   /** Restart a role that exits on its own (a crash), after this many ms. */
   restartAfterMs?: number
   /** What node runs for a unit; `bin/run.js start <role>` unless told (tests run stand-ins). */
@@ -65,6 +67,7 @@ export class Supervisor {
     const argv = this.#o.argv?.(unit) ?? [RUN, 'start', unit.role]
     const child = spawn(process.execPath, [...nodeArgs, ...argv], { env, stdio: ['ignore', 'pipe', 'pipe'] })
     this.#children.set(name, child)
+    this.#o.onSpawn?.(name, child)
     for (const stream of [child.stdout, child.stderr]) readline.createInterface({ input: stream }).on('line', (line) => this.#o.onLine?.(name, line))
     child.on('exit', (code, signal) => {
       const expected = this.#expected.delete(child) || this.#stopping
