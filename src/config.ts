@@ -22,7 +22,11 @@ export interface Config {
   orderLimits: OrderLimits
   /** How long an Idempotency-Key names its order; after that the same key places a new one. */
   idempotencyTtlMs: number
+  /** SQLite's `synchronous`: FULL survives power loss with every commit, NORMAL only process crashes. */
+  sqliteSynchronous: SqliteSynchronous
 }
+
+export type SqliteSynchronous = 'FULL' | 'NORMAL'
 
 export class ConfigError extends Error {}
 
@@ -76,6 +80,14 @@ function bool(env: Env, name: string, fallback: boolean): boolean {
   if (['1', 'true', 'yes', 'on'].includes(raw)) return true
   if (['0', 'false', 'no', 'off'].includes(raw)) return false
   throw new ConfigError(`${name} must be true or false, got "${env[name]}"`)
+}
+
+function synchronous(env: Env): SqliteSynchronous {
+  const raw = env.SAGA_SQLITE_SYNC
+  if (raw === undefined || raw === '') return 'FULL'
+  const value = raw.toUpperCase()
+  if (value !== 'FULL' && value !== 'NORMAL') throw new ConfigError(`SAGA_SQLITE_SYNC must be FULL or NORMAL, got "${raw}"`)
+  return value
 }
 
 function pemFile(env: Env, name: string, kind: string): string | undefined {
@@ -168,5 +180,6 @@ export function loadConfig(env: Env = process.env, defaults: { allowChaos?: bool
       maxQty: bounded(env, 'SAGA_MAX_QTY', DEFAULT_ORDER_LIMITS.maxQty, 1, Number.MAX_SAFE_INTEGER),
     },
     idempotencyTtlMs: duration(env, 'SAGA_IDEMPOTENCY_TTL', DEFAULT_IDEMPOTENCY_TTL_MS),
+    sqliteSynchronous: synchronous(env),
   }
 }

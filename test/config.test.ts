@@ -13,6 +13,12 @@ describe('configuration from the environment', () => {
     expect(c.dataDir.endsWith('.sagactl')).toBe(true)
     expect(c.orderLimits).toEqual({ maxAmount: 100_000_000, maxQty: 10_000 })
     expect(c.idempotencyTtlMs).toBe(24 * 3_600_000)
+    expect(c.sqliteSynchronous).toBe('FULL')
+  })
+
+  it('reads SAGA_SQLITE_SYNC in any case', () => {
+    expect(loadConfig({ SAGA_SQLITE_SYNC: 'normal' }).sqliteSynchronous).toBe('NORMAL')
+    expect(loadConfig({ SAGA_SQLITE_SYNC: 'FULL' }).sqliteSynchronous).toBe('FULL')
   })
 
   it('reads the order bounds, up to 2^53 - 1', () => {
@@ -51,6 +57,7 @@ describe('configuration from the environment', () => {
     ['SAGA_MIN_INSYNC_REPLICAS', 'two'],
     ['KAFKA_SSL', 'maybe'],
     ['KAFKA_SASL_MECHANISM', 'GSSAPI'],
+    ['SAGA_SQLITE_SYNC', 'OFF'],
   ])('refuses %s=%s with a message naming the variable', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(name)
   })

@@ -15,14 +15,15 @@ export function databasePath(dataDir: string, role: string): string {
   return path.join(dataDir, `${role}.db`)
 }
 
-export function openDatabase(file: string, { readonly = false } = {}): Db {
+export function openDatabase(file: string, { readonly = false, synchronous = 'FULL' }: { readonly?: boolean; synchronous?: 'FULL' | 'NORMAL' } = {}): Db {
   if (!readonly) fs.mkdirSync(path.dirname(file), { recursive: true })
   const sqlite = new Database(file, { readonly, fileMustExist: readonly })
   if (!readonly) {
-    // WAL lets `saga show` read while the role writes; NORMAL sync is durable across process
-    // crashes (the failure we design for), trading only the last commits on power loss.
+    // WAL lets `saga show` read while the role writes. FULL syncs the WAL on every commit, so a
+    // commit survives power loss too; records are committed a fetched batch at a time, which keeps
+    // that to one sync per batch. NORMAL survives process crashes only.
     sqlite.pragma('journal_mode = WAL')
-    sqlite.pragma('synchronous = NORMAL')
+    sqlite.pragma(`synchronous = ${synchronous}`)
     migrate(sqlite)
   }
   sqlite.pragma('busy_timeout = 5000')

@@ -13,9 +13,18 @@ import type { TopicNames } from '../topics.js'
 import type { DecideContext, Decision, RoleHandler, StateStore } from './role.js'
 
 const RELAY_BATCH = 500
+// Records handled in one SQLite transaction at most: enough to amortise the commit, few enough
+// that the relay and the fetches are not kept waiting behind a long synchronous stretch.
+const HANDLE_BATCH = 256
 const TIMER_POLL_MS = 100
 const RELAY_RETRY_MS = 1000
 const STUCK_AFTER_MS = 60_000
+// How often a partition's consumed offset rides along in its transaction. Between commits the
+// output and the changelog (processed ids included) still commit together, so a new owner that
+// starts from an older offset finds the records it re-reads among the processed ids: duplicates,
+// not effects. Committing less often spares most transactions two round trips (AddOffsetsToTxn,
+// TxnOffsetCommit) and a marker in __consumer_offsets.
+const OFFSET_COMMIT_MS = 1000
 
 export interface RuntimeOptions {
   role: RoleHandler
@@ -69,6 +78,8 @@ interface Owned {
   ready: boolean
   handled?: bigint
   committed?: bigint
+  /** When the offset last went out (ms). */
+  offsetAt: number
   flight?: Promise<void>
   again: boolean
   failingSince?: number
@@ -93,12 +104,19 @@ export class Runtime {
   /** Set once the role consumes in a group: from then on output of a partition goes only through its owner's writer. */
   #grouped = false
   #stopping = false
+  /** Draining: offsets go out with the next transaction, whatever the interval. */
+  #draining = false
   readonly #owned = new Map<number, Owned>()
   /** The partition being handled (null: not tied to one), and the changelog keys it touched. */
   #part: number | null = null
   readonly #touched = new Set<string>()
   /** Numbers each transaction's outbox rows; a single writer per file keeps it increasing. */
   #unit: number
+  /** Records received and not yet handled: handled together, in one SQLite transaction. */
+  #inbox: ConsumedRecord[] = []
+  #flushing = false
+  /** While a batch is in its transaction: what to do once it has committed (logs, relays, crash points). */
+  #afterCommit: (() => void)[] | null = null
 
   readonly #q
   readonly #store: StateStore
@@ -196,9 +214,7 @@ export class Runtime {
           assigned: (writers) => this.#assigned(writers),
           revoked: (partitions) => this.#revoked(partitions),
         },
-        handler: (record) => {
-          this.handleRecord(record)
-        },
+        handler: (record) => this.#receive(record),
         onError: (error) => this.#fatal(error),
       })
     }
@@ -224,15 +240,72 @@ export class Runtime {
 
   /** Handles one consumed record. Synchronous: when it returns, the record's effects are committed locally. */
   handleRecord(record: ConsumedRecord): Outcome {
-    const owned = this.#owned.get(record.partition)
-    if (this.#grouped && (this.#stopping || !owned?.ready)) return 'not-owned'
-    const parsed = parseEnvelope(record.value)
-    const outcome = parsed.ok ? this.apply(parsed.message, { record }) : this.#deadLetter(record, parsed.reason, positionId(record))
-    if (owned) {
-      owned.handled = record.offset + 1n
-      void this.#relayPartition(record.partition)
+    return this.handleRecords([record])[0]!
+  }
+
+  /**
+   * Handles records in one SQLite transaction (group commit), each in a savepoint of its own, so a
+   * record that fails rolls back alone and is dead-lettered while the others stand. Synchronous:
+   * when it returns, every record's effects are committed locally.
+   */
+  handleRecords(records: ConsumedRecord[]): Outcome[] {
+    const after: (() => void)[] = []
+    const handled = new Map<number, bigint>()
+    this.#afterCommit = after
+    let outcomes: Outcome[]
+    try {
+      outcomes = this.#o.db.$client
+        .transaction(() =>
+          records.map((record): Outcome => {
+            const owned = this.#owned.get(record.partition)
+            if (this.#grouped && (this.#stopping || !owned?.ready)) return 'not-owned'
+            const parsed = parseEnvelope(record.value)
+            const outcome = parsed.ok ? this.apply(parsed.message, { record }) : this.#deadLetter(record, parsed.reason, positionId(record))
+            if (owned) handled.set(record.partition, record.offset + 1n)
+            return outcome
+          }),
+        )
+        .immediate()
+    } finally {
+      this.#afterCommit = null
     }
-    return outcome
+    for (const work of after) work()
+    for (const [partition, next] of handled) {
+      const owned = this.#owned.get(partition)
+      if (!owned) continue
+      owned.handled = next
+      void this.#relayPartition(partition)
+    }
+    return outcomes
+  }
+
+  /** Records that arrive in one turn (a fetch) are handled in the next, together. */
+  #receive(record: ConsumedRecord): void {
+    this.#inbox.push(record)
+    if (this.#flushing) return
+    this.#flushing = true
+    setImmediate(() => this.#flush())
+  }
+
+  #flush(): void {
+    const batch = this.#inbox.splice(0, HANDLE_BATCH)
+    try {
+      if (batch.length > 0) this.handleRecords(batch)
+    } catch (error) {
+      // Nothing of the batch was committed: the records come again to whoever owns them next.
+      this.#inbox.length = 0
+      this.#flushing = false
+      this.#fatal(error as Error)
+      return
+    }
+    if (this.#inbox.length > 0) setImmediate(() => this.#flush())
+    else this.#flushing = false
+  }
+
+  /** Runs `work` once the enclosing batch has committed; at once outside a batch. */
+  #whenCommitted(work: () => void): void {
+    if (this.#afterCommit) this.#afterCommit.push(work)
+    else work()
   }
 
   /** Runs one message through inbox, decision, state and outbox, in one transaction. */
@@ -269,10 +342,12 @@ export class Runtime {
       )
       if (outcome === 'duplicate') this.#o.log.debug({ message_id: message.message_id, type: message.type, order_id: message.order_id }, 'duplicate ignored')
       if (outcome === 'processed') {
-        this.#maybeCrash('after-commit', message.type)
-        for (const n of decision?.notices ?? []) this.#o.log[n.level]({ ...n.fields }, n.msg)
-        // A consumed record's partition is relayed by handleRecord, once its offset is known too.
-        if (decision?.messages?.length && !(this.#grouped && source.record)) this.relay(part)
+        this.#whenCommitted(() => {
+          this.#maybeCrash('after-commit', message.type)
+          for (const n of decision?.notices ?? []) this.#o.log[n.level]({ ...n.fields }, n.msg)
+          // A consumed record's partition is relayed by handleRecords, once its offset is known too.
+          if (decision?.messages?.length && !(this.#grouped && source.record)) this.relay(part)
+        })
       }
       return outcome
     } catch (error) {
@@ -373,9 +448,14 @@ export class Runtime {
   async drain(timeoutMs = 10_000): Promise<void> {
     const deadline = Date.now() + timeoutMs
     const busy = (): boolean => this.pendingOutbox() > 0 || [...this.#owned.values()].some((o) => o.handled !== undefined && o.handled !== o.committed)
-    while (busy() && Date.now() < deadline) {
-      await Promise.all([this.relay(), ...[...this.#owned.keys()].map((p) => this.#relayPartition(p))])
-      if (busy()) await new Promise((resolve) => setTimeout(resolve, 100))
+    this.#draining = true
+    try {
+      while (busy() && Date.now() < deadline) {
+        await Promise.all([this.relay(), ...[...this.#owned.keys()].map((p) => this.#relayPartition(p))])
+        if (busy()) await new Promise((resolve) => setTimeout(resolve, 100))
+      }
+    } finally {
+      this.#draining = false
     }
   }
 
@@ -443,9 +523,11 @@ export class Runtime {
       const rows = this.#q.unsentOf.all({ part })
       // The offset covers every message handled so far: it may go only with the last of their rows.
       const complete = rows.length === 0 || !this.#q.moreUnsentOf.get({ part, after: rows[rows.length - 1]!.id })
-      const offset = complete && owned.handled !== undefined && owned.handled !== owned.committed ? owned.handled : undefined
+      const due = this.#draining || Date.now() - owned.offsetAt >= OFFSET_COMMIT_MS
+      const offset = complete && due && owned.handled !== undefined && owned.handled !== owned.committed ? owned.handled : undefined
       if (rows.length === 0 && offset === undefined) return
       await owned.writer.commit(rows.map(produced), offset)
+      if (offset !== undefined) owned.offsetAt = Date.now()
       owned.failingSince = undefined
       this.#maybeCrash('after-publish', this.#crashTypeIn(rows))
       // Revoked meanwhile: the rows went out, and the next owner restores from what they say.
@@ -457,7 +539,7 @@ export class Runtime {
 
   async #assigned(writers: PartitionWriter[]): Promise<void> {
     for (const writer of writers) {
-      const owned: Owned = { writer, ready: false, again: false }
+      const owned: Owned = { writer, ready: false, again: false, offsetAt: 0 }
       this.#owned.set(writer.partition, owned)
       const restored = await this.#restore(writer.partition)
       if (this.#owned.get(writer.partition) === owned) owned.ready = true
@@ -539,9 +621,7 @@ export class Runtime {
     this.#subscription = await this.#o.bus.tail({
       topic,
       fromOffsets: ends.map((_, p) => known.get(p) ?? 0n),
-      handler: (record) => {
-        this.handleRecord(record)
-      },
+      handler: (record) => this.#receive(record),
     })
   }
 
@@ -631,8 +711,10 @@ export class Runtime {
         .immediate(),
     )
     if (outcome === 'dead-lettered') {
-      this.#o.log.warn({ reason, topic: record.topic, partition: record.partition, offset: record.offset.toString() }, 'message dead-lettered')
-      if (!this.#grouped) this.relay(record.partition)
+      this.#whenCommitted(() => {
+        this.#o.log.warn({ reason, topic: record.topic, partition: record.partition, offset: record.offset.toString() }, 'message dead-lettered')
+        if (!this.#grouped) this.relay(record.partition)
+      })
     }
     return outcome
   }

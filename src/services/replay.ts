@@ -66,7 +66,7 @@ export async function replay(bus: MessageBus, config: Config, log: Logger, optio
       ping: () => bus.ping(),
       close: async () => {},
     }
-    const db = openDatabase(databasePath(instanceDataDir(config), role))
+    const db = openDatabase(databasePath(instanceDataDir(config), role), { synchronous: config.sqliteSynchronous })
     const runtime = new Runtime({ role: roleHandler(role, config), db, bus: filtering, topics: names, ...(changelog ? { changelog } : {}), log: log.child({ role }), groupId: groupId(config, role) })
     return { runtime, db, stats }
   })

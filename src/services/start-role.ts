@@ -70,7 +70,7 @@ export async function startRole(name: RoleName, config: Config, log: Logger, onF
   const bus: MessageBus = openBus(config, `sagactl-${name}`)
   await bus.ensureTopics(topicSpecs(config.topicPrefix))
   const dataFile = databasePath(instanceDataDir(config), name)
-  const db = openDatabase(dataFile)
+  const db = openDatabase(dataFile, { synchronous: config.sqliteSynchronous })
   const changelog = roleChangelog(config, name)
   const runtime = new Runtime({
     role: roleHandler(name, config),

@@ -110,6 +110,33 @@ describe('runtime: inbox, state and outbox in one transaction (real SQLite file)
     expect(runtime.pendingOutbox()).toBe(0)
   })
 
+  it('given records handled together, when one of them throws, then it alone rolls back and is dead-lettered, and the others stand', () => {
+    const [a, b, c] = [randomUUID(), randomUUID(), randomUUID()]
+    const created = (order: string, payload = {}) => record(event('order.created', { order_id: order, saga_id: order, payload }, Date.now()))
+    const first = created(a)
+    const batch = [first, created(b, { explode: true }), created(c), { ...first, offset: offset++ }]
+    expect(runtime.handleRecords(batch)).toEqual(['processed', 'dead-lettered', 'processed', 'duplicate'])
+    expect([count(a), count(b), count(c)]).toEqual([1, undefined, 1])
+    expect(outboxRows().map((r) => r.topic)).toEqual([topics.inventoryCommands, topics.dlq, topics.inventoryCommands])
+  })
+
+  it('given a batch, when the database fails in a way that is not the message\'s fault, then nothing of the batch is committed', () => {
+    const [a, b] = [randomUUID(), randomUUID()]
+    const created = (order: string) => record(event('order.created', { order_id: order, saga_id: order, payload: {} }, Date.now()))
+    const flaky: RoleHandler = {
+      ...counter,
+      handle(message, store, ctx) {
+        if (message.order_id === b) throw Object.assign(new Error('disk I/O error'), { code: 'SQLITE_IOERR' })
+        return counter.handle(message, store, ctx)
+      },
+    }
+    const rt = new Runtime({ role: flaky, db, bus, topics, log: pino({ level: 'silent' }), groupId: 'g' })
+    expect(() => rt.handleRecords([created(a), created(b)])).toThrow(/disk I\/O/)
+    expect(rt.read<number>('count', a)).toBeUndefined()
+    expect(outboxRows()).toEqual([])
+    expect(db.$client.prepare('SELECT count(*) FROM processed_messages').pluck().get()).toBe(0)
+  })
+
   it('given a timer that is due, then its message is handled once through the inbox and the timer is gone', () => {
     let now = 1_000
     const timed: RoleHandler = {
@@ -188,6 +215,23 @@ describe('runtime: state that follows its partition (changelog, restore, one com
     expect(nextOffset).toBe(42n)
     expect(records.every((r) => r.topic === changelog && r.partition === 3)).toBe(true)
     expect(records.map((r) => r.key).sort()).toEqual([`p|${order}`, `s|count|${order}`, `t|${order}`])
+    await runtime.stop()
+  })
+
+  it('given an offset just committed, when more records follow within the interval, then their output goes at once and the offset waits for the interval or a drain', async () => {
+    const { runtime } = await instance('a')
+    const [writer] = await bus.assign([3])
+    const [a, b] = [randomUUID(), randomUUID()]
+    runtime.handleRecord(on(3, event('order.created', { order_id: a, saga_id: a, payload: {} }, now), 41n))
+    await runtime.relay(3)
+    expect(writer!.commits.map((c) => c.nextOffset)).toEqual([42n])
+    runtime.handleRecord(on(3, event('order.created', { order_id: b, saga_id: b, payload: {} }, now), 42n))
+    await runtime.relay(3)
+    expect(writer!.commits.map((c) => c.nextOffset)).toEqual([42n, undefined])
+    expect(writer!.commits[1]!.records.map((r) => r.key)).toContain(`p|${b}`)
+    await settled(runtime)
+    expect(writer!.commits.map((c) => c.nextOffset)).toEqual([42n, undefined, 43n])
+    expect(writer!.commits[2]!.records).toEqual([])
     await runtime.stop()
   })
 
