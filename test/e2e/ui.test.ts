@@ -1,4 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 import { chromium, type Browser, type Page } from 'playwright-core'
@@ -7,7 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { freePort } from '../../src/broker/local-kafka.js'
 import { BIN, System, waitFor } from './harness.js'
 
-const DOCS = fileURLToPath(new URL('../../docs/', import.meta.url))
+// The README's screenshots are remade only when asked, so that a test run leaves the work tree as it was.
+const SHOTS = process.env.SAGA_UPDATE_SCREENSHOTS === '1' ? fileURLToPath(new URL('../../docs/', import.meta.url)) : `${fs.mkdtempSync(path.join(os.tmpdir(), 'sagactl-ui-'))}/`
 
 interface Drawn {
   lane: string
@@ -67,6 +71,7 @@ describe('sagactl ui: the saga list and one saga as swimlanes, live', () => {
       await new Promise((resolve) => ui.once('exit', resolve))
     }
     await system?.stop()
+    if (process.env.SAGA_UPDATE_SCREENSHOTS !== '1') fs.rmSync(SHOTS, { recursive: true, force: true })
   })
 
   it('binds to 127.0.0.1 unless told otherwise', () => {
@@ -133,7 +138,7 @@ describe('sagactl ui: the saga list and one saga as swimlanes, live', () => {
     // The waits are the long stretches of this saga: together most of its time.
     expect(waits.reduce((sum, w) => sum + w.width, 0)).toBeGreaterThan(0.4 * (plot.width - 140))
 
-    await page.screenshot({ path: `${DOCS}ui-timeline.png`, fullPage: true })
+    expect((await page.screenshot({ path: `${SHOTS}ui-timeline.png`, fullPage: true })).length).toBeGreaterThan(10_000)
   })
 
   it('lists the sagas newest first, and filters them by status', async () => {
@@ -144,7 +149,7 @@ describe('sagactl ui: the saga list and one saga as swimlanes, live', () => {
       [cancelled, 'cancelled'],
       [completed, 'completed'],
     ])
-    await page.screenshot({ path: `${DOCS}ui-list.png`, fullPage: true })
+    expect((await page.screenshot({ path: `${SHOTS}ui-list.png`, fullPage: true })).length).toBeGreaterThan(5_000)
 
     await page.selectOption('#status-filter', 'completed')
     await waitFor(async () => (await rows.count()) === 1 && (await rows.first().getAttribute('data-order')) === completed, 'the list filtered to completed', 15_000)
