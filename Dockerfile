@@ -15,4 +15,5 @@ COPY --from=build /app/dist ./dist
 COPY package.json ./
 COPY bin ./bin
 COPY migrations ./migrations
+COPY ui ./ui
 ENTRYPOINT ["node", "bin/run.js"]

@@ -54,13 +54,18 @@ function bounded(env: Env, name: string, fallback: number, min: number, max: num
 
 const DURATION_UNITS_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
 
-/** "24h", "90m", "30s", "500ms", "7d"; a bare number is milliseconds, like the *_MS variables. */
+/** "24h", "90m", "30s", "500ms", "7d"; a bare number is milliseconds, like the *_MS variables. Undefined unless ≥ 1 ms. */
+export function parseDuration(raw: string): number | undefined {
+  const match = /^(\d+)(ms|s|m|h|d)?$/.exec(raw.trim())
+  const value = match ? Number(match[1]) * DURATION_UNITS_MS[match[2] ?? 'ms']! : NaN
+  return Number.isSafeInteger(value) && value >= 1 ? value : undefined
+}
+
 function duration(env: Env, name: string, fallbackMs: number): number {
   const raw = env[name]
   if (raw === undefined || raw === '') return fallbackMs
-  const match = /^(\d+)(ms|s|m|h|d)?$/.exec(raw.trim())
-  const value = match ? Number(match[1]) * DURATION_UNITS_MS[match[2] ?? 'ms']! : NaN
-  if (!Number.isSafeInteger(value) || value < 1) throw new ConfigError(`${name} must be a duration ≥ 1 ms such as 24h, 30m, 45s or 500ms, got "${raw}"`)
+  const value = parseDuration(raw)
+  if (value === undefined) throw new ConfigError(`${name} must be a duration ≥ 1 ms such as 24h, 30m, 45s or 500ms, got "${raw}"`)
   return value
 }
 

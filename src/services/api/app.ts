@@ -1,8 +1,11 @@
+import { readFileSync } from 'node:fs'
 import { STATUS_CODES } from 'node:http'
 
+import swagger from '@fastify/swagger'
+import swaggerUi from '@fastify/swagger-ui'
 import { Type, type TSchema } from '@sinclair/typebox'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import Fastify, { type FastifyInstance, type FastifySchemaCompiler, type FastifyServerOptions } from 'fastify'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifySchemaCompiler, type FastifyServerOptions, type RawReplyDefaultExpression, type RawRequestDefaultExpression, type RawServerDefault } from 'fastify'
 
 import { DEFAULT_IDEMPOTENCY_TTL_MS } from '../../config.js'
 import { event, type Outgoing } from '../../envelope.js'
@@ -14,8 +17,50 @@ import { ORDER_SCOPE, type OrderView } from './orders.js'
 // A client that retries a POST with the same key gets the same order, not a second one.
 const IdempotencyHeaders = Type.Object({ 'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'a string of 1 to 200 characters' })) })
 
-const Accepted = Type.Object({ order_id: Type.String(), saga_id: Type.String(), status: Type.Literal('pending') })
+const Accepted = Type.Object({ order_id: Type.String(), saga_id: Type.String(), status: Type.Literal('pending') }, { description: 'the order is placed, or it repeats the order its Idempotency-Key names' })
 const ErrorBody = Type.Object({ statusCode: Type.Integer(), error: Type.String(), message: Type.String() })
+const errorBody = (description: string) => Type.Object(ErrorBody.properties, { description })
+// Open to more fields: the contract lets the view grow, and a closed schema would make Fastify drop them.
+const OrderViewBody = Type.Object(
+  {
+    order_id: Type.String(),
+    saga_id: Type.String(),
+    status: Type.Union([Type.Literal('pending'), Type.Literal('completed'), Type.Literal('cancelled')]),
+    last_event: Type.String(),
+    reason: Type.Optional(Type.String()),
+    created_at: Type.String({ format: 'date-time' }),
+    updated_at: Type.String({ format: 'date-time' }),
+  },
+  { additionalProperties: true, description: "the order's status, kept current from order.events" },
+)
+const Health = Type.Object({ status: Type.Union([Type.Literal('ok'), Type.Literal('unavailable')]), role: Type.Literal('api') })
+
+// Each response lists every status the route answers with: the OpenAPI document at /docs is built from these.
+const placeOrderSchema = (limits: OrderLimits) => ({
+  summary: 'Place an order',
+  description: 'Publishes one order.created. With an Idempotency-Key, a repeated request gets the same order and publishes nothing more.',
+  tags: ['orders'],
+  body: orderSchema(limits),
+  headers: IdempotencyHeaders,
+  response: {
+    202: Accepted,
+    400: errorBody('the body is not JSON or breaks the order schema, or the Idempotency-Key is empty or too long; the message names the field'),
+    413: errorBody('the body is over 256 KiB'),
+    415: errorBody('the content type is neither JSON nor text'),
+    422: errorBody('the Idempotency-Key already names an order placed with a different body'),
+  },
+})
+const readOrderSchema = {
+  summary: "An order's status",
+  tags: ['orders'],
+  params: Type.Object({ order_id: Type.String() }),
+  response: { 200: OrderViewBody, 404: errorBody('no order with this id') },
+}
+const healthSchema = { summary: 'Up, and the broker answers', tags: ['health'], response: { 200: Health, 503: Health } }
+
+type TypedApp = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider>
+
+const VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version
 
 export interface ApiDeps {
   /** Runs `work` in the api's transaction; its messages go through the outbox. */
@@ -95,8 +140,20 @@ export function buildApp(deps: ApiDeps, settings: ApiSettings = DEFAULT_API_SETT
     void reply.status(statusCode).send({ statusCode, error: STATUS_CODES[statusCode] ?? 'Error', message: statusCode >= 500 ? 'internal error' : error.message })
   })
 
-  const body = orderSchema(settings.limits)
-  app.post('/orders', { schema: { body, headers: IdempotencyHeaders, response: { 202: Accepted, '4xx': ErrorBody } } }, async (request, reply) => {
+  void app.register(swagger, {
+    openapi: {
+      info: { title: 'sagactl api', version: VERSION, description: 'Places orders and answers their status. Every error body is {"statusCode", "error", "message"}.' },
+      tags: [{ name: 'orders' }, { name: 'health' }],
+    },
+  })
+  void app.register(swaggerUi, { routePrefix: '/docs' })
+  // Routes live in a plugin so that they register after swagger's onRoute hook, which documents them.
+  void app.register(async (scope) => routes(scope.withTypeProvider<TypeBoxTypeProvider>(), deps, settings))
+  return app
+}
+
+function routes(app: TypedApp, deps: ApiDeps, settings: ApiSettings): void {
+  app.post('/orders', { schema: placeOrderSchema(settings.limits) }, async (request, reply) => {
     const key = request.headers['idempotency-key']
     let placed: Placed | undefined
     deps.submit((store, ctx) => {
@@ -114,16 +171,14 @@ export function buildApp(deps: ApiDeps, settings: ApiSettings = DEFAULT_API_SETT
     return reply.status(202).send({ order_id: view.order_id, saga_id: view.saga_id, status: 'pending' as const })
   })
 
-  app.get('/orders/:order_id', { schema: { params: Type.Object({ order_id: Type.String() }) } }, async (request, reply) => {
+  app.get('/orders/:order_id', { schema: readOrderSchema }, async (request, reply) => {
     const view = deps.readOrder(request.params.order_id)
     if (!view) return reply.status(404).send({ statusCode: 404, error: 'Not Found', message: `no order ${request.params.order_id}` })
     return view
   })
 
-  app.get('/healthz', async (_request, reply) => {
+  app.get('/healthz', { schema: healthSchema }, async (_request, reply) => {
     const ok = await deps.healthy()
     return reply.status(ok ? 200 : 503).send({ status: ok ? 'ok' : 'unavailable', role: 'api' })
   })
-
-  return app
 }

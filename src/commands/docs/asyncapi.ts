@@ -1,0 +1,19 @@
+import { writeFileSync } from 'node:fs'
+
+import { Command, Flags } from '@oclif/core'
+
+import { asyncApiYaml } from '../../services/asyncapi.js'
+
+export default class DocsAsyncapi extends Command {
+  static override summary = 'Print the AsyncAPI 3 document of the topics and messages, or write it to a file.'
+  static override description = 'Built from the topic table, the envelope, the order schema and the saga definition the code runs on; docs/asyncapi.yaml is its output.'
+  static override examples = ['<%= config.bin %> docs asyncapi', '<%= config.bin %> docs asyncapi --out docs/asyncapi.yaml']
+  static override flags = { out: Flags.string({ char: 'o', description: 'write the document to this file instead of standard output' }) }
+
+  async run(): Promise<void> {
+    const { flags } = await this.parse(DocsAsyncapi)
+    const yaml = asyncApiYaml(this.config.version)
+    if (flags.out) writeFileSync(flags.out, yaml)
+    else process.stdout.write(yaml)
+  }
+}

@@ -1,0 +1,171 @@
+import { Type, type TSchema } from '@sinclair/typebox'
+import { stringify } from 'yaml'
+
+import { COMMAND_TYPES, EVENT_TYPES, MAX_MESSAGE_BYTES } from '../envelope.js'
+import { DEFAULT_ORDER_LIMITS, orderSchema } from '../order-schema.js'
+import { TOPICS, type TopicKey } from '../topics.js'
+import { orderSaga } from './orchestrator/order-saga.js'
+
+// The AsyncAPI document is built from the definitions the code runs on: the topic table, the
+// envelope's types, the order schema and the saga definition. `sagactl docs asyncapi` writes it to
+// docs/asyncapi.yaml, and a test fails when the committed file differs from what this produces.
+
+const id = (description: string) => Type.String({ minLength: 1, description })
+
+/** What parseEnvelope insists on; the rest is what every sagactl producer adds. */
+function envelopeSchema(kind: 'event' | 'command', type: string, payload: TSchema): TSchema {
+  return Type.Object(
+    {
+      [`${kind}_type`]: Type.Literal(type),
+      order_id: id('the order; also the record key'),
+      saga_id: id("the order's saga"),
+      message_id: id('unique per message; derived from the message handled (UUID v5 layout), so handling a message again yields the same id, and consumers skip an id they have seen'),
+      payload,
+      occurred_at: Type.Optional(Type.String({ format: 'date-time', description: "the producer's clock when it decided" })),
+      causation_id: Type.Optional(Type.String({ description: 'the message_id of the message that caused this one; absent on order.created and on messages a timer caused' })),
+    },
+    { additionalProperties: true },
+  )
+}
+
+const attempt = Type.Integer({ minimum: 1, description: 'the attempt of the step: 1, 2, 3 …' })
+const failure = {
+  reason: Type.String({ description: 'why, for a person' }),
+  retryable: Type.Boolean({ description: 'false: compensate at once; true: retried while attempts remain' }),
+}
+const repeated = Type.Optional(Type.Boolean({ description: 'true when the participant had already carried out this command and answers again with the same id' }))
+
+interface Described {
+  kind: 'event' | 'command'
+  topic: TopicKey
+  sender: string
+  receivers: string[]
+  summary: string
+  payload: TSchema
+}
+
+const PARTICIPANT: Partial<Record<TopicKey, string>> = { inventoryCommands: 'inventory', paymentCommands: 'payment' }
+const EVENT_READERS = ['orchestrator', 'api', 'notifier']
+
+/** Every message type, with who sends it, where, and its payload: read off the saga definition. */
+function messages(): Map<string, Described> {
+  const out = new Map<string, Described>()
+  const order = orderSchema(DEFAULT_ORDER_LIMITS)
+  out.set(orderSaga.started, { kind: 'event', topic: 'orderEvents', sender: 'api', receivers: EVENT_READERS, summary: 'An order was placed; the saga starts.', payload: order })
+  for (const step of orderSaga.steps) {
+    const participant = PARTICIPANT[step.command.topic] ?? step.command.topic
+    const effect = { [step.effectId]: Type.String({ description: `identifies the effect of ${step.name}` }) }
+    out.set(step.command.type, { kind: 'command', topic: step.command.topic, sender: 'orchestrator', receivers: [participant], summary: `Step ${step.name}: asks ${participant} to act.`, payload: Type.Object({ ...order.properties, attempt }, { additionalProperties: true }) })
+    out.set(step.succeeded, { kind: 'event', topic: 'orderEvents', sender: participant, receivers: EVENT_READERS, summary: `${step.name} succeeded.`, payload: Type.Object({ ...effect, attempt, repeated }, { additionalProperties: true }) })
+    out.set(step.failed, { kind: 'event', topic: 'orderEvents', sender: participant, receivers: EVENT_READERS, summary: `${step.name} failed.`, payload: Type.Object({ ...failure, attempt }, { additionalProperties: true }) })
+    const c = step.compensation
+    if (!c) continue
+    out.set(c.type, { kind: 'command', topic: c.topic, sender: 'orchestrator', receivers: [participant], summary: `Compensation of ${step.name}: undo its effect.`, payload: Type.Object({ ...effect, attempt }, { additionalProperties: true }) })
+    out.set(c.confirmed, { kind: 'event', topic: 'orderEvents', sender: participant, receivers: EVENT_READERS, summary: `${step.name} was undone.`, payload: Type.Object({ ...effect, attempt, repeated }, { additionalProperties: true }) })
+  }
+  out.set(orderSaga.completed, { kind: 'event', topic: 'orderEvents', sender: 'orchestrator', receivers: EVENT_READERS, summary: 'The final event of a saga whose steps all succeeded.', payload: Type.Object({}, { additionalProperties: true }) })
+  out.set(orderSaga.cancelled, { kind: 'event', topic: 'orderEvents', sender: 'orchestrator', receivers: EVENT_READERS, summary: 'The final event of a saga that failed for good, after its compensations.', payload: Type.Object({ reason: failure.reason }, { additionalProperties: true }) })
+  for (const participantTopic of Object.keys(PARTICIPANT) as TopicKey[]) {
+    // set_chaos goes to every participant topic: one entry per topic, named after its receiver.
+    out.set(`set_chaos.${PARTICIPANT[participantTopic]}`, {
+      kind: 'command',
+      topic: participantTopic,
+      sender: 'sagactl chaos',
+      receivers: [PARTICIPANT[participantTopic]!],
+      summary: 'Test only: the next attempts fail (retryably) or are rejected; obeyed where SAGA_ALLOW_CHAOS is true.',
+      payload: Type.Object({ fail: Type.Integer({ minimum: 0 }), reject: Type.Integer({ minimum: 0 }) }, { additionalProperties: true }),
+    })
+  }
+  const known = new Set<string>([...EVENT_TYPES, ...COMMAND_TYPES])
+  for (const name of out.keys()) if (!known.has(typeName(name))) throw new Error(`the saga definition names ${name}, which envelope.ts does not know`)
+  for (const type of EVENT_TYPES) if (!out.has(type)) throw new Error(`event ${type} is in envelope.ts but no step of the saga sends it`)
+  return out
+}
+
+function typeName(entry: string): string {
+  return entry.startsWith('set_chaos.') ? 'set_chaos' : entry
+}
+
+const DeadLetter = Type.Object(
+  {
+    dead_letter_id: Type.String(),
+    reason: Type.String({ description: 'why the role could not handle the record' }),
+    role: Type.String({ description: 'the role that refused it' }),
+    source: Type.Object({ topic: Type.String(), partition: Type.Integer(), offset: Type.String() }),
+    key: Type.Union([Type.String(), Type.Null()]),
+    headers: Type.Record(Type.String(), Type.String()),
+    value_base64: Type.Union([Type.String(), Type.Null()], { description: 'the original bytes' }),
+    dead_lettered_at: Type.String({ format: 'date-time' }),
+  },
+  { additionalProperties: true },
+)
+
+const CHANNEL_TEXT: Partial<Record<TopicKey, string>> = {
+  orderEvents: 'Every event of every saga. Consumers should read with isolation.level=read_committed.',
+  inventoryCommands: 'Commands for inventory.',
+  paymentCommands: 'Commands for payment.',
+  dlq: 'Whatever a role could not parse or handle, with the reason and the original bytes; `sagactl dlq replay` sends it back.',
+}
+
+/** Drops TypeBox's symbol keys and undefined values: the document is plain JSON Schema. */
+function plain(schema: TSchema): unknown {
+  return JSON.parse(JSON.stringify(schema))
+}
+
+export function asyncApiDocument(version: string): Record<string, unknown> {
+  const all = messages()
+  const channels: Record<string, unknown> = {}
+  const operations: Record<string, unknown> = {}
+  const componentMessages: Record<string, unknown> = {}
+  for (const key of Object.keys(CHANNEL_TEXT) as TopicKey[]) {
+    const onChannel = [...all].filter(([, m]) => m.topic === key).map(([name]) => name)
+    if (key === 'dlq') onChannel.push('dead_letter')
+    channels[key] = {
+      address: TOPICS[key].name,
+      description: `${CHANNEL_TEXT[key]} ${TOPICS[key].partitions} partition(s); every record is keyed by order_id. With SAGA_TOPIC_PREFIX set, the topic is <prefix>${TOPICS[key].name}.`,
+      messages: Object.fromEntries(onChannel.map((name) => [name, { $ref: `#/components/messages/${name}` }])),
+      bindings: { kafka: { topic: TOPICS[key].name, partitions: TOPICS[key].partitions, bindingVersion: '0.5.0' } },
+    }
+  }
+  for (const [name, m] of all) {
+    const type = typeName(name)
+    componentMessages[name] = {
+      name: type,
+      title: type,
+      summary: m.summary,
+      contentType: 'application/json',
+      payload: plain(envelopeSchema(m.kind, type, m.payload)),
+      bindings: { kafka: { key: { type: 'string', description: 'the order_id' }, bindingVersion: '0.5.0' } },
+      'x-sender': m.sender,
+      'x-receivers': m.receivers,
+    }
+    operations[`send_${name}`] = {
+      action: 'send',
+      channel: { $ref: `#/channels/${m.topic}` },
+      summary: `${m.sender} sends ${type}.`,
+      messages: [{ $ref: `#/channels/${m.topic}/messages/${name}` }],
+    }
+  }
+  componentMessages.dead_letter = { name: 'dead_letter', title: 'dead letter', summary: 'A record some role could not handle.', contentType: 'application/json', payload: plain(DeadLetter), 'x-sender': 'any role', 'x-receivers': ['sagactl dlq'] }
+  operations.send_dead_letter = { action: 'send', channel: { $ref: '#/channels/dlq' }, summary: 'Any role dead-letters a record it cannot handle.', messages: [{ $ref: '#/channels/dlq/messages/dead_letter' }] }
+  return {
+    asyncapi: '3.1.0',
+    info: {
+      title: 'sagactl',
+      version,
+      description: [
+        'The topics and messages of the sagactl order saga. The application described is the whole system: each operation names the role that sends (x-sender) and the ones that read (x-receivers).',
+        `Every message is a JSON envelope of at most ${MAX_MESSAGE_BYTES} bytes; one with event_type or command_type missing, or a payload of the wrong shape, is dead-lettered.`,
+        'Generated by `sagactl docs asyncapi` from src/topics.ts, src/envelope.ts, src/order-schema.ts and src/services/orchestrator/order-saga.ts; do not edit by hand.',
+      ].join('\n\n'),
+    },
+    defaultContentType: 'application/json',
+    channels,
+    operations,
+    components: { messages: componentMessages },
+  }
+}
+
+export function asyncApiYaml(version: string): string {
+  return stringify(asyncApiDocument(version), { lineWidth: 0, aliasDuplicateObjects: false })
+}

@@ -1,0 +1,37 @@
+import { readFileSync } from 'node:fs'
+
+import { Parser } from '@asyncapi/parser'
+import { describe, expect, it } from 'vitest'
+
+import { COMMAND_TYPES, EVENT_TYPES } from '../../src/envelope.js'
+import { asyncApiDocument, asyncApiYaml } from '../../src/services/asyncapi.js'
+import { orderSaga } from '../../src/services/orchestrator/order-saga.js'
+import { TOPICS } from '../../src/topics.js'
+
+const root = new URL('../../', import.meta.url)
+const version = (JSON.parse(readFileSync(new URL('package.json', root), 'utf8')) as { version: string }).version
+const committed = readFileSync(new URL('docs/asyncapi.yaml', root), 'utf8')
+
+describe('docs/asyncapi.yaml', () => {
+  it('is exactly what the generator makes from the code now (regenerate: sagactl docs asyncapi --out docs/asyncapi.yaml)', () => {
+    expect(committed).toBe(asyncApiYaml(version))
+  })
+
+  it('is a valid AsyncAPI 3 document: the parser reports no error, warning or hint', async () => {
+    const { document, diagnostics } = await new Parser().parse(committed)
+    expect(diagnostics.map((d) => `${d.code}: ${d.message} at ${d.path.join('.')}`)).toEqual([])
+    expect(document?.version()).toMatch(/^3\./)
+    expect(document!.channels().all().map((c) => c.address()).sort()).toEqual([TOPICS.dlq.name, TOPICS.inventoryCommands.name, TOPICS.orderEvents.name, TOPICS.paymentCommands.name].sort())
+    const names = new Set(document!.allMessages().all().map((m) => m.name()))
+    for (const type of [...EVENT_TYPES, ...COMMAND_TYPES]) expect(names, type).toContain(type)
+  })
+
+  it('puts each command on the topic its saga step names', () => {
+    const channels = asyncApiDocument(version).channels as Record<string, { messages: Record<string, unknown> }>
+    for (const step of orderSaga.steps) {
+      expect(Object.keys(channels[step.command.topic]!.messages)).toContain(step.command.type)
+      expect(Object.keys(channels[step.compensation!.topic]!.messages)).toContain(step.compensation!.type)
+      expect(Object.keys(channels.orderEvents!.messages)).toEqual(expect.arrayContaining([step.succeeded, step.failed, step.compensation!.confirmed]))
+    }
+  })
+})

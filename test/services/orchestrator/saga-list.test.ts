@@ -1,0 +1,77 @@
+import { describe, expect, it } from 'vitest'
+
+import { latestSagas, renderSagaList, selectSagas } from '../../../src/services/orchestrator/saga-list.js'
+import type { SagaState } from '../../../src/services/orchestrator/saga.js'
+
+const MIN = 60_000
+const NOW = Date.parse('2030-01-01T12:00:00Z')
+
+function saga(order: string, status: string, startedMinutesAgo: number, extra: Partial<SagaState> = {}): SagaState {
+  const started = NOW - startedMinutesAgo * MIN
+  return { order_id: order, saga_id: `saga-${order}`, order: {}, status: status as SagaState['status'], step: 'charge_payment', attempt: 1, done: [], compensated: [], started_at: started, updated_at: started, ...extra }
+}
+
+function record(key: string, value: unknown): { key: Buffer; value: Buffer | null } {
+  return { key: Buffer.from(key), value: value === null ? null : Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)) }
+}
+
+describe('latestSagas: the changelog folded as compaction would', () => {
+  it('keeps the latest record per key', () => {
+    const states = latestSagas([record('s|saga|a', saga('a', 'running', 3)), record('s|saga|b', saga('b', 'running', 2)), record('s|saga|a', saga('a', 'completed', 3))])
+    expect(states.map((s) => [s.order_id, s.status])).toEqual([
+      ['a', 'completed'],
+      ['b', 'running'],
+    ])
+  })
+
+  it('a tombstone deletes its saga; a later record brings it back', () => {
+    expect(latestSagas([record('s|saga|a', saga('a', 'running', 1)), record('s|saga|a', null)])).toEqual([])
+    expect(latestSagas([record('s|saga|a', null), record('s|saga|a', saga('a', 'running', 1))]).map((s) => s.order_id)).toEqual(['a'])
+  })
+
+  it('ignores processed ids, timers and other scopes on the same topic', () => {
+    const states = latestSagas([record('p|saga|a', ['m1']), record('t|saga|a', { due_at: 1 }), record('s|other|a', saga('x', 'running', 1)), record('s|saga|b', saga('b', 'running', 1))])
+    expect(states.map((s) => s.order_id)).toEqual(['b'])
+  })
+
+  it('an unreadable value hides only its own saga', () => {
+    const states = latestSagas([record('s|saga|a', saga('a', 'running', 1)), record('s|saga|a', '{not json'), record('s|saga|b', saga('b', 'running', 1))])
+    expect(states.map((s) => s.order_id)).toEqual(['b'])
+  })
+})
+
+describe('selectSagas: filters, then newest first', () => {
+  const states = [saga('old', 'running', 10), saga('new', 'completed', 1), saga('mid', 'waiting_retry', 5), saga('stuck', 'stuck', 30), saga('gone', 'cancelled', 7, { reason: 'out of stock' })]
+
+  it('without filters: every saga, newest first', () => {
+    const list = selectSagas(states, {}, NOW)
+    expect(list.sagas.map((s) => s.order_id)).toEqual(['new', 'mid', 'gone', 'old', 'stuck'])
+    expect(list.matched).toBe(5)
+  })
+
+  it('by one or several statuses, stuck included', () => {
+    expect(selectSagas(states, { statuses: ['stuck'] }, NOW).sagas.map((s) => s.order_id)).toEqual(['stuck'])
+    expect(selectSagas(states, { statuses: ['running', 'waiting_retry'] }, NOW).sagas.map((s) => s.order_id)).toEqual(['mid', 'old'])
+  })
+
+  it('--older-than counts from the start of the saga, the bound included', () => {
+    expect(selectSagas(states, { olderThanMs: 7 * MIN }, NOW).sagas.map((s) => s.order_id)).toEqual(['gone', 'old', 'stuck'])
+    expect(selectSagas(states, { olderThanMs: 7 * MIN + 1 }, NOW).sagas.map((s) => s.order_id)).toEqual(['old', 'stuck'])
+  })
+
+  it('--limit cuts after sorting and says how many matched', () => {
+    const list = selectSagas(states, { limit: 2 }, NOW)
+    expect(list.sagas.map((s) => s.order_id)).toEqual(['new', 'mid'])
+    expect(list.matched).toBe(5)
+    expect(renderSagaList(list)).toContain('… 3 more; raise --limit to see them')
+  })
+
+  it('a summary carries ISO times and the reason', () => {
+    const [gone] = selectSagas(states, { statuses: ['cancelled'] }, NOW).sagas
+    expect(gone).toEqual({ order_id: 'gone', saga_id: 'saga-gone', status: 'cancelled', step: 'charge_payment', attempt: 1, reason: 'out of stock', started_at: '2030-01-01T11:53:00.000Z', updated_at: '2030-01-01T11:53:00.000Z', finished_at: null })
+  })
+
+  it('says so when nothing matches', () => {
+    expect(renderSagaList(selectSagas(states, { statuses: ['compensating'] }, NOW))).toBe('no saga matches')
+  })
+})
