@@ -33,7 +33,7 @@ export class ConfigError extends Error {}
 // A day, as payment APIs keep their keys: long enough for any client's retries.
 export const DEFAULT_IDEMPOTENCY_TTL_MS = 24 * 3_600_000
 
-type Env = Record<string, string | undefined>
+export type Env = Record<string, string | undefined>
 
 function int(env: Env, name: string, fallback: number, min: number): number {
   const raw = env[name]
@@ -69,7 +69,7 @@ function duration(env: Env, name: string, fallbackMs: number): number {
   return value
 }
 
-function rate(env: Env, name: string, fallback: number): number {
+export function rate(env: Env, name: string, fallback: number): number {
   const raw = env[name]
   if (raw === undefined || raw === '') return fallback
   const value = Number(raw)

@@ -1,22 +1,17 @@
 import { randomUUID } from 'node:crypto'
 
+import { commandTypes, eventTypes } from './saga/derive.js'
+import { orderSaga } from './services/orchestrator/order-saga.js'
 import type { TopicKey } from './topics.js'
 
-export const EVENT_TYPES = [
-  'order.created',
-  'inventory.reserved',
-  'inventory.reserve-failed',
-  'inventory.reservation-cancelled',
-  'payment.succeeded',
-  'payment.failed',
-  'payment.refunded',
-  'order.completed',
-  'order.cancelled',
-] as const
-export type EventType = (typeof EVENT_TYPES)[number]
+// The saga definition is the one list of message types; these are the order saga's, as the
+// contract names them. A role that runs another saga derives its own from that definition.
+export const EVENT_TYPES: readonly string[] = eventTypes(orderSaga)
+/** A type is data of the saga definition, so any string the definition names. */
+export type EventType = string
 
-export const COMMAND_TYPES = ['reserve_inventory', 'cancel_reservation', 'charge_payment', 'refund_payment', 'set_chaos'] as const
-export type CommandType = (typeof COMMAND_TYPES)[number]
+export const COMMAND_TYPES: readonly string[] = commandTypes(orderSaga)
+export type CommandType = string
 
 export type Payload = Record<string, unknown>
 
@@ -80,7 +75,7 @@ export interface NewMessage {
   causation_id?: string
 }
 
-export function event(type: EventType | string, m: NewMessage, now: number, messageId: string = randomUUID()): Envelope {
+export function event(type: EventType, m: NewMessage, now: number, messageId: string = randomUUID()): Envelope {
   return { event_type: type, order_id: m.order_id, saga_id: m.saga_id, message_id: messageId, payload: m.payload, occurred_at: new Date(now).toISOString(), ...(m.causation_id ? { causation_id: m.causation_id } : {}) }
 }
 

@@ -1,15 +1,29 @@
 import type { TopicSpec } from './kafka/port.js'
+import { activeSaga } from './saga/active.js'
+import type { ParticipantRole, Saga } from './saga/define.js'
+import { orderSaga } from './services/orchestrator/order-saga.js'
 
-export const TOPICS = {
-  orderEvents: { name: 'order.events', partitions: 8 },
-  inventoryCommands: { name: 'inventory.commands', partitions: 4 },
-  paymentCommands: { name: 'payment.commands', partitions: 4 },
-  dlq: { name: 'dlq', partitions: 1 },
-  // Acknowledgements of control commands (chaos); kept off order.events so the saga changelog stays pure.
-  control: { name: 'sagactl.control', partitions: 1 },
-} as const
+/** Each participant's command topic is keyed by its role: inventory → inventoryCommands. */
+export type TopicKey = 'orderEvents' | `${ParticipantRole}Commands` | 'dlq' | 'control'
 
-export type TopicKey = keyof typeof TOPICS
+export interface TopicEntry {
+  name: string
+  partitions: number
+}
+
+/** Every topic of a saga: order.events, each step's command topic, then the dead letters and control. */
+export function topicTable(saga: Saga): Record<TopicKey, TopicEntry> {
+  return Object.fromEntries([
+    ['orderEvents', { name: 'order.events', partitions: 8 }],
+    ...saga.steps.map((s) => [s.topic.key, { name: s.topic.name, partitions: s.topic.partitions }]),
+    ['dlq', { name: 'dlq', partitions: 1 }],
+    // Acknowledgements of control commands (chaos); kept off order.events so the saga changelog stays pure.
+    ['control', { name: 'sagactl.control', partitions: 1 }],
+  ]) as Record<TopicKey, TopicEntry>
+}
+
+/** The order saga's topics: the contract's table. */
+export const TOPICS = topicTable(orderSaga)
 
 export type TopicNames = Record<TopicKey, string>
 
@@ -17,26 +31,24 @@ export type TopicNames = Record<TopicKey, string>
  * Each stateful role's changelog: compacted, partitioned like the topic the role consumes, so
  * changelog partition p holds exactly the state of input partition p.
  */
-export const CHANGELOGS = {
-  orchestrator: 'orderEvents',
-  inventory: 'inventoryCommands',
-  payment: 'paymentCommands',
-  notifier: 'orderEvents',
-} as const satisfies Record<string, TopicKey>
+export function changelogInputs(saga: Saga): Record<string, TopicKey> {
+  return { orchestrator: 'orderEvents', ...Object.fromEntries(saga.steps.map((s) => [s.role, s.topic.key])), notifier: 'orderEvents' }
+}
 
-export type ChangelogRole = keyof typeof CHANGELOGS
+export type ChangelogRole = 'orchestrator' | 'notifier' | ParticipantRole
 
-export function topicNames(prefix: string): TopicNames {
-  return Object.fromEntries(Object.entries(TOPICS).map(([k, t]) => [k, prefix + t.name])) as TopicNames
+export function topicNames(prefix: string, saga: Saga = activeSaga): TopicNames {
+  return Object.fromEntries(Object.entries(topicTable(saga)).map(([k, t]) => [k, prefix + t.name])) as TopicNames
 }
 
 export function changelogTopic(prefix: string, role: ChangelogRole): string {
   return `${prefix}sagactl.${role}.changelog`
 }
 
-export function topicSpecs(prefix: string): TopicSpec[] {
+export function topicSpecs(prefix: string, saga: Saga = activeSaga): TopicSpec[] {
+  const table = topicTable(saga)
   return [
-    ...Object.values(TOPICS).map((t) => ({ name: prefix + t.name, partitions: t.partitions })),
-    ...Object.entries(CHANGELOGS).map(([role, input]) => ({ name: changelogTopic(prefix, role as ChangelogRole), partitions: TOPICS[input].partitions, compacted: true })),
+    ...Object.values(table).map((t) => ({ name: prefix + t.name, partitions: t.partitions })),
+    ...Object.entries(changelogInputs(saga)).map(([role, input]) => ({ name: changelogTopic(prefix, role as ChangelogRole), partitions: table[input].partitions, compacted: true })),
   ]
 }

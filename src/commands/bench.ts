@@ -12,7 +12,9 @@ import { configFrom, connectionFlags } from '../cli/flags.js'
 import { command } from '../envelope.js'
 import { openBus } from '../kafka/open-bus.js'
 import type { MessageBus } from '../kafka/port.js'
-import { ROLE_NAMES } from '../runtime/role.js'
+import { activeSaga } from '../saga/active.js'
+import { commandTopicKey } from '../saga/define.js'
+import { chaosTargets, CHAOS_COMMAND, roleNames } from '../saga/derive.js'
 import { chartOf, measureFloor, runSagas, type BenchReport } from '../services/bench/bench.js'
 import { describeProcess, pidListeningOn } from '../services/bench/broker-pid.js'
 import { databasePath, openDatabase } from '../db/database.js'
@@ -99,7 +101,7 @@ export default class Bench extends Command {
         const bus = openBus({ brokers: brokers.split(','), kafka: broker ? {} : config.kafka }, 'sagactl-bench')
         await bus.ensureTopics(topicSpecs(prefix))
         await bus.close()
-        for (const role of ROLE_NAMES) supervisor.start(role)
+        for (const role of roleNames(activeSaga)) supervisor.start(role)
         if (!(await waitForHealthy(apiUrl, 60_000))) this.error('the roles did not start within 60 s', { exit: 1 })
         say(`system up on topics ${prefix}*`)
       }
@@ -109,9 +111,9 @@ export default class Bench extends Command {
       const topics = topicNames(prefix)
       try {
         if (flags.attach) {
-          for (const role of ['inventory', 'payment'] as const) {
-            const chaos = command('set_chaos', { order_id: `chaos-${role}`, saga_id: `chaos-${role}`, payload: { clear: true } }, Date.now())
-            await bus.publish([{ topic: role === 'inventory' ? topics.inventoryCommands : topics.paymentCommands, key: chaos.order_id, value: JSON.stringify(chaos) }])
+          for (const role of chaosTargets(activeSaga)) {
+            const chaos = command(CHAOS_COMMAND, { order_id: `chaos-${role}`, saga_id: `chaos-${role}`, payload: { clear: true } }, Date.now())
+            await bus.publish([{ topic: topics[commandTopicKey(role)], key: chaos.order_id, value: JSON.stringify(chaos) }])
           }
         }
         say(`measuring the floor: ${flags['floor-samples']} produce→consume round trips`)
@@ -204,7 +206,7 @@ function trackBroker(meter: CpuMeter, started: LocalKafka | undefined, given: nu
 /** How long rows waited in each role's outbox: commit time to the relay marking them sent. */
 function outboxLag(dataDir: string, since: number): Record<string, Percentiles> {
   const lags: Record<string, Percentiles> = {}
-  for (const role of ROLE_NAMES) {
+  for (const role of roleNames(activeSaga)) {
     const file = databasePath(dataDir, role)
     if (!fs.existsSync(file)) continue
     const db = openDatabase(file, { readonly: true })

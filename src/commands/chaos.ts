@@ -5,6 +5,9 @@ import { Args, Command, Flags } from '@oclif/core'
 import { configFrom, connectionFlags } from '../cli/flags.js'
 import { command, parseEnvelope } from '../envelope.js'
 import { openBus } from '../kafka/open-bus.js'
+import { activeSaga } from '../saga/active.js'
+import { chaosTargets, CHAOS_COMMAND } from '../saga/derive.js'
+import { commandTopicKey, type ParticipantRole } from '../saga/define.js'
 import { topicNames, topicSpecs } from '../topics.js'
 
 export interface ChaosResult {
@@ -21,7 +24,7 @@ export default class Chaos extends Command {
     "The command travels on the role's own command topic, so it reaches the role wherever it runs; the role answers on sagactl.control and this command waits for that answer. Roles obey only when SAGA_ALLOW_CHAOS is true (the default under `sagactl dev`)."
   static override examples = ['<%= config.bin %> chaos payment --fail 2', '<%= config.bin %> chaos inventory --reject 1', '<%= config.bin %> chaos payment --clear']
   static override enableJsonFlag = true
-  static override args = { role: Args.string({ description: 'the participant', options: ['inventory', 'payment'], required: true }) }
+  static override args = { role: Args.string({ description: 'the participant', options: chaosTargets(activeSaga), required: true }) }
   static override flags = {
     ...connectionFlags,
     fail: Flags.integer({ description: 'the next N attempts fail retryably', min: 0 }),
@@ -36,7 +39,7 @@ export default class Chaos extends Command {
     const config = configFrom(flags)
     const names = topicNames(config.topicPrefix)
     const bus = openBus(config, 'sagactl-chaos')
-    const request = command('set_chaos', { order_id: `chaos-${args.role}`, saga_id: `chaos-${args.role}`, payload: flags.clear ? { clear: true } : { ...(flags.fail !== undefined ? { fail: flags.fail } : {}), ...(flags.reject !== undefined ? { reject: flags.reject } : {}) } }, Date.now(), randomUUID())
+    const request = command(CHAOS_COMMAND, { order_id: `chaos-${args.role}`, saga_id: `chaos-${args.role}`, payload: flags.clear ? { clear: true } : { ...(flags.fail !== undefined ? { fail: flags.fail } : {}), ...(flags.reject !== undefined ? { reject: flags.reject } : {}) } }, Date.now(), randomUUID())
     try {
       await bus.ensureTopics(topicSpecs(config.topicPrefix))
       let answer: (r: ChaosResult) => void = () => {}
@@ -52,7 +55,7 @@ export default class Chaos extends Command {
           answer({ role: args.role, applied: parsed.message.type === 'chaos.applied', ...(typeof p.fail === 'number' ? { fail: p.fail, reject: p.reject as number } : {}), ...(typeof p.reason === 'string' ? { reason: p.reason } : {}) })
         },
       })
-      const topic = args.role === 'inventory' ? names.inventoryCommands : names.paymentCommands
+      const topic = names[commandTopicKey(args.role as ParticipantRole)]
       await bus.publish([{ topic, key: request.order_id, value: JSON.stringify(request) }])
       let timer: NodeJS.Timeout | undefined
       const result = await Promise.race([answered, new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), flags.timeout * 1000)))])

@@ -3,11 +3,12 @@ import { Command, Flags } from '@oclif/core'
 import { brokerAnswers, startLocalKafka, type LocalKafka } from '../broker/local-kafka.js'
 import { configFrom, connectionFlags } from '../cli/flags.js'
 import { openBus } from '../kafka/open-bus.js'
-import { ROLE_NAMES, type RoleName } from '../runtime/role.js'
+import { activeSaga } from '../saga/active.js'
+import { roleNames } from '../saga/derive.js'
 import { Supervisor, unitsFor, waitForHealthy } from '../services/supervisor.js'
 import { topicSpecs } from '../topics.js'
 
-const COLORS: Record<RoleName, string> = { api: '36', orchestrator: '35', inventory: '33', payment: '32', notifier: '34' }
+const COLORS: Record<string, string> = { api: '36', orchestrator: '35', inventory: '33', payment: '32', notifier: '34' }
 
 export default class Dev extends Command {
   static override summary = 'Run the whole saga on this machine: a local Kafka broker if none answers, the topics, and all five roles.'
@@ -64,12 +65,12 @@ export default class Dev extends Command {
       supervisor = new Supervisor({
         env,
         restartAfterMs: 1000,
-        onLine: (unit, line) => this.log(`\u001b[${COLORS[unit.split('@')[0] as RoleName]}m${unit.padEnd(14)}\u001b[0m │ ${line}`),
+        onLine: (unit, line) => this.log(`\u001b[${COLORS[unit.split('@')[0]!] ?? '37'}m${unit.padEnd(14)}\u001b[0m │ ${line}`),
         onExit: (role, code, signal, expected) => {
           if (!expected) say(`${role} exited (${signal ?? code}); restarting it in 1 s`)
         },
       })
-      for (const unit of unitsFor(ROLE_NAMES, flags.instances, (i) => config.port + i)) supervisor.start(unit)
+      for (const unit of unitsFor(roleNames(activeSaga), flags.instances, (i) => config.port + i)) supervisor.start(unit)
 
       const base = `http://127.0.0.1:${config.port}`
       if (await waitForHealthy(base, 60_000, () => stopping)) {

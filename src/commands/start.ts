@@ -3,7 +3,9 @@ import { Args, Command, Flags } from '@oclif/core'
 import { configFrom, connectionFlags } from '../cli/flags.js'
 import { explainKafkaError } from '../kafka/explain.js'
 import { createLogger } from '../log.js'
-import { ROLE_NAMES, type RoleName } from '../runtime/role.js'
+import type { RoleName } from '../runtime/role.js'
+import { activeSaga } from '../saga/active.js'
+import { roleNames } from '../saga/derive.js'
 import { startRole } from '../services/start-role.js'
 
 export default class Start extends Command {
@@ -11,7 +13,7 @@ export default class Start extends Command {
   static override description =
     'Run as many instances of a role as you like, on one host or many: they share the work by partitions, and each partition\'s state moves with it (restored from the role\'s changelog topic). Each instance keeps a local cache of its inbox, state and outbox in a SQLite file under SAGA_DATA_DIR (under SAGA_DATA_DIR/<instance-id> with --instance-id); the file can be deleted at any time. On SIGINT/SIGTERM it stops consuming, flushes its outbox and exits 0.'
   static override examples = ['<%= config.bin %> start orchestrator', '<%= config.bin %> start orchestrator --instance-id orch-2', 'PORT=8080 <%= config.bin %> start api --instance-id api-2']
-  static override args = { role: Args.string({ description: 'the role to run', options: [...ROLE_NAMES], required: true }) }
+  static override args = { role: Args.string({ description: 'the role to run', options: roleNames(activeSaga), required: true }) }
   static override flags = {
     ...connectionFlags,
     port: Flags.integer({ description: 'HTTP port of the api role (overrides PORT)', min: 0, max: 65535 }),

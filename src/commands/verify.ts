@@ -6,6 +6,7 @@ import { listDeadLetters } from '../services/dead-letters.js'
 import { deadLetteredIds, renderVerifyReport, verifyMessages, type VerifyReport } from '../services/verify.js'
 import { waitForQuiet } from '../services/quiet.js'
 import { readSagaMessages, sagaTopics } from '../services/saga-log.js'
+import { activeSaga } from '../saga/active.js'
 import { topicNames } from '../topics.js'
 
 export default class Verify extends Command {
@@ -28,7 +29,7 @@ export default class Verify extends Command {
     try {
       // A saga waiting out a retry is silent for up to the longest delay: quiet means longer than that.
       if (flags['wait-quiet'] > 0) await waitForQuiet(bus, sagaTopics(names), flags['wait-quiet'] * 1000, config.retry.maxDelayMs + 3000)
-      const report = verifyMessages(await readSagaMessages(bus, names), deadLetteredIds(await listDeadLetters(bus, names)), { allowEmpty: flags['allow-empty'] })
+      const report = verifyMessages(await readSagaMessages(bus, names), deadLetteredIds(await listDeadLetters(bus, names)), { allowEmpty: flags['allow-empty'], saga: activeSaga })
       this.log(renderVerifyReport(report))
       if (!report.ok) process.exitCode = 1
       return report

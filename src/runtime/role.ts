@@ -1,8 +1,9 @@
 import type { Envelope, Message, Outgoing } from '../envelope.js'
+import type { ParticipantRole } from '../saga/define.js'
 import type { TopicKey } from '../topics.js'
 
-export const ROLE_NAMES = ['api', 'orchestrator', 'inventory', 'payment', 'notifier'] as const
-export type RoleName = (typeof ROLE_NAMES)[number]
+/** One role per process; a saga's participants are its steps' roles (roleNames() in saga/derive.ts lists them). */
+export type RoleName = 'api' | 'orchestrator' | 'notifier' | ParticipantRole
 
 /** What a decision may depend on besides state and message: passed in, so decisions stay pure. */
 export interface DecideContext {

@@ -44,7 +44,7 @@ interface Described {
   payload: TSchema
 }
 
-const PARTICIPANT: Partial<Record<TopicKey, string>> = { inventoryCommands: 'inventory', paymentCommands: 'payment' }
+const PARTICIPANT: Partial<Record<TopicKey, string>> = Object.fromEntries(orderSaga.steps.map((s) => [s.topic.key, s.role]))
 const EVENT_READERS = ['orchestrator', 'api', 'notifier']
 
 /** Every message type, with who sends it, where, and its payload: read off the saga definition. */
@@ -102,8 +102,7 @@ const DeadLetter = Type.Object(
 
 const CHANNEL_TEXT: Partial<Record<TopicKey, string>> = {
   orderEvents: 'Every event of every saga. Consumers should read with isolation.level=read_committed.',
-  inventoryCommands: 'Commands for inventory.',
-  paymentCommands: 'Commands for payment.',
+  ...Object.fromEntries(orderSaga.steps.map((s) => [s.topic.key, `Commands for ${s.role}.`])),
   dlq: 'Whatever a role could not parse or handle, with the reason and the original bytes; `sagactl dlq replay` sends it back.',
 }
 

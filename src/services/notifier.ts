@@ -1,14 +1,15 @@
-import { EVENT_TYPES, type Message } from '../envelope.js'
+import type { Message } from '../envelope.js'
 import type { Decision, Notice, RoleHandler } from '../runtime/role.js'
-
-const known = new Set<string>(EVENT_TYPES)
+import type { Saga } from '../saga/define.js'
+import { eventTypes } from '../saga/derive.js'
+import { orderSaga } from './orchestrator/order-saga.js'
 
 function short(id: string): string {
   return id.slice(0, 8)
 }
 
-/** One readable line per event; compensations and final outcomes stand out. */
-export function describe(message: Message): Notice {
+/** One readable line per event; compensations and final outcomes stand out. Each step's words come from its module. */
+export function describe(message: Message, saga: Saga = orderSaga): Notice {
   const p = message.payload
   const attempt = typeof p.attempt === 'number' ? ` (attempt ${p.attempt})` : ''
   const fields = { order_id: message.order_id, saga_id: message.saga_id, event: message.type, ...(typeof p.attempt === 'number' ? { attempt: p.attempt } : {}) }
@@ -18,36 +19,34 @@ export function describe(message: Message): Notice {
     fields: { ...fields, step, outcome },
   })
   switch (message.type) {
-    case 'order.created': {
+    case saga.started: {
       const items = Array.isArray(p.items) ? p.items.length : 0
       return line('info', 'order', `created: ${items} item(s), amount ${String(p.amount)}`)
     }
-    case 'inventory.reserved':
-      return line('info', 'inventory', `reserved ${String(p.reservation_id)}${attempt}${p.repeated ? ' [repeated reply]' : ''}`)
-    case 'inventory.reserve-failed':
-      return line('warn', 'inventory', `reserve FAILED: ${String(p.reason)}${attempt}, ${p.retryable === false ? 'not retryable' : 'will be retried if attempts remain'}`)
-    case 'payment.succeeded':
-      return line('info', 'payment', `charged ${String(p.amount)} as ${String(p.payment_id)}${attempt}${p.repeated ? ' [repeated reply]' : ''}`)
-    case 'payment.failed':
-      return line('warn', 'payment', `charge FAILED: ${String(p.reason)}${attempt}, ${p.retryable === false ? 'not retryable' : 'will be retried if attempts remain'}`)
-    case 'inventory.reservation-cancelled':
-      return line('warn', 'inventory', `↩ COMPENSATION: reservation ${String(p.reservation_id)} cancelled`)
-    case 'payment.refunded':
-      return line('warn', 'payment', `↩ COMPENSATION: payment ${String(p.payment_id)} refunded`)
-    case 'order.completed':
+    case saga.completed:
       return line('info', 'order', '■ COMPLETED')
-    case 'order.cancelled':
+    case saga.cancelled:
       return line('warn', 'order', `■ CANCELLED: ${String(p.reason)}`)
-    default:
-      return line('warn', 'order', message.type)
+  }
+  for (const step of saga.steps) {
+    const words = step.notifier
+    if (message.type === step.succeeded) return line('info', step.role, `${words.succeeded(p)}${attempt}${p.repeated ? ' [repeated reply]' : ''}`)
+    if (message.type === step.failed) return line('warn', step.role, `${words.failed} FAILED: ${String(p.reason)}${attempt}, ${p.retryable === false ? 'not retryable' : 'will be retried if attempts remain'}`)
+    if (message.type === step.compensation.confirmed) return line('warn', step.role, `↩ COMPENSATION: ${words.confirmed(p)}`)
+  }
+  return line('warn', 'order', message.type)
+}
+
+export function notifierFor(saga: Saga): RoleHandler {
+  const known = new Set<string>(eventTypes(saga))
+  return {
+    name: 'notifier',
+    consumes: ['orderEvents'],
+    handle(message: Message): Decision {
+      if (!known.has(message.type)) return { reject: `unknown event type "${message.type}"` }
+      return { notices: [describe(message, saga)] }
+    },
   }
 }
 
-export const notifierRole: RoleHandler = {
-  name: 'notifier',
-  consumes: ['orderEvents'],
-  handle(message: Message): Decision {
-    if (!known.has(message.type)) return { reject: `unknown event type "${message.type}"` }
-    return { notices: [describe(message)] }
-  },
-}
+export const notifierRole: RoleHandler = notifierFor(orderSaga)

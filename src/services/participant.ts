@@ -1,12 +1,15 @@
 import { event, type CommandType, type EventType, type Message, type Outgoing, type Payload } from '../envelope.js'
 import type { DecideContext, Decision, Notice, RoleHandler, StateStore } from '../runtime/role.js'
+import type { ParticipantRole, SagaStep } from '../saga/define.js'
+import { inventory } from '../saga/steps/inventory.js'
+import { payment } from '../saga/steps/payment.js'
 import type { TopicKey } from '../topics.js'
 
-// The stub participants (inventory, payment) differ only in names and numbers; the behaviour —
-// idempotent effects, chaos on demand, a success rate — is shared here.
+// The stub participants differ only in names and numbers, which each step module declares; the
+// behaviour — idempotent effects, chaos on demand, a success rate — is shared here.
 
 export interface ParticipantSpec {
-  name: 'inventory' | 'payment'
+  name: ParticipantRole
   topic: TopicKey
   act: { command: CommandType; succeeded: EventType; failed: EventType; failure: { reason: string; retryable: boolean } }
   undo: { command: CommandType; confirmed: EventType }
@@ -150,20 +153,17 @@ export function participantRole(spec: ParticipantSpec, options: ParticipantOptio
   }
 }
 
-export const inventorySpec: ParticipantSpec = {
-  name: 'inventory',
-  topic: 'inventoryCommands',
-  act: { command: 'reserve_inventory', succeeded: 'inventory.reserved', failed: 'inventory.reserve-failed', failure: { reason: 'out of stock', retryable: false } },
-  undo: { command: 'cancel_reservation', confirmed: 'inventory.reservation-cancelled' },
-  effectId: 'reservation_id',
-  echo: ['items'],
+/** The participant of a step, as its module declares it. */
+export function participantSpec(step: SagaStep): ParticipantSpec {
+  return {
+    name: step.role,
+    topic: step.topic.key,
+    act: { command: step.command.type, succeeded: step.succeeded, failed: step.failed, failure: step.participant.failure },
+    undo: { command: step.compensation.type, confirmed: step.compensation.confirmed },
+    effectId: step.effectId,
+    echo: step.participant.echo,
+  }
 }
 
-export const paymentSpec: ParticipantSpec = {
-  name: 'payment',
-  topic: 'paymentCommands',
-  act: { command: 'charge_payment', succeeded: 'payment.succeeded', failed: 'payment.failed', failure: { reason: 'card declined', retryable: true } },
-  undo: { command: 'refund_payment', confirmed: 'payment.refunded' },
-  effectId: 'payment_id',
-  echo: ['amount'],
-}
+export const inventorySpec = participantSpec(inventory)
+export const paymentSpec = participantSpec(payment)

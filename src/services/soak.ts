@@ -6,7 +6,8 @@ import path from 'node:path'
 import { freePort, startLocalKafka, type LocalKafka } from '../broker/local-kafka.js'
 import { event } from '../envelope.js'
 import { PlatformaticBus } from '../kafka/platformatic.js'
-import { ROLE_NAMES } from '../runtime/role.js'
+import { activeSaga } from '../saga/active.js'
+import { roleNames } from '../saga/derive.js'
 import { topicNames, topicSpecs } from '../topics.js'
 import { keyedIds } from './api/idempotency.js'
 import { waitForQuiet } from './quiet.js'
@@ -114,7 +115,7 @@ export async function soak(o: SoakOptions): Promise<SoakReport> {
       }
     },
   })
-  for (const unit of unitsFor(ROLE_NAMES, instances, (i) => apiPorts[i]!)) supervisor.start(unit)
+  for (const unit of unitsFor(roleNames(activeSaga), instances, (i) => apiPorts[i]!)) supervisor.start(unit)
   for (const port of apiPorts) if (!(await waitForHealthy(`http://127.0.0.1:${port}`, 90_000))) throw new Error('the roles did not come up within 90 s')
 
   const report = { via_api: 0, via_kafka: 0, broker_restarts: 0, duplicates_injected: 0, poison_injected: 0 }
@@ -140,7 +141,7 @@ export async function soak(o: SoakOptions): Promise<SoakReport> {
     timers.push(duplicator)
 
     async function injectDuplicate(): Promise<void> {
-      const topic = pick([topics.orderEvents, topics.inventoryCommands, topics.paymentCommands])
+      const topic = pick(sagaTopics(topics))
       const ends = await bus.endOffsets(topic)
       const partition = Math.floor(Math.random() * ends.length)
       const end = ends[partition] ?? 0n

@@ -2,37 +2,37 @@ import path from 'node:path'
 
 import type { Logger } from 'pino'
 
-import type { Config } from '../config.js'
 import { databasePath, openDatabase } from '../db/database.js'
 import { openBus } from '../kafka/open-bus.js'
 import type { MessageBus } from '../kafka/port.js'
 import type { RoleHandler, RoleName } from '../runtime/role.js'
 import { CRASH_POINTS, Runtime, type CrashPlan, type CrashPoint } from '../runtime/runtime.js'
-import { CHANGELOGS, changelogTopic, topicNames, topicSpecs, type ChangelogRole } from '../topics.js'
+import { rate, type Config, type Env } from '../config.js'
+import { activeSaga } from '../saga/active.js'
+import type { Saga } from '../saga/define.js'
+import { eventTypes, stepOfRole } from '../saga/derive.js'
+import { changelogInputs, changelogTopic, topicNames, topicSpecs, type ChangelogRole } from '../topics.js'
 import { buildApp } from './api/app.js'
 import { apiRole, ORDER_SCOPE, type OrderView } from './api/orders.js'
 import { startLoopStats } from './loop-stats.js'
-import { notifierRole } from './notifier.js'
+import { notifierFor } from './notifier.js'
 import { orchestratorRole } from './orchestrator/role.js'
-import { inventorySpec, participantRole, paymentSpec } from './participant.js'
+import { participantRole, participantSpec } from './participant.js'
 
-export function roleHandler(name: RoleName, config: Config): RoleHandler {
+/** A participant's success rate is named by its step module (INVENTORY_SUCCESS_RATE …) and checked like every variable. */
+export function roleHandler(name: RoleName, config: Config, saga: Saga = activeSaga, env: Env = process.env): RoleHandler {
   switch (name) {
     case 'api':
-      return apiRole(config.orderLimits)
+      return apiRole(config.orderLimits, eventTypes(saga))
     case 'orchestrator':
-      return orchestratorRole({ ...config.retry, stepTimeoutMs: config.stepTimeoutMs }, config.orderLimits)
-    case 'inventory':
-      return participantRole(inventorySpec, { successRate: config.inventorySuccessRate, allowChaos: config.allowChaos })
-    case 'payment':
-      return participantRole(paymentSpec, { successRate: config.paymentSuccessRate, allowChaos: config.allowChaos })
+      return orchestratorRole({ ...config.retry, stepTimeoutMs: config.stepTimeoutMs }, config.orderLimits, saga)
     case 'notifier':
-      return notifierRole
-    default: {
-      const unknown: never = name
-      throw new Error(`unknown role ${String(unknown)}`)
-    }
+      return notifierFor(saga)
   }
+  const step = stepOfRole(saga, name)
+  if (!step) throw new Error(`the saga has no participant "${name}"`)
+  const successRate = rate(env, step.participant.successRate.env, step.participant.successRate.default)
+  return participantRole(participantSpec(step), { successRate, allowChaos: config.allowChaos })
 }
 
 export function groupId(config: Config, role: RoleName): string {
@@ -44,8 +44,8 @@ export function instanceDataDir(config: Config): string {
   return config.instanceId ? path.join(config.dataDir, config.instanceId) : config.dataDir
 }
 
-export function roleChangelog(config: Config, role: RoleName): string | undefined {
-  return role in CHANGELOGS ? changelogTopic(config.topicPrefix, role as ChangelogRole) : undefined
+export function roleChangelog(config: Config, role: RoleName, saga: Saga = activeSaga): string | undefined {
+  return role in changelogInputs(saga) ? changelogTopic(config.topicPrefix, role as ChangelogRole) : undefined
 }
 
 /** Test-only crash points, off unless SAGA_CRASH_AT is set (see docs/testing.md). */

@@ -1,22 +1,15 @@
 import type { Message } from '../envelope.js'
+import type { Saga } from '../saga/define.js'
+import { breachKinds } from '../saga/derive.js'
+import { orderSaga } from './orchestrator/order-saga.js'
 
 /**
  * What can be wrong with one order, as a closed set so scripts and tests can match on it; `rule`
- * and `detail` in a breach are for people.
+ * and `detail` in a breach are for people. The order saga's set; another saga's adds its steps'.
  */
-export const BREACH_KINDS = [
-  'unfinished',
-  'multiple_final_events',
-  'double_reservation',
-  'double_charge',
-  'charge_without_reservation',
-  'completed_without_reservation',
-  'completed_without_payment',
-  'cancelled_with_effect_standing',
-  'compensation_applied_twice',
-  'message_id_conflict',
-] as const
-export type BreachKind = (typeof BREACH_KINDS)[number]
+export const BREACH_KINDS: readonly string[] = breachKinds(orderSaga)
+/** One of breachKinds(saga): the steps name their own. */
+export type BreachKind = string
 
 export interface Breach {
   order_id: string
@@ -42,9 +35,9 @@ export interface VerifyReport {
 export interface VerifyOptions {
   /** Zero orders is a pass, not a failure (a fresh system, a test that expects nothing). */
   allowEmpty?: boolean
+  /** The saga whose invariants are checked: the order saga unless told. */
+  saga?: Saga
 }
-
-const FINALS = new Set(['order.completed', 'order.cancelled'])
 
 /**
  * What a message says, without when it was said: two copies of one message may carry different
@@ -66,12 +59,14 @@ function canonical(value: unknown): string {
 }
 
 /**
- * Checks the saga invariants over everything on order.events and the command topics. Pure: the
- * caller reads the topics. An order.created that was dead-lettered (its message_id in
- * `deadLettered`) never started a saga. One fault gives one breach: the checks do not overlap (a
+ * Checks the saga invariants over everything on order.events and the command topics; each step's
+ * checks are the same, in the words of its module. Pure: the caller reads the topics. An
+ * order.created that was dead-lettered (its message_id in `deadLettered`) never started a saga. One fault gives one breach: the checks do not overlap (a
  * second charge on a completed order is a double charge, not also a wrong net charge).
  */
 export function verifyMessages(messages: Message[], deadLettered: ReadonlySet<string> = new Set(), options: VerifyOptions = {}): VerifyReport {
+  const saga = options.saga ?? orderSaga
+  const finalTypes = new Set([saga.completed, saga.cancelled])
   const first = new Map<string, { message: Message; conflicted: boolean }>()
   const byOrder = new Map<string, Message[]>()
   const breaches: Breach[] = []
@@ -103,7 +98,7 @@ export function verifyMessages(messages: Message[], deadLettered: ReadonlySet<st
   let unfinished = 0
   let orders = 0
   for (const [orderId, list] of byOrder) {
-    if (!list.some((m) => m.type === 'order.created' && !deadLettered.has(m.message_id))) continue
+    if (!list.some((m) => m.type === saga.started && !deadLettered.has(m.message_id))) continue
     orders++
     const breach = (kind: BreachKind, rule: string, detail: string): void => {
       breaches.push({ order_id: orderId, kind, rule, detail })
@@ -111,7 +106,7 @@ export function verifyMessages(messages: Message[], deadLettered: ReadonlySet<st
     const of = (type: string) => list.filter((m) => m.type === type)
     const ids = (type: string, field: string) => of(type).map((m) => m.payload[field]).filter((v): v is string => typeof v === 'string')
 
-    const finals = list.filter((m) => FINALS.has(m.type))
+    const finals = list.filter((m) => finalTypes.has(m.type))
     if (finals.length === 0) {
       unfinished++
       breach('unfinished', 'finished', 'no final event (the saga never ended, or the system is not quiet yet)')
@@ -119,31 +114,36 @@ export function verifyMessages(messages: Message[], deadLettered: ReadonlySet<st
       breach('multiple_final_events', 'exactly one final event', `${finals.length} final events: ${finals.map((f) => f.type).join(', ')}`)
     }
     const outcome = finals[0]?.type
-    if (outcome === 'order.completed') completed++
-    if (outcome === 'order.cancelled') cancelled++
+    if (outcome === saga.completed) completed++
+    if (outcome === saga.cancelled) cancelled++
 
-    const reservations = new Set(ids('inventory.reserved', 'reservation_id'))
-    const released = new Set(ids('inventory.reservation-cancelled', 'reservation_id'))
-    const charges = new Set(ids('payment.succeeded', 'payment_id'))
-    const refunds = new Set(ids('payment.refunded', 'payment_id'))
-    const held = [...reservations].filter((r) => !released.has(r))
-    const net = [...charges].filter((p) => !refunds.has(p))
     // A participant answers a repeated command with the effect id it already made, so two ids are two effects.
-    if (reservations.size > 1) breach('double_reservation', 'one reservation per saga', `${reservations.size} different reservations`)
-    if (charges.size > 1) breach('double_charge', 'one charge per saga', `${charges.size} different payments`)
-
-    if (outcome === 'order.completed') {
-      // More than one held or charged is already a double reservation or charge above.
-      if (held.length === 0) breach('completed_without_reservation', 'completed ⇒ one reservation held', reservations.size === 0 ? 'nothing was ever reserved' : 'its reservation was released')
-      if (net.length === 0) breach('completed_without_payment', 'completed ⇒ one net charge', charges.size === 0 ? 'nothing was ever charged' : 'its payment was refunded')
+    const effects = saga.steps.map((step) => {
+      const made = new Set(ids(step.succeeded, step.effectId))
+      const undone = new Set(ids(step.compensation.confirmed, step.effectId))
+      return { step, made, standing: [...made].filter((id) => !undone.has(id)) }
+    })
+    for (const { step, made } of effects) {
+      if (made.size > 1) breach(step.verify.double.kind, step.verify.double.rule, `${made.size} ${step.verify.double.detail}`)
     }
-    if (outcome === 'order.cancelled') {
-      if (held.length !== 0) breach('cancelled_with_effect_standing', 'cancelled ⇒ nothing held', `${held.length} reservation(s) still held`)
-      if (net.length !== 0) breach('cancelled_with_effect_standing', 'cancelled ⇒ no net charge', `${net.length} charge(s) not refunded`)
+    if (outcome === saga.completed) {
+      // More than one standing is already a double effect above.
+      for (const { step, made, standing } of effects) {
+        const c = step.verify.completedWithout
+        if (standing.length === 0) breach(c.kind, c.rule, made.size === 0 ? c.never : c.undone)
+      }
     }
-    if (reservations.size === 0 && (of('charge_payment').length > 0 || charges.size > 0)) {
-      breach('charge_without_reservation', 'no charge after an inventory failure', charges.size > 0 ? 'payment taken without a reservation' : 'charge_payment sent without a reservation')
+    if (outcome === saga.cancelled) {
+      for (const { step, standing } of effects) {
+        if (standing.length !== 0) breach('cancelled_with_effect_standing', step.verify.cancelledStanding.rule, `${standing.length} ${step.verify.cancelledStanding.detail}`)
+      }
     }
+    effects.forEach(({ step, made }, i) => {
+      const previous = effects[i - 1]
+      const w = step.verify.withoutPrevious
+      if (!previous || !w || previous.made.size !== 0) return
+      if (of(step.command.type).length > 0 || made.size > 0) breach(w.kind, w.rule, made.size > 0 ? w.taken : w.sent)
+    })
 
     const applied = (type: string, field: string) => {
       const counts = new Map<string, number>()
@@ -153,10 +153,7 @@ export function verifyMessages(messages: Message[], deadLettered: ReadonlySet<st
       }
       return [...counts].filter(([, n]) => n > 1)
     }
-    const twice = [
-      ...applied('inventory.reservation-cancelled', 'reservation_id').map(([id, n]) => `reservation ${id} cancelled ${n} times`),
-      ...applied('payment.refunded', 'payment_id').map(([id, n]) => `payment ${id} refunded ${n} times`),
-    ]
+    const twice = saga.steps.flatMap((step) => applied(step.compensation.confirmed, step.effectId).map(([id, n]) => step.verify.undoneTwice.replace('{id}', id).replace('{n}', String(n))))
     if (twice.length > 0) breach('compensation_applied_twice', 'no compensation applied twice', twice.join('; '))
   }
   const empty = orders === 0

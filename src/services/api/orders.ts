@@ -45,15 +45,13 @@ const orderViews: RoleHandler = {
   },
 }
 
-const KNOWN_EVENTS = new Set<string>(EVENT_TYPES)
-
 /**
  * Why the read model cannot take an event, if it cannot. Such an event is dead-lettered, as at
  * every role, rather than half-applied: an order.created the orchestrator refuses must not leave
  * a view that stays pending for ever.
  */
-export function unreadable(message: Message, orderProblemIn: Problem): string | undefined {
-  if (!KNOWN_EVENTS.has(message.type)) return `unknown event type "${message.type}"`
+export function unreadable(message: Message, orderProblemIn: Problem, known: ReadonlySet<string>): string | undefined {
+  if (!known.has(message.type)) return `unknown event type "${message.type}"`
   if (message.type === 'order.created') {
     const problem = orderProblemIn(message.payload, 'payload')
     return problem && `invalid order: ${problem}`
@@ -63,12 +61,13 @@ export function unreadable(message: Message, orderProblemIn: Problem): string | 
 }
 
 /** The read model behind a guard that holds order.created to the same schema as POST /orders. */
-export function apiRole(limits: OrderLimits): RoleHandler {
+export function apiRole(limits: OrderLimits, events: readonly string[] = EVENT_TYPES): RoleHandler {
   const orderProblemIn = orderProblem(limits)
+  const known = new Set(events)
   return {
     ...orderViews,
     handle(message, store, ctx): Decision {
-      const reason = unreadable(message, orderProblemIn)
+      const reason = unreadable(message, orderProblemIn, known)
       return reason ? { reject: reason } : orderViews.handle(message, store, ctx)
     },
   }

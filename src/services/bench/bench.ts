@@ -3,6 +3,8 @@ import { randomUUID } from 'node:crypto'
 import { event, parseEnvelope } from '../../envelope.js'
 import type { ConsumedRecord, MessageBus, Subscription } from '../../kafka/port.js'
 import type { TopicNames } from '../../topics.js'
+import { activeSaga } from '../../saga/active.js'
+import { sagaHops } from '../../saga/derive.js'
 import { sagaTopics } from '../saga-log.js'
 import { keyedIds } from '../api/idempotency.js'
 import { renderChart, type Bucket } from './chart.js'
@@ -28,13 +30,7 @@ export interface BenchOptions {
  * publishing client sets when it sends: for a role, when its relay published the message, not when
  * the role decided it. A hop therefore spans consume, decide, commit and the relay's wait.
  */
-export const SAGA_HOPS = [
-  ['order.created', 'reserve_inventory'],
-  ['reserve_inventory', 'inventory.reserved'],
-  ['inventory.reserved', 'charge_payment'],
-  ['charge_payment', 'payment.succeeded'],
-  ['payment.succeeded', 'order.completed'],
-] as const
+export const SAGA_HOPS: readonly (readonly [string, string])[] = sagaHops(activeSaga)
 
 /** Through the api, the first hop is the HTTP request and the api's outbox until order.created is out. */
 export const API_HOP = 'POST /orders sent → order.created published'

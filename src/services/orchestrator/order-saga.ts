@@ -1,29 +1,15 @@
-import type { SagaDefinition } from './saga.js'
+import { defineSaga } from '../../saga/define.js'
+import { inventory } from '../../saga/steps/inventory.js'
+import { payment } from '../../saga/steps/payment.js'
 
 /**
  * The order saga, as the user described it: reserve the goods, then charge; if anything fails
- * for good, undo what was done, newest first. Retry policy comes from configuration.
+ * for good, undo what was done, newest first. Retry policy comes from configuration. Each step,
+ * with its compensation, is one module under src/saga/steps.
  */
-export const orderSaga: SagaDefinition = {
+export const orderSaga = defineSaga({
   started: 'order.created',
   completed: 'order.completed',
   cancelled: 'order.cancelled',
-  steps: [
-    {
-      name: 'reserve_inventory',
-      command: { type: 'reserve_inventory', topic: 'inventoryCommands' },
-      succeeded: 'inventory.reserved',
-      failed: 'inventory.reserve-failed',
-      effectId: 'reservation_id',
-      compensation: { type: 'cancel_reservation', topic: 'inventoryCommands', confirmed: 'inventory.reservation-cancelled' },
-    },
-    {
-      name: 'charge_payment',
-      command: { type: 'charge_payment', topic: 'paymentCommands' },
-      succeeded: 'payment.succeeded',
-      failed: 'payment.failed',
-      effectId: 'payment_id',
-      compensation: { type: 'refund_payment', topic: 'paymentCommands', confirmed: 'payment.refunded' },
-    },
-  ],
-}
+  steps: [inventory, payment],
+})

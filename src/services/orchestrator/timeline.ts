@@ -1,8 +1,8 @@
 import { parseEnvelope, typeOf, type Message } from '../../envelope.js'
 import type { ConsumedRecord, MessageBus } from '../../kafka/port.js'
-import { TOPICS, type TopicNames } from '../../topics.js'
+import { activeSaga } from '../../saga/active.js'
+import { topicTable, type TopicNames } from '../../topics.js'
 import { sagaTopics } from '../saga-log.js'
-import { orderSaga } from './order-saga.js'
 import { SAGA_SCOPE } from './role.js'
 import { RETRY_DUE, STEP_TIMED_OUT, type SagaState } from './saga.js'
 
@@ -37,7 +37,7 @@ export class SagaNotFound extends Error {}
 
 function stepOf(type: string, payload: Record<string, unknown>): string {
   if (type === RETRY_DUE || type === STEP_TIMED_OUT) return String(payload.step ?? '')
-  for (const step of orderSaga.steps) {
+  for (const step of activeSaga.steps) {
     const c = step.compensation
     if ([step.command.type, step.succeeded, step.failed, c?.type, c?.confirmed].includes(type as never)) return step.name
   }
@@ -45,7 +45,7 @@ function stepOf(type: string, payload: Record<string, unknown>): string {
 }
 
 function isCompensation(type: string): boolean {
-  return orderSaga.steps.some((s) => s.compensation?.type === type || s.compensation?.confirmed === type)
+  return activeSaga.steps.some((s) => s.compensation?.type === type || s.compensation?.confirmed === type)
 }
 
 const SAGA_KEY = `s|${SAGA_SCOPE}|`
@@ -56,11 +56,11 @@ const SAGA_KEY = `s|${SAGA_SCOPE}|`
  * order (one partition of each, found by the key).
  */
 export async function loadSagaReport(bus: MessageBus, topics: TopicNames, changelog: string, id: string): Promise<SagaReport> {
-  const saga = (await findSagaState(bus, changelog, (k) => k === `${SAGA_KEY}${id}`, TOPICS.orderEvents.partitions, id)) ?? (await findSagaState(bus, changelog, (k, s) => k.startsWith(SAGA_KEY) && s?.saga_id === id))
+  const saga = (await findSagaState(bus, changelog, (k) => k === `${SAGA_KEY}${id}`, topicTable(activeSaga).orderEvents.partitions, id)) ?? (await findSagaState(bus, changelog, (k, s) => k.startsWith(SAGA_KEY) && s?.saga_id === id))
   if (!saga) throw new SagaNotFound(`no saga with order or saga id ${id} in ${changelog}`)
   const entries: { record: ConsumedRecord; message: Message }[] = []
   for (const topic of sagaTopics(topics)) {
-    const count = TOPICS[keyOf(topics, topic)].partitions
+    const count = topicTable(activeSaga)[keyOf(topics, topic)].partitions
     await bus.read({
       topic,
       partitions: [bus.partitionOf(saga.order_id, count)],
@@ -71,10 +71,10 @@ export async function loadSagaReport(bus: MessageBus, topics: TopicNames, change
     })
   }
   entries.sort((a, b) => (a.record.timestamp === b.record.timestamp ? 0 : a.record.timestamp < b.record.timestamp ? -1 : 1))
-  const sent = new Set<string>([topics.inventoryCommands, topics.paymentCommands])
+  const sent = new Set<string>(activeSaga.steps.map((s) => topics[s.topic.key]))
   const timeline = withTimers(entries.map(({ record, message }): TimelineEntry => {
     const type = typeOf(message)
-    const own = sent.has(record.topic) || type === orderSaga.completed || type === orderSaga.cancelled
+    const own = sent.has(record.topic) || type === activeSaga.completed || type === activeSaga.cancelled
     return {
       at: new Date(Number(record.timestamp)).toISOString(),
       direction: own ? 'out' : 'in',

@@ -1,0 +1,60 @@
+import type { RoleName } from '../runtime/role.js'
+import type { ParticipantRole, Saga, SagaStep } from './define.js'
+
+// Everything that used to restate the saga's steps, read off its definition instead. Pure.
+
+export const CHAOS_COMMAND = 'set_chaos'
+
+/** Events on order.events, in the saga's order: start, each step's replies, the two final events. */
+export function eventTypes(saga: Saga): string[] {
+  return [saga.started, ...saga.steps.flatMap((s) => [s.succeeded, s.failed, s.compensation.confirmed]), saga.completed, saga.cancelled]
+}
+
+/** Commands on the participants' topics: each step's command and compensation, then chaos. */
+export function commandTypes(saga: Saga): string[] {
+  return [...saga.steps.flatMap((s) => [s.command.type, s.compensation.type]), CHAOS_COMMAND]
+}
+
+export function participantRoles(saga: Saga): ParticipantRole[] {
+  return saga.steps.map((s) => s.role)
+}
+
+/** Every role `sagactl start` runs for this saga: one per process, participants in step order. */
+export function roleNames(saga: Saga): RoleName[] {
+  return ['api', 'orchestrator', ...participantRoles(saga), 'notifier']
+}
+
+/** Every participant obeys set_chaos on its own topic. */
+export function chaosTargets(saga: Saga): ParticipantRole[] {
+  return participantRoles(saga)
+}
+
+export function stepOfRole(saga: Saga, role: string): SagaStep | undefined {
+  return saga.steps.find((s) => s.role === role)
+}
+
+/** The publications a completed saga goes through, as [from, to] message types. */
+export function sagaHops(saga: Saga): [string, string][] {
+  const hops: [string, string][] = []
+  let previous = saga.started
+  for (const step of saga.steps) {
+    hops.push([previous, step.command.type], [step.command.type, step.succeeded])
+    previous = step.succeeded
+  }
+  hops.push([previous, saga.completed])
+  return hops
+}
+
+/** Order-level kinds around the steps' own, in the order verify reports them. */
+export function breachKinds(saga: Saga): string[] {
+  return [
+    'unfinished',
+    'multiple_final_events',
+    ...saga.steps.map((s) => s.verify.double.kind),
+    ...saga.steps.flatMap((s) => (s.verify.withoutPrevious ? [s.verify.withoutPrevious.kind] : [])),
+    ...saga.steps.map((s) => s.verify.completedWithout.kind),
+    'cancelled_with_effect_standing',
+    'compensation_applied_twice',
+    'message_id_conflict',
+  ]
+}
