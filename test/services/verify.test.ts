@@ -1,8 +1,10 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 
-import { event, type Message } from '../../src/envelope.js'
-import { renderVerifyReport, verifyMessages, type BreachKind } from '../../src/services/verify.js'
+import { command, event, type Message } from '../../src/envelope.js'
+import { breachKinds } from '../../src/saga/derive.js'
+import { BREACH_KINDS, renderVerifyReport, verifyMessages, type BreachKind } from '../../src/services/verify.js'
+import { threeStepSaga } from '../saga/three-step-saga.js'
 import { injections } from './breaches.js'
 import { validLogs, type SimulatedLogs } from './saga-logs.js'
 
@@ -129,5 +131,74 @@ describe('verify, by example', () => {
   it('given a breach, when rendered, then the line names its kind, rule and order', () => {
     const [c, r, , done] = completedOrder(1)
     expect(renderVerifyReport(verifyMessages([c!, r!, done!]))).toContain('✗ order-1  completed_without_payment (completed ⇒ one net charge): nothing was ever charged')
+  })
+})
+
+describe('verify derives its rules from each step: a three-step saga, by example', () => {
+  const saga = threeStepSaga
+  const at = (n: number) => ({ order_id: `order-${n}`, saga_id: `saga-${n}` })
+  const msg = (type: string, n: number, id: string, payload: Record<string, unknown> = {}): Message => ({ ...event(type, { ...at(n), payload }, 0, id), type })
+  const created = (n: number) => msg('order.created', n, `created-${n}`, { user_id: null, items: [{ sku: 'book', qty: 1 }], amount: 100 })
+  const reserved = (n: number) => msg('inventory.reserved', n, `r-${n}`, { reservation_id: `res-${n}`, attempt: 1 })
+  const charged = (n: number) => msg('payment.succeeded', n, `p-${n}`, { payment_id: `pay-${n}`, amount: 100, attempt: 1 })
+  const shipped = (n: number, id = `ship-${n}`, messageId = `s-${n}`) => msg('shipping.shipped', n, messageId, { shipment_id: id, attempt: 1 })
+  const completed = (n: number) => msg('order.completed', n, `c-${n}`)
+  const cancelled = (n: number) => msg('order.cancelled', n, `x-${n}`, { reason: 'no carrier available' })
+  const verify = (log: Message[]) => verifyMessages(log, new Set(), { saga })
+
+  it('given every kind of the three-step saga, then the order saga\'s kinds are among them and the ship step adds its own', () => {
+    expect(breachKinds(saga)).toEqual(expect.arrayContaining([...BREACH_KINDS, 'double_shipment', 'shipment_without_charge', 'completed_without_shipment']))
+  })
+
+  it('given reserve, charge, ship, completed, then no breach', () => {
+    expect(verify([created(1), reserved(1), charged(1), shipped(1), completed(1)])).toMatchObject({ ok: true, orders: 1, completed: 1, breaches: [] })
+  })
+
+  it('given a completed order that was never shipped, then completed_without_shipment, which the order saga does not check', () => {
+    const log = [created(1), reserved(1), charged(1), completed(1)]
+    expect(kinds(verify(log))).toEqual([['order-1', 'completed_without_shipment']])
+    expect(verifyMessages(log).breaches).toEqual([])
+  })
+
+  it('given two shipments for one order, then double_shipment', () => {
+    expect(kinds(verify([created(1), reserved(1), charged(1), shipped(1), shipped(1, 'ship-again', 's-again'), completed(1)]))).toEqual([['order-1', 'double_shipment']])
+  })
+
+  it('given ship_order sent although the charge failed, then shipment_without_charge', () => {
+    const report = verify([
+      created(1),
+      reserved(1),
+      msg('payment.failed', 1, 'pf-1', { reason: 'card declined', retryable: false, attempt: 1 }),
+      { ...command('ship_order', { ...at(1), payload: { attempt: 1 } }, 0, 'so-1'), type: 'ship_order' },
+      msg('shipping.ship-failed', 1, 'sf-1', { reason: 'no carrier available', retryable: false, attempt: 1 }),
+      msg('inventory.reservation-cancelled', 1, 'rc-1', { reservation_id: 'res-1', attempt: 1 }),
+      cancelled(1),
+    ])
+    expect(report.breaches).toEqual([{ order_id: 'order-1', kind: 'shipment_without_charge', rule: 'no shipment after a payment failure', detail: 'ship_order sent without a charge' }])
+  })
+
+  it('given a cancelled order whose shipment was never cancelled, then cancelled_with_effect_standing in the ship step\'s words', () => {
+    const report = verify([
+      created(1),
+      reserved(1),
+      charged(1),
+      shipped(1),
+      msg('payment.refunded', 1, 'pr-1', { payment_id: 'pay-1', attempt: 1 }),
+      msg('inventory.reservation-cancelled', 1, 'rc-1', { reservation_id: 'res-1', attempt: 1 }),
+      cancelled(1),
+    ])
+    expect(report.breaches).toEqual([{ order_id: 'order-1', kind: 'cancelled_with_effect_standing', rule: 'cancelled ⇒ nothing shipped', detail: '1 shipment(s) not cancelled' }])
+  })
+
+  it('given a shipment cancelled twice, then compensation_applied_twice names the shipment', () => {
+    const undo = (id: string) => msg('shipping.shipment-cancelled', 1, id, { shipment_id: 'ship-1', attempt: 1 })
+    const report = verify([created(1), reserved(1), charged(1), shipped(1), undo('u-1'), undo('u-2'), msg('payment.refunded', 1, 'pr-1', { payment_id: 'pay-1', attempt: 1 }), msg('inventory.reservation-cancelled', 1, 'rc-1', { reservation_id: 'res-1', attempt: 1 }), cancelled(1)])
+    expect(report.breaches).toEqual([{ order_id: 'order-1', kind: 'compensation_applied_twice', rule: 'no compensation applied twice', detail: 'shipment ship-1 cancelled 2 times' }])
+  })
+})
+
+describe('the injections above', () => {
+  it('cover every kind verify can report for the order saga', () => {
+    expect(Object.keys(injections).sort()).toEqual([...BREACH_KINDS].sort())
   })
 })

@@ -1,0 +1,116 @@
+import { describe, expect, it } from 'vitest'
+
+import { COMMAND_TYPES, EVENT_TYPES } from '../../src/envelope.js'
+import { defineSaga } from '../../src/saga/define.js'
+import { breachKinds, chaosTargets, commandTypes, eventTypes, roleNames, sagaHops } from '../../src/saga/derive.js'
+import { inventory } from '../../src/saga/steps/inventory.js'
+import { payment } from '../../src/saga/steps/payment.js'
+import { SAGA_HOPS } from '../../src/services/bench/bench.js'
+import { orderSaga } from '../../src/services/orchestrator/order-saga.js'
+import { BREACH_KINDS } from '../../src/services/verify.js'
+import { TOPICS, topicNames, topicSpecs } from '../../src/topics.js'
+import { shipping } from './steps/shipping.js'
+import { threeStepSaga } from './three-step-saga.js'
+
+// The order saga's derivations are compared with the values that were written out by hand before
+// steps became modules: equal means nothing external changed.
+
+describe('derived from the order saga: exactly the names the contract and 0.2 use', () => {
+  it('envelope type lists', () => {
+    expect(EVENT_TYPES).toEqual(['order.created', 'inventory.reserved', 'inventory.reserve-failed', 'inventory.reservation-cancelled', 'payment.succeeded', 'payment.failed', 'payment.refunded', 'order.completed', 'order.cancelled'])
+    expect(COMMAND_TYPES).toEqual(['reserve_inventory', 'cancel_reservation', 'charge_payment', 'refund_payment', 'set_chaos'])
+  })
+
+  it('topics, partitions and changelogs', () => {
+    expect(TOPICS).toEqual({
+      orderEvents: { name: 'order.events', partitions: 8 },
+      inventoryCommands: { name: 'inventory.commands', partitions: 4 },
+      paymentCommands: { name: 'payment.commands', partitions: 4 },
+      dlq: { name: 'dlq', partitions: 1 },
+      control: { name: 'sagactl.control', partitions: 1 },
+    })
+    expect(topicSpecs('p.', orderSaga)).toEqual([
+      { name: 'p.order.events', partitions: 8 },
+      { name: 'p.inventory.commands', partitions: 4 },
+      { name: 'p.payment.commands', partitions: 4 },
+      { name: 'p.dlq', partitions: 1 },
+      { name: 'p.sagactl.control', partitions: 1 },
+      { name: 'p.sagactl.orchestrator.changelog', partitions: 8, compacted: true },
+      { name: 'p.sagactl.inventory.changelog', partitions: 4, compacted: true },
+      { name: 'p.sagactl.payment.changelog', partitions: 4, compacted: true },
+      { name: 'p.sagactl.notifier.changelog', partitions: 8, compacted: true },
+    ])
+  })
+
+  it('roles, chaos targets, bench hops and breach kinds', () => {
+    expect(roleNames(orderSaga)).toEqual(['api', 'orchestrator', 'inventory', 'payment', 'notifier'])
+    expect(chaosTargets(orderSaga)).toEqual(['inventory', 'payment'])
+    expect(SAGA_HOPS).toEqual([
+      ['order.created', 'reserve_inventory'],
+      ['reserve_inventory', 'inventory.reserved'],
+      ['inventory.reserved', 'charge_payment'],
+      ['charge_payment', 'payment.succeeded'],
+      ['payment.succeeded', 'order.completed'],
+    ])
+    expect(BREACH_KINDS).toEqual([
+      'unfinished',
+      'multiple_final_events',
+      'double_reservation',
+      'double_charge',
+      'charge_without_reservation',
+      'completed_without_reservation',
+      'completed_without_payment',
+      'cancelled_with_effect_standing',
+      'compensation_applied_twice',
+      'message_id_conflict',
+    ])
+  })
+
+  it('the steps the orchestrator runs keep their persisted names', () => {
+    expect(orderSaga.steps.map((s) => s.name)).toEqual(['reserve_inventory', 'charge_payment'])
+  })
+})
+
+describe('derived from a three-step saga: the ship step appears everywhere, from its one module', () => {
+  it('message types, in step order', () => {
+    expect(eventTypes(threeStepSaga)).toEqual([...EVENT_TYPES.slice(0, 7), 'shipping.shipped', 'shipping.ship-failed', 'shipping.shipment-cancelled', 'order.completed', 'order.cancelled'])
+    expect(commandTypes(threeStepSaga)).toEqual(['reserve_inventory', 'cancel_reservation', 'charge_payment', 'refund_payment', 'ship_order', 'cancel_shipment', 'set_chaos'])
+  })
+
+  it('its topic and its changelog', () => {
+    expect(topicNames('', threeStepSaga).shippingCommands).toBe('shipping.commands')
+    const specs = topicSpecs('', threeStepSaga)
+    expect(specs).toContainEqual({ name: 'shipping.commands', partitions: 2 })
+    expect(specs).toContainEqual({ name: 'sagactl.shipping.changelog', partitions: 2, compacted: true })
+    expect(specs.length).toBe(topicSpecs('', orderSaga).length + 2)
+  })
+
+  it('its role, chaos target, hops and breach kinds', () => {
+    expect(roleNames(threeStepSaga)).toEqual(['api', 'orchestrator', 'inventory', 'payment', 'shipping', 'notifier'])
+    expect(chaosTargets(threeStepSaga)).toEqual(['inventory', 'payment', 'shipping'])
+    expect(sagaHops(threeStepSaga).slice(-3)).toEqual([
+      ['payment.succeeded', 'ship_order'],
+      ['ship_order', 'shipping.shipped'],
+      ['shipping.shipped', 'order.completed'],
+    ])
+    expect(breachKinds(threeStepSaga)).toEqual(expect.arrayContaining(['double_shipment', 'shipment_without_charge', 'completed_without_shipment']))
+    expect(breachKinds(threeStepSaga).length).toBe(BREACH_KINDS.length + 3)
+  })
+})
+
+describe('defineSaga refuses a definition that would misroute replies', () => {
+  it('given a second step reusing a message type, then it names it', () => {
+    const clash = { ...shipping, command: { ...shipping.command, type: 'charge_payment' } }
+    expect(() => defineSaga({ ...threeStepSaga, steps: [inventory, payment, clash] })).toThrow(/message type "charge_payment" is used twice/)
+  })
+
+  it('given a step after the first without a check against its predecessor, then it says so', () => {
+    const { withoutPrevious: _omitted, ...checks } = shipping.verify
+    expect(() => defineSaga({ ...threeStepSaga, steps: [inventory, payment, { ...shipping, verify: checks }] })).toThrow(/ship_order follows another step/)
+  })
+
+  it('given a participant role the saga itself uses, then it is refused', () => {
+    expect(() => defineSaga({ ...threeStepSaga, steps: [inventory, { ...payment, role: 'notifier' as never }] })).toThrow(/role "notifier" is used twice/)
+  })
+})
+
