@@ -11,7 +11,7 @@ export interface Config {
   dataDir: string
   port: number
   topicPrefix: string
-  retry: { minDelayMs: number; maxDelayMs: number; maxAttempts: number }
+  retry: { minDelayMs: number; maxDelayMs: number; maxAttempts: number; maxCompensationAttempts: number }
   stepTimeoutMs: number
   inventorySuccessRate: number
   paymentSuccessRate: number
@@ -32,6 +32,10 @@ export class ConfigError extends Error {}
 
 // A day, as payment APIs keep their keys: long enough for any client's retries.
 export const DEFAULT_IDEMPOTENCY_TTL_MS = 24 * 3_600_000
+
+// Ten resends a step timeout apart (five minutes at the default 30 s) outlast a participant's
+// restart or deploy; a longer outage is for a person to look at, and its backlog still settles the saga.
+export const DEFAULT_MAX_COMPENSATION_ATTEMPTS = 10
 
 type Env = Record<string, string | undefined>
 
@@ -174,7 +178,7 @@ export function loadConfig(env: Env = process.env, defaults: { allowChaos?: bool
     dataDir: path.resolve(env.SAGA_DATA_DIR || './.sagactl'),
     port,
     topicPrefix: prefix,
-    retry: { minDelayMs, maxDelayMs, maxAttempts: int(env, 'SAGA_MAX_ATTEMPTS', 3, 1) },
+    retry: { minDelayMs, maxDelayMs, maxAttempts: int(env, 'SAGA_MAX_ATTEMPTS', 3, 1), maxCompensationAttempts: int(env, 'SAGA_MAX_COMPENSATION_ATTEMPTS', DEFAULT_MAX_COMPENSATION_ATTEMPTS, 1) },
     stepTimeoutMs: int(env, 'SAGA_STEP_TIMEOUT_MS', 30000, 1),
     inventorySuccessRate: rate(env, 'INVENTORY_SUCCESS_RATE', 0.8),
     paymentSuccessRate: rate(env, 'PAYMENT_SUCCESS_RATE', 0.7),

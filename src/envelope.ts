@@ -12,6 +12,9 @@ export const EVENT_TYPES = [
   'payment.refunded',
   'order.completed',
   'order.cancelled',
+  // Not final: a compensation ran out of attempts, and an operator asked for it to be resumed.
+  'saga.stuck',
+  'saga.retry-requested',
 ] as const
 export type EventType = (typeof EVENT_TYPES)[number]
 

@@ -18,7 +18,8 @@ export interface StateStore {
 }
 
 export interface Notice {
-  level: 'info' | 'warn'
+  /** error: something needs a person (a stuck saga), not a failure of the role itself. */
+  level: 'info' | 'warn' | 'error'
   msg: string
   fields?: Record<string, unknown>
 }

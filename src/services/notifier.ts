@@ -38,6 +38,10 @@ export function describe(message: Message): Notice {
       return line('info', 'order', '■ COMPLETED')
     case 'order.cancelled':
       return line('warn', 'order', `■ CANCELLED: ${String(p.reason)}`)
+    case 'saga.stuck':
+      return line('error', 'order', `⚠ STUCK: ${String(p.reason)}; resume with \`sagactl saga retry ${message.order_id}\``)
+    case 'saga.retry-requested':
+      return line('warn', 'order', `retry requested for ${String(p.step)}`)
     default:
       return line('warn', 'order', message.type)
   }

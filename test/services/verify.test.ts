@@ -46,11 +46,12 @@ describe('verify over valid logs', () => {
           if (o.messages.some((m) => m.payload.repeated === true)) seen.add('repeated reply')
           if (o.messages.some((m) => typeof m.payload.attempt === 'number' && m.payload.attempt > 1)) seen.add('retry')
           if (new Set(o.messages.map((m) => m.message_id)).size < o.messages.length) seen.add('redelivery')
+          if (types.includes('saga.stuck') && types.includes('order.cancelled')) seen.add('stuck, then settled by a late confirmation')
         }
       }),
       { numRuns: 500 },
     )
-    expect([...seen].sort()).toEqual(['cancelled at inventory', 'completed', 'redelivery', 'refund', 'release', 'repeated reply', 'retry'])
+    expect([...seen].sort()).toEqual(['cancelled at inventory', 'completed', 'redelivery', 'refund', 'release', 'repeated reply', 'retry', 'stuck, then settled by a late confirmation'])
   })
 })
 
@@ -120,6 +121,24 @@ describe('verify, by example', () => {
       msg('order.cancelled', 1, 'x-1', { reason: 'out of stock' }),
     ])
     expect(kinds(report)).toEqual([['order-1', 'charge_without_reservation']])
+  })
+
+  it('given a saga that said it is stuck, when verified, then one stuck breach naming its reason and how to resume it, counted as unfinished', () => {
+    const reason = 'compensation of reserve_inventory (cancel_reservation) not confirmed after 2 attempts'
+    const log = [
+      created(1),
+      msg('inventory.reserved', 1, 'r-1', { reservation_id: 'res-1', attempt: 1 }),
+      msg('payment.failed', 1, 'f-1', { reason: 'card declined', retryable: false, attempt: 1 }),
+      msg('saga.stuck', 1, 's-1', { step: 'reserve_inventory', attempt: 2, reason }),
+    ]
+    const report = verifyMessages(log)
+    expect(report).toMatchObject({ ok: false, unfinished: 1, stuck: 1 })
+    expect(report.breaches).toEqual([{ order_id: 'order-1', kind: 'stuck', rule: 'finished', detail: `${reason}; resume it with \`sagactl saga retry order-1\`` }])
+    expect(renderVerifyReport(report)).toMatch(/^BREACHED: 1 orders — 0 completed, 0 cancelled, 1 unfinished \(1 stuck\)/)
+    // Once retried, it is on its way again: unfinished until its final event, not stuck.
+    const retried = verifyMessages([...log, msg('saga.retry-requested', 1, 'q-1', { step: 'reserve_inventory', attempt: 2 })])
+    expect(retried).toMatchObject({ unfinished: 1, stuck: 0 })
+    expect(kinds(retried)).toEqual([['order-1', 'unfinished']])
   })
 
   it('given a completed order, when rendered, then the report says OK with its counts', () => {
