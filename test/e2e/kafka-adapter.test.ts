@@ -78,18 +78,26 @@ interface Member {
   /** Every writer the member was given, by partition; a revoked one stays, so a test can try it. */
   readonly writers: Map<number, PartitionWriter>
   readonly owned: Set<number>
-  readonly revocations: number[][]
+  /** Each revocation, with how many records had been handed over when it came. */
+  readonly revocations: { partitions: number[]; handledBefore: number }[]
   readonly errors: Error[]
 }
 
-/** A member of the group in this process, recording what the adapter hands it; commits only when the test does. */
-async function join(f: Fixture, name: string, instanceId?: string): Promise<Member> {
+/**
+ * A member of the group in this process, recording what the adapter hands it; commits only when
+ * the test does. `then` runs after a record is recorded: a pending promise holds the member there.
+ */
+async function join(f: Fixture, name: string, options: { instanceId?: string; then?: (record: ConsumedRecord) => void | Promise<void> } = {}): Promise<Member> {
+  const { instanceId, then } = options
   const member: Member = { handled: [], writers: new Map(), owned: new Set(), revocations: [], errors: [] }
   const subscription = await openTestBus(name).subscribe({
     groupId: f.group,
     topic: f.input,
     ...(instanceId ? { instanceId } : {}),
-    handler: (record) => void member.handled.push(record),
+    handler: (record) => {
+      member.handled.push(record)
+      return then?.(record)
+    },
     ownership: {
       assigned: async (writers) => {
         for (const w of writers) {
@@ -98,7 +106,7 @@ async function join(f: Fixture, name: string, instanceId?: string): Promise<Memb
         }
       },
       revoked: (partitions) => {
-        member.revocations.push(partitions)
+        member.revocations.push({ partitions, handledBefore: member.handled.length })
         for (const p of partitions) member.owned.delete(p)
       },
     },
@@ -270,7 +278,7 @@ describe('the Kafka adapter on a real broker', () => {
       expect(await visible(f.bus, f.output)).toEqual(['out:a'])
       expect(await committed(f)).toBe(BigInt(died!.offset!))
 
-      const next = await join(f, 'next', instanceId)
+      const next = await join(f, 'next', { instanceId })
       const [again] = await waitFor(() => next.handled.length >= 1 && next.handled, 'the next member to receive die:b again', TAKEOVER_MS)
       expect([again!.value!.toString(), again!.offset]).toEqual(['die:b', BigInt(died!.offset!)])
       await writerOf(next).commit([{ topic: f.output, key: 'k', value: 'out:b-again' }], again!.offset + 1n)
@@ -293,7 +301,7 @@ describe('the Kafka adapter on a real broker', () => {
 
       const b = await join(f, 'b')
       await waitFor(() => a.revocations.length > 0 && b.owned.size > 0 && a.owned.size + b.owned.size === partitions.length, 'the partitions to be shared', TAKEOVER_MS)
-      const moved = a.revocations.flat().sort((x, y) => x - y)
+      const moved = a.revocations.flatMap((r) => r.partitions).sort((x, y) => x - y)
       expect(moved).toEqual([...b.owned].sort((x, y) => x - y))
       expect([...a.owned, ...b.owned].sort((x, y) => x - y)).toEqual(partitions)
       expect(a.owned.size).toBeGreaterThan(0)
@@ -313,6 +321,35 @@ describe('the Kafka adapter on a real broker', () => {
       await expect(writerOf(a, p).commit([{ topic: f.output, key: 'zombie', value: 'zombie' }], offsetBefore + 1n)).rejects.toBeInstanceOf(FencedError)
       expect(await committed(f, p)).toBe(offsetBefore)
       expect(await visible(f.bus, f.output)).not.toContain('zombie')
+      expect([...a.errors, ...b.errors]).toEqual([])
+    })
+
+    it('drops the records of a revoked partition that were fetched before the revocation but not yet handed over', async () => {
+      const partitions = [0, 1, 2, 3]
+      const f = await fresh(partitions.length)
+      // The first member's handler holds its first record until the test lets go: the rest of the
+      // fetch waits in the adapter's stream while the group moves partitions away.
+      let release!: () => void
+      const held = new Promise<void>((resolve) => (release = resolve))
+      const a = await join(f, 'a', { then: () => held })
+      cleanups.push(async () => release())
+      await waitFor(() => a.owned.size === partitions.length, 'the first member to own every partition')
+      await f.bus.publish(partitions.flatMap((p) => [1, 2, 3].map((i) => ({ topic: f.input, key: `k${p}`, value: `${p}:${i}`, partition: p }))))
+      await waitFor(() => a.handled.length === 1, 'the first member to be holding a record')
+
+      const b = await join(f, 'b')
+      await waitFor(() => a.revocations.length > 0 && b.owned.size > 0 && a.owned.size + b.owned.size === partitions.length, 'the partitions to be shared', TAKEOVER_MS)
+      const moved = a.revocations.flatMap((r) => r.partitions)
+      const revokedAt = a.revocations[0]!.handledBefore
+      release()
+
+      // Nothing was committed: the new owner gets every record of what moved, from the start.
+      const expected = moved.flatMap((p) => [1, 2, 3].map((i) => `${p}:${i}`)).sort()
+      await waitFor(() => b.handled.length >= expected.length, 'the second member to receive the moved partitions’ records', TAKEOVER_MS)
+      expect(values(b.handled).sort()).toEqual(expected)
+      // The first member kept handling what it still owns, and nothing of what moved.
+      await waitFor(() => a.handled.slice(revokedAt).some((r) => a.owned.has(r.partition)), 'the first member to go on with its own partitions')
+      expect(a.handled.slice(revokedAt).filter((r) => moved.includes(r.partition))).toEqual([])
       expect([...a.errors, ...b.errors]).toEqual([])
     })
   })
