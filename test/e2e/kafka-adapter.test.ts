@@ -6,7 +6,7 @@ import { Admin, FetchIsolationLevels, Producer, ProduceAcks } from '@platformati
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest'
 
 import { PlatformaticBus } from '../../src/kafka/platformatic.js'
-import { FencedError, TopicMismatchError, type ConsumedRecord, type PartitionWriter } from '../../src/kafka/port.js'
+import { FencedError, TopicMismatchError, type ConsumedRecord, type PartitionWriter, type Subscription } from '../../src/kafka/port.js'
 import { waitFor } from './harness.js'
 
 // The adapter driven directly, with no role on top: the guarantees the README's "Scaling out"
@@ -81,6 +81,8 @@ interface Member {
   /** Each revocation, with how many records had been handed over when it came. */
   readonly revocations: { partitions: number[]; handledBefore: number }[]
   readonly errors: Error[]
+  /** Leaves the group cleanly (Subscription.close). */
+  leave(): Promise<void>
 }
 
 /**
@@ -89,8 +91,8 @@ interface Member {
  */
 async function join(f: Fixture, name: string, options: { instanceId?: string; then?: (record: ConsumedRecord) => void | Promise<void> } = {}): Promise<Member> {
   const { instanceId, then } = options
-  const member: Member = { handled: [], writers: new Map(), owned: new Set(), revocations: [], errors: [] }
-  const subscription = await openTestBus(name).subscribe({
+  const member: Member = { handled: [], writers: new Map(), owned: new Set(), revocations: [], errors: [], leave: () => subscription.close() }
+  const subscription: Subscription = await openTestBus(name).subscribe({
     groupId: f.group,
     topic: f.input,
     ...(instanceId ? { instanceId } : {}),
@@ -350,6 +352,29 @@ describe('the Kafka adapter on a real broker', () => {
       // The first member kept handling what it still owns, and nothing of what moved.
       await waitFor(() => a.handled.slice(revokedAt).some((r) => a.owned.has(r.partition)), 'the first member to go on with its own partitions')
       expect(a.handled.slice(revokedAt).filter((r) => moved.includes(r.partition))).toEqual([])
+      expect([...a.errors, ...b.errors]).toEqual([])
+    })
+
+    it('reads a partition that comes back without a committed offset from the start again, not from where the member had fetched it before it moved', async () => {
+      const partitions = [0, 1]
+      const f = await fresh(partitions.length)
+      const a = await join(f, 'a')
+      await waitFor(() => a.owned.size === partitions.length, 'the first member to own every partition')
+      await f.bus.publish(partitions.map((p) => ({ topic: f.input, key: `k${p}`, value: `${p}:1`, partition: p })))
+      await waitFor(() => a.handled.length === partitions.length, 'the first member to handle both records')
+
+      // Nobody commits: what the first member handled is not done, for whoever owns it next.
+      const b = await join(f, 'b')
+      await waitFor(() => a.revocations.length > 0 && b.owned.size > 0, 'a partition to move to the second member', TAKEOVER_MS)
+      const moved = a.revocations.flatMap((r) => r.partitions)
+      await waitFor(() => b.handled.length === moved.length, 'the second member to receive the moved partition’s record')
+      await b.leave()
+
+      await waitFor(() => a.owned.size === partitions.length, 'the partition to come back to the first member', TAKEOVER_MS)
+      const since = a.revocations.at(-1)!.handledBefore
+      // Its record was committed by nobody: a new owner starts at the committed offset, or at
+      // `start` without one, never at a position this member reached before the partition moved.
+      await waitFor(() => moved.every((p) => a.handled.slice(since).some((r) => r.partition === p && r.offset === 0n)), `the first member to receive partition ${moved.join(', ')} again from offset 0`, 20_000)
       expect([...a.errors, ...b.errors]).toEqual([])
     })
   })
