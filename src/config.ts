@@ -22,12 +22,17 @@ export interface Config {
   orderLimits: OrderLimits
   /** How long an Idempotency-Key names its order; after that the same key places a new one. */
   idempotencyTtlMs: number
+  /** How long a finished order's state, processed ids and sent outbox rows are kept (see README, "Retention"). */
+  retentionMs: number
 }
 
 export class ConfigError extends Error {}
 
 // A day, as payment APIs keep their keys: long enough for any client's retries.
 export const DEFAULT_IDEMPOTENCY_TTL_MS = 24 * 3_600_000
+
+// Kafka's own default retention.ms: a duplicate cannot come from a topic after that.
+export const DEFAULT_RETENTION_MS = 7 * 86_400_000
 
 type Env = Record<string, string | undefined>
 
@@ -168,5 +173,6 @@ export function loadConfig(env: Env = process.env, defaults: { allowChaos?: bool
       maxQty: bounded(env, 'SAGA_MAX_QTY', DEFAULT_ORDER_LIMITS.maxQty, 1, Number.MAX_SAFE_INTEGER),
     },
     idempotencyTtlMs: duration(env, 'SAGA_IDEMPOTENCY_TTL', DEFAULT_IDEMPOTENCY_TTL_MS),
+    retentionMs: duration(env, 'SAGA_RETENTION', DEFAULT_RETENTION_MS),
   }
 }

@@ -1,4 +1,5 @@
 import { event, type CommandType, type EventType, type Message, type Outgoing, type Payload } from '../envelope.js'
+import { tooOldToTrust } from '../runtime/retention.js'
 import type { DecideContext, Decision, Notice, RoleHandler, StateStore } from '../runtime/role.js'
 import type { TopicKey } from '../topics.js'
 
@@ -43,6 +44,8 @@ export interface ParticipantDecision {
 export interface ParticipantOptions {
   successRate: number
   allowChaos: boolean
+  /** SAGA_RETENTION: a command older than this, for an effect not (or no longer) known, is not carried out. */
+  retentionMs?: number
 }
 
 export const NO_CHAOS: Chaos = { fail: 0, reject: 0 }
@@ -67,6 +70,11 @@ export function decideParticipant(spec: ParticipantSpec, options: ParticipantOpt
     if (effect) {
       // Already done for this saga: the same answer again, and no second effect.
       return { messages: [reply(spec.act.succeeded, { ...effect.payload, [spec.effectId]: effect.effect_id, repeated: true })], notices: [{ level: 'info', msg: `${spec.act.command} repeated; replying with the same ${spec.effectId}`, fields }] }
+    }
+    // Its effect may have been carried out and forgotten; doing it again would take it twice. A saga
+    // still waiting for it times out and retries with a fresh command.
+    if (tooOldToTrust(message, ctx.now, options.retentionMs)) {
+      return { messages: [], notices: [{ level: 'warn', msg: `${spec.act.command} older than SAGA_RETENTION ignored: it may repeat one already done and forgotten`, fields }] }
     }
     const chaos = { ...state.chaos }
     let failure: { reason: string; retryable: boolean } | undefined
@@ -147,6 +155,8 @@ export function participantRole(spec: ParticipantSpec, options: ParticipantOptio
       if (d.chaos) store.put(CHAOS_SCOPE, spec.name, d.chaos)
       return d
     },
+    // Chaos is the role's, not an order's; an effect is idle-forgotten, as a participant cannot tell when its order is over.
+    settled: (scope) => scope !== CHAOS_SCOPE,
   }
 }
 
