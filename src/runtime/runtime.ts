@@ -321,6 +321,29 @@ export class Runtime {
     return this.#store.get<T>(scope, key)
   }
 
+  /**
+   * Retention (retention.ts): deletes the rows behind these changelog keys and writes a tombstone
+   * for each, in one transaction of the partition, so a restore does not bring them back. False
+   * when the partition is not, or no longer, owned and restored here.
+   */
+  forget(part: number, keys: string[]): boolean {
+    if (this.#grouped && (this.#stopping || !this.#owned.get(part)?.ready)) return false
+    const now = this.#clock()
+    this.#within(part, () =>
+      this.#o.db.$client
+        .transaction(() => {
+          for (const key of keys) {
+            this.#restoreOne(part, key, null, now)
+            this.#touched.add(key)
+          }
+          this.#writeChangelog(now)
+        })
+        .immediate(),
+    )
+    if (this.#owned.has(part)) void this.#relayPartition(part)
+    return true
+  }
+
   /** Fires the due timers of the partitions this instance owns (all of them outside a group). */
   fireDueTimers(): number {
     if (this.#stopping) return 0
