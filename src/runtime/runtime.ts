@@ -329,14 +329,14 @@ export class Runtime {
   forget(part: number, keys: string[]): boolean {
     if (this.#grouped && (this.#stopping || !this.#owned.get(part)?.ready)) return false
     const now = this.#clock()
+    const changelog = this.#o.role.global ? undefined : this.#o.changelog
     this.#within(part, () =>
       this.#o.db.$client
         .transaction(() => {
           for (const key of keys) {
             this.#restoreOne(part, key, null, now)
-            this.#touched.add(key)
+            if (changelog) this.#q.enqueue.run({ topic: changelog, key, value: null, headers: null, at: now, part, dest: part, unit: this.#unit })
           }
-          this.#writeChangelog(now)
         })
         .immediate(),
     )
