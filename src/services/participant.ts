@@ -65,17 +65,20 @@ export function decideParticipant(spec: ParticipantSpec, options: ParticipantOpt
   if (message.type === 'set_chaos') return setChaos(spec, options, state, message, ctx)
   if (typeof attempt !== 'number' || !Number.isInteger(attempt) || attempt < 1) return { messages: [], notices: [], reject: 'payload.attempt must be an integer ≥ 1' }
 
+  // With no effect held, an old command may belong to an order already done and forgotten: carrying
+  // it out would take a second effect, answering it would speak for a finished saga. A saga still
+  // waiting for it times out and retries with a fresh command.
+  if ((message.type === spec.act.command || message.type === spec.undo.command) && !state.effect && tooOldToTrust(message, ctx.now, options.retentionMs)) {
+    return { messages: [], notices: [{ level: 'warn', msg: `${message.type} older than SAGA_RETENTION ignored: it may belong to an order already finished and forgotten`, fields }] }
+  }
+
   if (message.type === spec.act.command) {
     const { effect } = state
     if (effect) {
       // Already done for this saga: the same answer again, and no second effect.
       return { messages: [reply(spec.act.succeeded, { ...effect.payload, [spec.effectId]: effect.effect_id, repeated: true })], notices: [{ level: 'info', msg: `${spec.act.command} repeated; replying with the same ${spec.effectId}`, fields }] }
     }
-    // Its effect may have been carried out and forgotten; doing it again would take it twice. A saga
-    // still waiting for it times out and retries with a fresh command.
-    if (tooOldToTrust(message, ctx.now, options.retentionMs)) {
-      return { messages: [], notices: [{ level: 'warn', msg: `${spec.act.command} older than SAGA_RETENTION ignored: it may repeat one already done and forgotten`, fields }] }
-    }
+
     const chaos = { ...state.chaos }
     let failure: { reason: string; retryable: boolean } | undefined
     if (chaos.reject > 0) {

@@ -74,7 +74,7 @@ export interface ApiRetention {
  * With a retention, a finished order's view is settled; an Idempotency-Key's record only once the
  * key has expired and SAGA_RETENTION more has passed, because a key whose record is forgotten
  * derives its first generation's ids again, and by then every role must have forgotten that order.
- * An order.created older than SAGA_RETENTION makes no view: it may repeat a forgotten order.
+ * An event older than SAGA_RETENTION makes no view: it may belong to a forgotten order.
  */
 export function apiRole(limits: OrderLimits, retention?: ApiRetention): RoleHandler {
   const orderProblemIn = orderProblem(limits)
@@ -83,7 +83,8 @@ export function apiRole(limits: OrderLimits, retention?: ApiRetention): RoleHand
     handle(message, store, ctx): Decision {
       const reason = unreadable(message, orderProblemIn)
       if (reason) return { reject: reason }
-      if (message.type === 'order.created' && !store.get(ORDER_SCOPE, message.order_id) && tooOldToTrust(message, ctx.now, retention?.retentionMs)) return {}
+      // A view forgotten by retention must not come back, pending for ever, from a late copy of one of its events.
+      if (!store.get(ORDER_SCOPE, message.order_id) && tooOldToTrust(message, ctx.now, retention?.retentionMs)) return {}
       return orderViews.handle(message, store, ctx)
     },
     settled(scope, value, now): boolean {
