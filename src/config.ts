@@ -24,6 +24,8 @@ export interface Config {
   idempotencyTtlMs: number
   /** SQLite's `synchronous`: FULL survives power loss with every commit, NORMAL only process crashes. */
   sqliteSynchronous: SqliteSynchronous
+  /** How long a finished order's state, processed ids and sent outbox rows are kept (see README, "Retention"). */
+  retentionMs: number
 }
 
 export type SqliteSynchronous = 'FULL' | 'NORMAL'
@@ -36,6 +38,8 @@ export const DEFAULT_IDEMPOTENCY_TTL_MS = 24 * 3_600_000
 // Ten resends a step timeout apart (five minutes at the default 30 s) outlast a participant's
 // restart or deploy; a longer outage is for a person to look at, and its backlog still settles the saga.
 export const DEFAULT_MAX_COMPENSATION_ATTEMPTS = 10
+// Kafka's own default retention.ms: a duplicate cannot come from a topic after that.
+export const DEFAULT_RETENTION_MS = 7 * 86_400_000
 
 type Env = Record<string, string | undefined>
 
@@ -190,5 +194,6 @@ export function loadConfig(env: Env = process.env, defaults: { allowChaos?: bool
     },
     idempotencyTtlMs: duration(env, 'SAGA_IDEMPOTENCY_TTL', DEFAULT_IDEMPOTENCY_TTL_MS),
     sqliteSynchronous: synchronous(env),
+    retentionMs: duration(env, 'SAGA_RETENTION', DEFAULT_RETENTION_MS),
   }
 }

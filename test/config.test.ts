@@ -56,6 +56,8 @@ describe('configuration from the environment', () => {
     ['SAGA_IDEMPOTENCY_TTL', '0'],
     ['SAGA_IDEMPOTENCY_TTL', 'a day'],
     ['SAGA_IDEMPOTENCY_TTL', '2w'],
+    ['SAGA_RETENTION', '0'],
+    ['SAGA_RETENTION', 'a week'],
     ['SAGA_REPLICATION_FACTOR', '0'],
     ['SAGA_MIN_INSYNC_REPLICAS', 'two'],
     ['KAFKA_SSL', 'maybe'],
@@ -68,6 +70,12 @@ describe('configuration from the environment', () => {
   it('reads SAGA_MAX_COMPENSATION_ATTEMPTS into the retry policy, and says what is wrong with a bad one', () => {
     expect(loadConfig({ SAGA_MAX_COMPENSATION_ATTEMPTS: '1' }).retry.maxCompensationAttempts).toBe(1)
     expect(() => loadConfig({ SAGA_MAX_COMPENSATION_ATTEMPTS: '-3' })).toThrow('SAGA_MAX_COMPENSATION_ATTEMPTS must be an integer ≥ 1, got "-3"')
+  })
+
+  it('keeps finished orders for SAGA_RETENTION, 7 days (Kafka\'s default retention.ms) unless set', () => {
+    expect(loadConfig({}).retentionMs).toBe(7 * 86_400_000)
+    expect(loadConfig({ SAGA_RETENTION: '30s' }).retentionMs).toBe(30_000)
+    expect(() => loadConfig({ SAGA_RETENTION: '-1d' })).toThrow(/SAGA_RETENTION must be a duration ≥ 1 ms such as 24h, 30m, 45s or 500ms, got "-1d"/)
   })
 
   it('refuses a max retry delay below the min', () => {

@@ -49,4 +49,9 @@ export interface RoleHandler {
    */
   global?: boolean
   handle(message: Message, store: StateStore, ctx: DecideContext): Decision
+  /**
+   * Whether a state row is done with (a finished saga), so retention may forget it once idle for
+   * SAGA_RETENTION. Absent: every row is, and only idle time decides.
+   */
+  settled?(scope: string, value: unknown, now: number): boolean
 }

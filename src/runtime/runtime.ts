@@ -417,6 +417,29 @@ export class Runtime {
     return this.#store.get<T>(scope, key)
   }
 
+  /**
+   * Retention (retention.ts): deletes the rows behind these changelog keys and writes a tombstone
+   * for each, in one transaction of the partition, so a restore does not bring them back. False
+   * when the partition is not, or no longer, owned and restored here.
+   */
+  forget(part: number, keys: string[]): boolean {
+    if (this.#grouped && (this.#stopping || !this.#owned.get(part)?.ready)) return false
+    const now = this.#clock()
+    const changelog = this.#o.role.global ? undefined : this.#o.changelog
+    this.#within(part, () =>
+      this.#o.db.$client
+        .transaction(() => {
+          for (const key of keys) {
+            this.#restoreOne(part, key, null, now)
+            if (changelog) this.#q.enqueue.run({ topic: changelog, key, value: null, headers: null, at: now, part, dest: part, unit: this.#unit })
+          }
+        })
+        .immediate(),
+    )
+    if (this.#owned.has(part)) void this.#relayPartition(part)
+    return true
+  }
+
   /** Fires the due timers of the partitions this instance owns (all of them outside a group). */
   fireDueTimers(): number {
     if (this.#stopping) return 0

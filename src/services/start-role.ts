@@ -3,11 +3,14 @@ import path from 'node:path'
 import type { Logger } from 'pino'
 
 import type { Config } from '../config.js'
-import { databasePath, openDatabase } from '../db/database.js'
+import { databasePath, openDatabase, type Db } from '../db/database.js'
 import { openBus } from '../kafka/open-bus.js'
 import type { MessageBus } from '../kafka/port.js'
 import type { RoleHandler, RoleName } from '../runtime/role.js'
+import { keysOf, Pruner } from '../runtime/pruner.js'
+import { pruneIntervalMs, retentionWarnings, sentOutboxKeepMs } from '../runtime/retention.js'
 import { CRASH_POINTS, Runtime, type CrashPlan, type CrashPoint } from '../runtime/runtime.js'
+import { topicRetentions } from '../kafka/topic-retention.js'
 import { CHANGELOGS, changelogTopic, topicNames, topicSpecs, type ChangelogRole } from '../topics.js'
 import { buildApp } from './api/app.js'
 import { apiRole, ORDER_SCOPE, type OrderView } from './api/orders.js'
@@ -19,13 +22,13 @@ import { inventorySpec, participantRole, paymentSpec } from './participant.js'
 export function roleHandler(name: RoleName, config: Config): RoleHandler {
   switch (name) {
     case 'api':
-      return apiRole(config.orderLimits)
+      return apiRole(config.orderLimits, { retentionMs: config.retentionMs, idempotencyTtlMs: config.idempotencyTtlMs })
     case 'orchestrator':
-      return orchestratorRole({ ...config.retry, stepTimeoutMs: config.stepTimeoutMs }, config.orderLimits)
+      return orchestratorRole({ ...config.retry, stepTimeoutMs: config.stepTimeoutMs }, config.orderLimits, config.retentionMs)
     case 'inventory':
-      return participantRole(inventorySpec, { successRate: config.inventorySuccessRate, allowChaos: config.allowChaos })
+      return participantRole(inventorySpec, { successRate: config.inventorySuccessRate, allowChaos: config.allowChaos, retentionMs: config.retentionMs })
     case 'payment':
-      return participantRole(paymentSpec, { successRate: config.paymentSuccessRate, allowChaos: config.allowChaos })
+      return participantRole(paymentSpec, { successRate: config.paymentSuccessRate, allowChaos: config.allowChaos, retentionMs: config.retentionMs })
     case 'notifier':
       return notifierRole
     default: {
@@ -72,8 +75,10 @@ export async function startRole(name: RoleName, config: Config, log: Logger, onF
   const dataFile = databasePath(instanceDataDir(config), name)
   const db = openDatabase(dataFile, { synchronous: config.sqliteSynchronous })
   const changelog = roleChangelog(config, name)
+  const handler = roleHandler(name, config)
+  await warnOnShortRetention(config, handler, log)
   const runtime = new Runtime({
-    role: roleHandler(name, config),
+    role: handler,
     db,
     bus,
     topics: topicNames(config.topicPrefix),
@@ -86,6 +91,7 @@ export async function startRole(name: RoleName, config: Config, log: Logger, onF
     ...crashPlan(config, name),
   })
   await runtime.start()
+  const pruner = retentionPruner(config, handler, runtime, db, log)
 
   let url: string | undefined
   let closeHttp = async (): Promise<void> => {}
@@ -113,6 +119,7 @@ export async function startRole(name: RoleName, config: Config, log: Logger, onF
   const stop = (): Promise<void> =>
     (stopping ??= (async () => {
       await closeHttp()
+      await pruner.stop()
       await runtime.stop()
       await bus.close()
       db.$client.close()
@@ -120,4 +127,32 @@ export async function startRole(name: RoleName, config: Config, log: Logger, onF
       log.info({ role: name }, `${name} stopped`)
     })())
   return { runtime, ...(url ? { url } : {}), stop }
+}
+
+/**
+ * Forgets what SAGA_RETENTION allows, in the background: only partitions this instance owns, each
+ * batch one transaction that deletes the rows and tombstones their changelog keys.
+ */
+export function retentionPruner(config: Config, handler: RoleHandler, runtime: Runtime, db: Db, log: Logger): Pruner {
+  const pruner = new Pruner({
+    db,
+    rule: { retentionMs: config.retentionMs, ...(handler.settled ? { settled: handler.settled.bind(handler) } : {}) },
+    sentOutboxKeepMs: sentOutboxKeepMs(config.retentionMs),
+    scope: () => (handler.global ? null : runtime.ownedPartitions()),
+    forget: (part, entries) => runtime.forget(part, keysOf(entries)),
+    log: log.child({ component: 'retention' }),
+  })
+  pruner.start(pruneIntervalMs(config.retentionMs))
+  return pruner
+}
+
+/** A warning, not a refusal: a short SAGA_RETENTION is a choice (tests, a demo), its cost is said in the README. */
+async function warnOnShortRetention(config: Config, handler: RoleHandler, log: Logger): Promise<void> {
+  const names = topicNames(config.topicPrefix)
+  const inputs = handler.consumes.map((t) => names[t])
+  try {
+    for (const warning of retentionWarnings(config.retentionMs, await topicRetentions(config.brokers, config.kafka, inputs))) log.warn({ retention_ms: config.retentionMs }, warning)
+  } catch (error) {
+    log.warn({ err: error }, "could not read the input topics' retention.ms to compare with SAGA_RETENTION")
+  }
 }
