@@ -22,6 +22,8 @@ export interface Config {
   orderLimits: OrderLimits
   /** How long an Idempotency-Key names its order; after that the same key places a new one. */
   idempotencyTtlMs: number
+  /** Where a role other than the api serves GET /metrics; absent: not served. */
+  metricsPort?: number
 }
 
 export class ConfigError extends Error {}
@@ -151,6 +153,8 @@ export function loadConfig(env: Env = process.env, defaults: { allowChaos?: bool
   }
   const port = int(env, 'PORT', 3000, 0)
   if (port > 65535) throw new ConfigError(`PORT must be at most 65535, got "${env.PORT}"`)
+  const metricsPort = env.SAGA_METRICS_PORT ? int(env, 'SAGA_METRICS_PORT', 0, 0) : undefined
+  if (metricsPort !== undefined && metricsPort > 65535) throw new ConfigError(`SAGA_METRICS_PORT must be at most 65535, got "${env.SAGA_METRICS_PORT}"`)
   return {
     brokers,
     kafka: kafkaOptions(env),
@@ -168,5 +172,6 @@ export function loadConfig(env: Env = process.env, defaults: { allowChaos?: bool
       maxQty: bounded(env, 'SAGA_MAX_QTY', DEFAULT_ORDER_LIMITS.maxQty, 1, Number.MAX_SAFE_INTEGER),
     },
     idempotencyTtlMs: duration(env, 'SAGA_IDEMPOTENCY_TTL', DEFAULT_IDEMPOTENCY_TTL_MS),
+    ...(metricsPort !== undefined ? { metricsPort } : {}),
   }
 }
