@@ -61,6 +61,12 @@ function crashPlan(config: Config, role: RoleName): { crash?: CrashPlan } {
   return { crash: { at, ...(onType ? { onType } : {}), marker: path.join(instanceDataDir(config), `${role}.crashed-${at}`) } }
 }
 
+async function countRecords(bus: MessageBus, topic: string, partition: number, from: bigint): Promise<number> {
+  let records = 0
+  await bus.read({ topic, partitions: [partition], fromOffset: from, handler: () => void records++ })
+  return records
+}
+
 export interface RunningRole {
   runtime: Runtime
   /** The api's listening address, e.g. http://127.0.0.1:3000. */
@@ -84,7 +90,7 @@ export async function startRole(name: RoleName, config: Config, log: Logger, onF
   let runtime: Runtime | undefined
   const metrics =
     name === 'api' || config.metricsPort !== undefined
-      ? new RoleMetrics({ role: name, ...(config.instanceId ? { instance: config.instanceId } : {}), db: db.$client, owned: () => (handler.global ? null : (runtime?.ownedPartitions() ?? [])), endOffsets: (topic) => bus.endOffsets(topic) })
+      ? new RoleMetrics({ role: name, ...(config.instanceId ? { instance: config.instanceId } : {}), db: db.$client, owned: () => (handler.global ? null : (runtime?.ownedPartitions() ?? [])), endOffsets: (topic) => bus.endOffsets(topic), countRecords: (topic, partition, from) => countRecords(bus, topic, partition, from) })
       : undefined
   const observer = roleObserver(metrics, tracing)
   runtime = new Runtime({
