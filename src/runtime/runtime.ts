@@ -322,7 +322,6 @@ export class Runtime {
         })
         .immediate(),
     )
-    this.#trace = undefined
     this.relay()
     return decision
   }
@@ -564,6 +563,7 @@ export class Runtime {
     } finally {
       this.#part = null
       this.#touched.clear()
+      this.#trace = undefined
     }
   }
 
