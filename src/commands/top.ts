@@ -21,7 +21,7 @@ export default class Top extends Command {
   async run(): Promise<TopView> {
     const { flags } = await this.parse(Top)
     const apiPort = flags.port ?? Number(process.env.PORT || 3000)
-    const endpoints = flags.endpoint ?? devEndpoints(apiPort, flags.instances, flags['metrics-port-base'], flags.host)
+    const endpoints = flags.endpoint?.map((url) => ({ url })) ?? devEndpoints(apiPort, flags.instances, flags['metrics-port-base'], flags.host)
     const round = (): Promise<Scrape[]> => Promise.all(endpoints.map((e) => scrape(e)))
     const pause = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, flags.interval * 1000))
 

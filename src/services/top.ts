@@ -9,27 +9,35 @@ export function devMetricsPort(role: Exclude<RoleName, 'api'>, index: number, ba
   return base + ROLE_OFFSET[role] + index
 }
 
+export interface Endpoint {
+  url: string
+  /** The role expected there, to name it while it does not answer; what it answers wins. */
+  role?: RoleName
+}
+
 /** The endpoints `sagactl dev --instances N` serves: the api's on its HTTP ports, the others from the base. */
-export function devEndpoints(apiPort: number, instances: number, base = DEV_METRICS_PORT_BASE, host = '127.0.0.1'): string[] {
-  return ROLE_NAMES.flatMap((role) => Array.from({ length: instances }, (_, i) => `http://${host}:${role === 'api' ? apiPort + i : devMetricsPort(role, i, base)}/metrics`))
+export function devEndpoints(apiPort: number, instances: number, base = DEV_METRICS_PORT_BASE, host = '127.0.0.1'): Endpoint[] {
+  return ROLE_NAMES.flatMap((role) => Array.from({ length: instances }, (_, i) => ({ role, url: `http://${host}:${role === 'api' ? apiPort + i : devMetricsPort(role, i, base)}/metrics` })))
 }
 
 export interface Scrape {
   endpoint: string
+  role?: RoleName
   at: number
   metrics?: Map<string, Family>
   error?: string
 }
 
-export async function scrape(endpoint: string, timeoutMs = 2000): Promise<Scrape> {
+export async function scrape({ url: endpoint, role }: Endpoint, timeoutMs = 2000): Promise<Scrape> {
   const at = Date.now()
+  const base = { endpoint, ...(role ? { role } : {}), at }
   try {
     const response = await fetch(endpoint, { signal: AbortSignal.timeout(timeoutMs) })
-    if (response.status !== 200) return { endpoint, at, error: `HTTP ${response.status}` }
-    return { endpoint, at, metrics: parsePrometheusText(await response.text()) }
+    if (response.status !== 200) return { ...base, error: `HTTP ${response.status}` }
+    return { ...base, metrics: parsePrometheusText(await response.text()) }
   } catch (error) {
     const cause = (error as { cause?: { code?: string } }).cause?.code
-    return { endpoint, at, error: cause ?? (error as Error).message }
+    return { ...base, error: cause ?? (error as Error).message }
   }
 }
 
@@ -136,7 +144,7 @@ export function summarize(now: Scrape[], before?: Scrape[]): TopView {
   const rows = new Map<string, RoleRow>()
   const known = [...ROLE_NAMES] as string[]
   for (const s of now) {
-    const role = roleOf(s) ?? known.find((r) => s.endpoint.includes(r)) ?? '?'
+    const role = roleOf(s) ?? s.role ?? '?'
     const row = rows.get(role) ?? { role, up: 0, endpoints: 0, lag: 0, outbox: 0, oldest_unsent_s: 0, handled_per_s: null, dead_letters: 0 }
     rows.set(role, row)
     row.endpoints++

@@ -41,11 +41,14 @@ describe('top', () => {
     expect(view.in_flight).toEqual({ running: 3, waiting_retry: 0, compensating: 0, stuck: 1 })
     expect(view.roles[0]).toMatchObject({ role: 'orchestrator', up: 1, endpoints: 1, lag: 7 })
     expect(view.down).toEqual([{ endpoint: 'http://h:9420/metrics', error: 'ECONNREFUSED' }])
+    expect(view.roles.map((r) => r.role)).toEqual(['orchestrator', '?'])
+    const named = summarize([{ ...now[1]!, role: 'inventory' }])
+    expect(named.roles).toMatchObject([{ role: 'inventory', up: 0, endpoints: 1 }])
     expect(summarize(now).sagas_per_s).toBeNull()
   })
 
   it('the default endpoints are the ports sagactl dev gives each instance', () => {
-    expect(devEndpoints(3000, 2, 9400)).toEqual([
+    expect(devEndpoints(3000, 2, 9400).map((e) => e.url)).toEqual([
       'http://127.0.0.1:3000/metrics', 'http://127.0.0.1:3001/metrics',
       'http://127.0.0.1:9410/metrics', 'http://127.0.0.1:9411/metrics',
       'http://127.0.0.1:9420/metrics', 'http://127.0.0.1:9421/metrics',
