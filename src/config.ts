@@ -26,6 +26,8 @@ export interface Config {
   sqliteSynchronous: SqliteSynchronous
   /** How long a finished order's state, processed ids and sent outbox rows are kept (see README, "Retention"). */
   retentionMs: number
+  /** Where a role other than the api serves GET /metrics; absent: not served. */
+  metricsPort?: number
 }
 
 export type SqliteSynchronous = 'FULL' | 'NORMAL'
@@ -176,6 +178,8 @@ export function loadConfig(env: Env = process.env, defaults: { allowChaos?: bool
   }
   const port = int(env, 'PORT', 3000, 0)
   if (port > 65535) throw new ConfigError(`PORT must be at most 65535, got "${env.PORT}"`)
+  const metricsPort = env.SAGA_METRICS_PORT ? int(env, 'SAGA_METRICS_PORT', 0, 0) : undefined
+  if (metricsPort !== undefined && metricsPort > 65535) throw new ConfigError(`SAGA_METRICS_PORT must be at most 65535, got "${env.SAGA_METRICS_PORT}"`)
   return {
     brokers,
     kafka: kafkaOptions(env),
@@ -195,5 +199,6 @@ export function loadConfig(env: Env = process.env, defaults: { allowChaos?: bool
     idempotencyTtlMs: duration(env, 'SAGA_IDEMPOTENCY_TTL', DEFAULT_IDEMPOTENCY_TTL_MS),
     sqliteSynchronous: synchronous(env),
     retentionMs: duration(env, 'SAGA_RETENTION', DEFAULT_RETENTION_MS),
+    ...(metricsPort !== undefined ? { metricsPort } : {}),
   }
 }

@@ -12,6 +12,10 @@ import { pruneIntervalMs, retentionWarnings, sentOutboxKeepMs } from '../runtime
 import { CRASH_POINTS, Runtime, type CrashPlan, type CrashPoint } from '../runtime/runtime.js'
 import { topicRetentions } from '../kafka/topic-retention.js'
 import { CHANGELOGS, changelogTopic, topicNames, topicSpecs, type ChangelogRole } from '../topics.js'
+import { RoleMetrics } from '../observe/metrics.js'
+import { serveMetrics } from '../observe/metrics-server.js'
+import { roleObserver } from '../observe/role-observer.js'
+import { loadTracing } from '../observe/tracing-switch.js'
 import { buildApp } from './api/app.js'
 import { apiRole, ORDER_SCOPE, type OrderView } from './api/orders.js'
 import { startLoopStats } from './loop-stats.js'
@@ -60,10 +64,18 @@ function crashPlan(config: Config, role: RoleName): { crash?: CrashPlan } {
   return { crash: { at, ...(onType ? { onType } : {}), marker: path.join(instanceDataDir(config), `${role}.crashed-${at}`) } }
 }
 
+async function countRecords(bus: MessageBus, topic: string, partition: number, from: bigint): Promise<number> {
+  let records = 0
+  await bus.read({ topic, partitions: [partition], fromOffset: from, handler: () => void records++ })
+  return records
+}
+
 export interface RunningRole {
   runtime: Runtime
   /** The api's listening address, e.g. http://127.0.0.1:3000. */
   url?: string
+  /** Where another role serves its metrics, e.g. http://127.0.0.1:9410/metrics. */
+  metricsUrl?: string
   stop(): Promise<void>
 }
 
@@ -77,8 +89,16 @@ export async function startRole(name: RoleName, config: Config, log: Logger, onF
   const changelog = roleChangelog(config, name)
   const handler = roleHandler(name, config)
   await warnOnShortRetention(config, handler, log)
-  const runtime = new Runtime({
-    role: handler,
+  const tracing = await loadTracing(`sagactl-${name}`, config.instanceId)
+  // The api serves /metrics on its own port; the other roles only when given a metrics port.
+  let runtime: Runtime | undefined
+  const metrics =
+    name === 'api' || config.metricsPort !== undefined
+      ? new RoleMetrics({ role: name, ...(config.instanceId ? { instance: config.instanceId } : {}), db: db.$client, owned: () => (handler.global ? null : (runtime?.ownedPartitions() ?? [])), endOffsets: (topic) => bus.endOffsets(topic), countRecords: (topic, partition, from) => countRecords(bus, topic, partition, from) })
+      : undefined
+  const observer = roleObserver(metrics, tracing)
+  runtime = new Runtime({
+    role: metrics ? metrics.observeSagas(handler) : handler,
     db,
     bus,
     topics: topicNames(config.topicPrefix),
@@ -89,22 +109,27 @@ export async function startRole(name: RoleName, config: Config, log: Logger, onF
     ...(config.instanceId ? { instanceId: `${groupId(config, name)}@${config.instanceId}` } : {}),
     onFatal,
     ...crashPlan(config, name),
+    ...(observer ? { observer } : {}),
   })
   await runtime.start()
-  const pruner = retentionPruner(config, handler, runtime, db, log)
+  const rt = runtime
+  const pruner = retentionPruner(config, handler, rt, db, log)
 
   let url: string | undefined
+  let metricsUrl: string | undefined
   let closeHttp = async (): Promise<void> => {}
   if (name === 'api') {
     let lastPing = { at: 0, ok: false }
     const app = buildApp(
       {
-        submit: (work) => runtime.submit(work),
-        readOrder: (id) => runtime.read<OrderView>(ORDER_SCOPE, id),
+        submit: (work, trace) => rt.submit(work, trace),
+        readOrder: (id) => rt.read<OrderView>(ORDER_SCOPE, id),
         healthy: async () => {
           if (Date.now() - lastPing.at > 2000) lastPing = { at: Date.now(), ok: await bus.ping() }
           return lastPing.ok
         },
+        ...(metrics ? { metrics: async () => ({ contentType: metrics.contentType, text: await metrics.metrics() }) } : {}),
+        ...(tracing ? { traceRequest: (spanName: string, incoming: Parameters<typeof tracing.request>[1], attributes: Record<string, string | number>) => tracing.request(spanName, incoming, attributes) } : {}),
       },
       { limits: config.orderLimits, idempotencyTtlMs: config.idempotencyTtlMs },
       // Requests are not logged one by one: the outbox and the notifier already tell each order's story.
@@ -112,21 +137,27 @@ export async function startRole(name: RoleName, config: Config, log: Logger, onF
     )
     url = await app.listen({ port: config.port, host: process.env.HOST || '0.0.0.0' })
     closeHttp = () => app.close()
+  } else if (metrics && config.metricsPort !== undefined) {
+    const server = await serveMetrics(metrics, config.metricsPort, process.env.HOST || '0.0.0.0')
+    metricsUrl = server.url
+    closeHttp = () => server.close()
   }
-  log.info({ role: name, ...(config.instanceId ? { instance: config.instanceId } : {}), brokers: config.brokers.join(','), data: dataFile, ...(url ? { url } : {}) }, `${name} started`)
+  log.info({ role: name, ...(config.instanceId ? { instance: config.instanceId } : {}), brokers: config.brokers.join(','), data: dataFile, ...(url ? { url } : {}), ...(metricsUrl ? { metrics: metricsUrl } : {}), ...(tracing ? { tracing: 'otlp' } : {}) }, `${name} started`)
 
   let stopping: Promise<void> | undefined
   const stop = (): Promise<void> =>
     (stopping ??= (async () => {
       await closeHttp()
       await pruner.stop()
-      await runtime.stop()
+      await rt.stop()
+      // After the last relay: its send spans go out with the rest.
+      await tracing?.shutdown().catch(() => undefined)
       await bus.close()
       db.$client.close()
       loopStats.stop()
       log.info({ role: name }, `${name} stopped`)
     })())
-  return { runtime, ...(url ? { url } : {}), stop }
+  return { runtime: rt, ...(url ? { url } : {}), ...(metricsUrl ? { metricsUrl } : {}), stop }
 }
 
 /**
