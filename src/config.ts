@@ -11,7 +11,7 @@ export interface Config {
   dataDir: string
   port: number
   topicPrefix: string
-  retry: { minDelayMs: number; maxDelayMs: number; maxAttempts: number }
+  retry: { minDelayMs: number; maxDelayMs: number; maxAttempts: number; maxCompensationAttempts: number }
   stepTimeoutMs: number
   inventorySuccessRate: number
   paymentSuccessRate: number
@@ -24,6 +24,10 @@ export interface Config {
   idempotencyTtlMs: number
   /** SQLite's `synchronous`: FULL survives power loss with every commit, NORMAL only process crashes. */
   sqliteSynchronous: SqliteSynchronous
+  /** How long a finished order's state, processed ids and sent outbox rows are kept (see README, "Retention"). */
+  retentionMs: number
+  /** Where a role other than the api serves GET /metrics; absent: not served. */
+  metricsPort?: number
 }
 
 export type SqliteSynchronous = 'FULL' | 'NORMAL'
@@ -32,6 +36,12 @@ export class ConfigError extends Error {}
 
 // A day, as payment APIs keep their keys: long enough for any client's retries.
 export const DEFAULT_IDEMPOTENCY_TTL_MS = 24 * 3_600_000
+
+// Ten resends a step timeout apart (five minutes at the default 30 s) outlast a participant's
+// restart or deploy; a longer outage is for a person to look at, and its backlog still settles the saga.
+export const DEFAULT_MAX_COMPENSATION_ATTEMPTS = 10
+// Kafka's own default retention.ms: a duplicate cannot come from a topic after that.
+export const DEFAULT_RETENTION_MS = 7 * 86_400_000
 
 export type Env = Record<string, string | undefined>
 
@@ -168,13 +178,15 @@ export function loadConfig(env: Env = process.env, defaults: { allowChaos?: bool
   }
   const port = int(env, 'PORT', 3000, 0)
   if (port > 65535) throw new ConfigError(`PORT must be at most 65535, got "${env.PORT}"`)
+  const metricsPort = env.SAGA_METRICS_PORT ? int(env, 'SAGA_METRICS_PORT', 0, 0) : undefined
+  if (metricsPort !== undefined && metricsPort > 65535) throw new ConfigError(`SAGA_METRICS_PORT must be at most 65535, got "${env.SAGA_METRICS_PORT}"`)
   return {
     brokers,
     kafka: kafkaOptions(env),
     dataDir: path.resolve(env.SAGA_DATA_DIR || './.sagactl'),
     port,
     topicPrefix: prefix,
-    retry: { minDelayMs, maxDelayMs, maxAttempts: int(env, 'SAGA_MAX_ATTEMPTS', 3, 1) },
+    retry: { minDelayMs, maxDelayMs, maxAttempts: int(env, 'SAGA_MAX_ATTEMPTS', 3, 1), maxCompensationAttempts: int(env, 'SAGA_MAX_COMPENSATION_ATTEMPTS', DEFAULT_MAX_COMPENSATION_ATTEMPTS, 1) },
     stepTimeoutMs: int(env, 'SAGA_STEP_TIMEOUT_MS', 30000, 1),
     inventorySuccessRate: rate(env, 'INVENTORY_SUCCESS_RATE', 0.8),
     paymentSuccessRate: rate(env, 'PAYMENT_SUCCESS_RATE', 0.7),
@@ -186,5 +198,7 @@ export function loadConfig(env: Env = process.env, defaults: { allowChaos?: bool
     },
     idempotencyTtlMs: duration(env, 'SAGA_IDEMPOTENCY_TTL', DEFAULT_IDEMPOTENCY_TTL_MS),
     sqliteSynchronous: synchronous(env),
+    retentionMs: duration(env, 'SAGA_RETENTION', DEFAULT_RETENTION_MS),
+    ...(metricsPort !== undefined ? { metricsPort } : {}),
   }
 }

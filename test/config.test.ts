@@ -9,7 +9,7 @@ import { loadConfig } from '../src/config.js'
 describe('configuration from the environment', () => {
   it('has the contract defaults', () => {
     const c = loadConfig({})
-    expect(c).toMatchObject({ brokers: ['127.0.0.1:9092'], port: 3000, retry: { minDelayMs: 5000, maxDelayMs: 10000, maxAttempts: 3 }, stepTimeoutMs: 30000, inventorySuccessRate: 0.8, paymentSuccessRate: 0.7, allowChaos: false })
+    expect(c).toMatchObject({ brokers: ['127.0.0.1:9092'], port: 3000, retry: { minDelayMs: 5000, maxDelayMs: 10000, maxAttempts: 3, maxCompensationAttempts: 10 }, stepTimeoutMs: 30000, inventorySuccessRate: 0.8, paymentSuccessRate: 0.7, allowChaos: false })
     expect(c.dataDir.endsWith('.sagactl')).toBe(true)
     expect(c.orderLimits).toEqual({ maxAmount: 100_000_000, maxQty: 10_000 })
     expect(c.idempotencyTtlMs).toBe(24 * 3_600_000)
@@ -39,6 +39,9 @@ describe('configuration from the environment', () => {
   it.each([
     ['SAGA_MAX_ATTEMPTS', 'three'],
     ['SAGA_MAX_ATTEMPTS', '0'],
+    ['SAGA_MAX_COMPENSATION_ATTEMPTS', '0'],
+    ['SAGA_MAX_COMPENSATION_ATTEMPTS', '2.5'],
+    ['SAGA_MAX_COMPENSATION_ATTEMPTS', 'forever'],
     ['PAYMENT_SUCCESS_RATE', '1.5'],
     ['INVENTORY_SUCCESS_RATE', 'high'],
     ['SAGA_ALLOW_CHAOS', 'maybe'],
@@ -53,6 +56,8 @@ describe('configuration from the environment', () => {
     ['SAGA_IDEMPOTENCY_TTL', '0'],
     ['SAGA_IDEMPOTENCY_TTL', 'a day'],
     ['SAGA_IDEMPOTENCY_TTL', '2w'],
+    ['SAGA_RETENTION', '0'],
+    ['SAGA_RETENTION', 'a week'],
     ['SAGA_REPLICATION_FACTOR', '0'],
     ['SAGA_MIN_INSYNC_REPLICAS', 'two'],
     ['KAFKA_SSL', 'maybe'],
@@ -60,6 +65,17 @@ describe('configuration from the environment', () => {
     ['SAGA_SQLITE_SYNC', 'OFF'],
   ])('refuses %s=%s with a message naming the variable', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(name)
+  })
+
+  it('reads SAGA_MAX_COMPENSATION_ATTEMPTS into the retry policy, and says what is wrong with a bad one', () => {
+    expect(loadConfig({ SAGA_MAX_COMPENSATION_ATTEMPTS: '1' }).retry.maxCompensationAttempts).toBe(1)
+    expect(() => loadConfig({ SAGA_MAX_COMPENSATION_ATTEMPTS: '-3' })).toThrow('SAGA_MAX_COMPENSATION_ATTEMPTS must be an integer ≥ 1, got "-3"')
+  })
+
+  it('keeps finished orders for SAGA_RETENTION, 7 days (Kafka\'s default retention.ms) unless set', () => {
+    expect(loadConfig({}).retentionMs).toBe(7 * 86_400_000)
+    expect(loadConfig({ SAGA_RETENTION: '30s' }).retentionMs).toBe(30_000)
+    expect(() => loadConfig({ SAGA_RETENTION: '-1d' })).toThrow(/SAGA_RETENTION must be a duration ≥ 1 ms such as 24h, 30m, 45s or 500ms, got "-1d"/)
   })
 
   it('refuses a max retry delay below the min', () => {

@@ -5,7 +5,8 @@ import { configFrom, connectionFlags } from '../cli/flags.js'
 import { openBus } from '../kafka/open-bus.js'
 import { activeSaga } from '../saga/active.js'
 import { roleNames } from '../saga/derive.js'
-import { Supervisor, unitsFor, waitForHealthy } from '../services/supervisor.js'
+import { Supervisor, unitsFor, waitForHealthy, type Unit } from '../services/supervisor.js'
+import { DEV_METRICS_PORT_BASE, devMetricsPort } from '../services/top.js'
 import { topicSpecs } from '../topics.js'
 
 const COLORS: Record<string, string> = { api: '36', orchestrator: '35', inventory: '33', payment: '32', notifier: '34' }
@@ -19,6 +20,7 @@ export default class Dev extends Command {
     port: Flags.integer({ description: 'HTTP port of the api role (overrides PORT)', min: 0, max: 65535 }),
     orders: Flags.integer({ description: 'demo orders to place once everything is up', default: 3, min: 0 }),
     instances: Flags.integer({ description: 'instances of each role; they share the partitions, and api instances listen on consecutive ports', default: 1, min: 1, max: 8 }),
+    'metrics-port-base': Flags.integer({ description: 'the roles other than the api serve /metrics from this base: orchestrator +10, inventory +20, payment +30, notifier +40, plus the instance index (what `sagactl top` reads)', default: DEV_METRICS_PORT_BASE, min: 1, max: 65000 }),
   }
 
   async run(): Promise<void> {
@@ -70,7 +72,9 @@ export default class Dev extends Command {
           if (!expected) say(`${role} exited (${signal ?? code}); restarting it in 1 s`)
         },
       })
-      for (const unit of unitsFor(roleNames(activeSaga), flags.instances, (i) => config.port + i)) supervisor.start(unit)
+      const withMetrics = (unit: Unit): Unit =>
+        unit.role === 'api' ? unit : { ...unit, env: { ...unit.env, SAGA_METRICS_PORT: String(devMetricsPort(unit.role, unit.instance ? Number(unit.instance) - 1 : 0, flags['metrics-port-base'])) } }
+      for (const unit of unitsFor(roleNames(activeSaga), flags.instances, (i) => config.port + i)) supervisor.start(withMetrics(unit))
 
       const base = `http://127.0.0.1:${config.port}`
       if (await waitForHealthy(base, 60_000, () => stopping)) {
@@ -81,6 +85,7 @@ export default class Dev extends Command {
           const body = (await response.json()) as { order_id?: string }
           say(`demo order ${i + 1}/${flags.orders}: ${body.order_id ?? response.status}`)
         }
+        say(`metrics: ${base}/metrics and ports ${flags['metrics-port-base'] + 10}–${flags['metrics-port-base'] + 40 + flags.instances - 1}; watch them with: sagactl top${flags.instances > 1 ? ` --instances ${flags.instances}` : ''}`)
         say('Ctrl-C stops everything')
       } else if (!stopping) {
         say('the api did not become healthy within 60 s; see its log above')

@@ -17,6 +17,7 @@ export default class Start extends Command {
   static override flags = {
     ...connectionFlags,
     port: Flags.integer({ description: 'HTTP port of the api role (overrides PORT)', min: 0, max: 65535 }),
+    'metrics-port': Flags.integer({ description: 'serve GET /metrics (Prometheus) on this port (overrides SAGA_METRICS_PORT); the api serves it on its HTTP port instead', min: 0, max: 65535 }),
     'instance-id': Flags.string({ description: 'names this instance (overrides SAGA_INSTANCE_ID): its own data directory, and static group membership so a quick restart keeps its partitions' }),
   }
 

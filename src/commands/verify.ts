@@ -12,7 +12,7 @@ import { topicNames } from '../topics.js'
 export default class Verify extends Command {
   static override summary = 'Check the saga invariants over order.events and the command topics; exits 1 on any breach, or when no order is found.'
   static override description =
-    'Every order has exactly one final event; no saga is left unfinished; at most one reservation and one charge per order; no charge without a reservation; completed ⇒ one reservation held and one net charge; cancelled ⇒ nothing held and no net charge; no compensation is applied twice; one message_id never carries two different messages. Each breach names its kind (e.g. double_charge) and its order. Finding no order at all also exits 1, since a wrong broker or topic prefix looks just like that, unless --allow-empty. Run it when the system is quiet (--wait-quiet waits for that).'
+    'Every order has exactly one final event; no saga is left unfinished (one whose compensation ran out of attempts is reported as stuck, with the `sagactl saga retry` that resumes it); at most one reservation and one charge per order; no charge without a reservation; completed ⇒ one reservation held and one net charge; cancelled ⇒ nothing held and no net charge; no compensation is applied twice; one message_id never carries two different messages. Each breach names its kind (e.g. double_charge) and its order. Finding no order at all also exits 1, since a wrong broker or topic prefix looks just like that, unless --allow-empty. Run it when the system is quiet (--wait-quiet waits for that).'
   static override examples = ['<%= config.bin %> verify', '<%= config.bin %> verify --wait-quiet 60 --json', '<%= config.bin %> verify --allow-empty']
   static override enableJsonFlag = true
   static override flags = {

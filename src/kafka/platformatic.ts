@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 
-import { Admin, ConfigResourceTypes, Consumer, FetchIsolationLevels, Producer, ProduceAcks, compatibilityPartitioner, type BaseOptions, type Message } from '@platformatic/kafka'
+import { Admin, ConfigResourceTypes, Consumer, FetchIsolationLevels, Producer, ProduceAcks, compatibilityPartitioner, type BaseOptions, type Message, type MessagesStream } from '@platformatic/kafka'
 
 import type { KafkaOptions } from './connection.js'
 import { FencedError, TopicMismatchError, type ConsumedRecord, type PartitionWriter, type MessageBus, type ProducedRecord, type ReadOptions, type SubscribeOptions, type TailOptions, type Subscription, type TopicSpec } from './port.js'
@@ -173,6 +173,13 @@ export class PlatformaticBus implements MessageBus {
     let closed = false
     let failed: Error | undefined
     let assigning: Promise<void> = Promise.resolve()
+    // Set once consume() returns; the group's first join fires before that.
+    let stream: MessagesStream<Buffer, Buffer, Buffer, Buffer> | undefined
+    // The client keeps each partition's fetch position across rebalances and, on a join, replaces
+    // it only with a committed offset: a partition that came back with none would resume where this
+    // member had fetched before it moved, skipping records nobody committed. Forget the position,
+    // so the stream starts the partition as on a first assignment.
+    const forgetPosition = (p: number): void => void stream?.offsetsToFetch.delete(`${topic}:${p}`)
 
     const fail = (error: Error): void => {
       if (closed || failed) return
@@ -188,10 +195,12 @@ export class PlatformaticBus implements MessageBus {
         ready.delete(p)
         void writers.get(p)?.close()
         writers.delete(p)
+        forgetPosition(p)
       }
       if (revoked.length > 0) ownership.revoked(revoked)
       const added = [...now].filter((p) => !owned.has(p)).sort((a, b) => a - b)
       if (added.length === 0) return
+      for (const p of added) forgetPosition(p)
       const settled: Promise<void> = assigning.then(async () => {
         // Queued behind an earlier assignment: skip what was revoked meanwhile. A late
         // InitProducerId would fence the partition's new owner.
@@ -221,7 +230,7 @@ export class PlatformaticBus implements MessageBus {
     }
     consumer.on('consumer:group:join', (payload: { assignments?: { topic: string; partitions: number[] }[] }) => onJoin(payload.assignments))
 
-    const stream = await consumer.consume({
+    stream = await consumer.consume({
       topics: [topic],
       mode: 'committed',
       fallbackMode: options.start ?? 'earliest',

@@ -19,7 +19,8 @@ export interface StateStore {
 }
 
 export interface Notice {
-  level: 'info' | 'warn'
+  /** error: something needs a person (a stuck saga), not a failure of the role itself. */
+  level: 'info' | 'warn' | 'error'
   msg: string
   fields?: Record<string, unknown>
 }
@@ -49,4 +50,9 @@ export interface RoleHandler {
    */
   global?: boolean
   handle(message: Message, store: StateStore, ctx: DecideContext): Decision
+  /**
+   * Whether a state row is done with (a finished saga), so retention may forget it once idle for
+   * SAGA_RETENTION. Absent: every row is, and only idle time decides.
+   */
+  settled?(scope: string, value: unknown, now: number): boolean
 }

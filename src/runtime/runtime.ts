@@ -10,6 +10,7 @@ import { derivedIds } from './ids.js'
 import { parseEnvelope, type Envelope, type Message } from '../envelope.js'
 import { FencedError, type ConsumedRecord, type MessageBus, type PartitionWriter, type ProducedRecord, type Subscription } from '../kafka/port.js'
 import type { TopicNames } from '../topics.js'
+import { traceHeadersOf, type HandlingInput, type RuntimeObserver, type TraceHeaders } from '../observe/observer.js'
 import type { DecideContext, Decision, RoleHandler, StateStore } from './role.js'
 
 const RELAY_BATCH = 500
@@ -46,6 +47,8 @@ export interface RuntimeOptions {
   random?: () => number
   /** Called when consuming cannot go on (a failed commit, a broken database). */
   onFatal?: (error: Error) => void
+  /** Metrics and tracing: told of each message handled and each relay send. */
+  observer?: RuntimeObserver
 }
 
 export type Outcome = 'processed' | 'duplicate' | 'dead-lettered' | 'not-owned'
@@ -117,6 +120,8 @@ export class Runtime {
   #flushing = false
   /** While a batch is in its transaction: what to do once it has committed (logs, relays, crash points). */
   #afterCommit: (() => void)[] | null = null
+  /** The trace context that the message being handled gives to every message it writes. */
+  #trace: TraceHeaders | undefined
 
   readonly #q
   readonly #store: StateStore
@@ -265,7 +270,9 @@ export class Runtime {
             const owned = this.#owned.get(record.partition)
             if (this.#grouped && (this.#stopping || !owned?.ready)) return 'not-owned'
             const parsed = parseEnvelope(record.value)
-            const outcome = parsed.ok ? this.apply(parsed.message, { record }) : this.#deadLetter(record, parsed.reason, positionId(record))
+            const outcome = this.#observed({ record, trace: traceHeadersOf(record.headers) }, parsed.ok ? parsed.message.type : undefined, () =>
+              parsed.ok ? this.apply(parsed.message, { record }) : this.#deadLetter(record, parsed.reason, positionId(record)),
+            )
             if (owned) handled.set(record.partition, record.offset + 1n)
             return outcome
           }),
@@ -353,7 +360,8 @@ export class Runtime {
             // Every message names its cause; a timer's cause is the timer message itself, which shows in the log only this way.
             for (const out of decision.messages ?? []) this.#enqueue(this.#o.topics[out.topic], { ...out.envelope, causation_id: out.envelope.causation_id ?? message.message_id }, now)
             if (decision.timer === null) this.#clearTimer(message.order_id)
-            else if (decision.timer) this.#setTimer(message.order_id, decision.timer.dueAt, JSON.stringify(decision.timer.message))
+            // The timer keeps the trace context, so a retry stays in the order's trace.
+            else if (decision.timer) this.#setTimer(message.order_id, decision.timer.dueAt, JSON.stringify(this.#trace ? { ...decision.timer.message, trace_headers: this.#trace } : decision.timer.message))
             this.#writeChangelog(now)
             return 'processed'
             // IMMEDIATE: take the write lock up front, so a second writer (a replay) waits on the busy
@@ -395,7 +403,8 @@ export class Runtime {
    * Writes outgoing messages that do not answer a consumed one (an HTTP request, a CLI
    * command) through the outbox, in one transaction with `work`'s own state changes.
    */
-  submit(work: (store: StateStore, ctx: DecideContext) => Decision): Decision {
+  submit(work: (store: StateStore, ctx: DecideContext) => Decision, trace?: TraceHeaders): Decision {
+    this.#trace = trace
     const now = this.#clock()
     const ctx: DecideContext = { now, newId: randomUUID, random: this.#random }
     const decision = this.#within(null, () =>
@@ -417,6 +426,29 @@ export class Runtime {
     return this.#store.get<T>(scope, key)
   }
 
+  /**
+   * Retention (retention.ts): deletes the rows behind these changelog keys and writes a tombstone
+   * for each, in one transaction of the partition, so a restore does not bring them back. False
+   * when the partition is not, or no longer, owned and restored here.
+   */
+  forget(part: number, keys: string[]): boolean {
+    if (this.#grouped && (this.#stopping || !this.#owned.get(part)?.ready)) return false
+    const now = this.#clock()
+    const changelog = this.#o.role.global ? undefined : this.#o.changelog
+    this.#within(part, () =>
+      this.#o.db.$client
+        .transaction(() => {
+          for (const key of keys) {
+            this.#restoreOne(part, key, null, now)
+            if (changelog) this.#q.enqueue.run({ topic: changelog, key, value: null, headers: null, at: now, part, dest: part, unit: this.#unit })
+          }
+        })
+        .immediate(),
+    )
+    if (this.#owned.has(part)) void this.#relayPartition(part)
+    return true
+  }
+
   /** Fires the due timers of the partitions this instance owns (all of them outside a group). */
   fireDueTimers(): number {
     if (this.#stopping) return 0
@@ -432,7 +464,7 @@ export class Runtime {
         this.#o.log.error({ key: row.key, reason: parsed.reason }, 'unreadable timer dropped')
         continue
       }
-      this.apply(parsed.message, { timer: { key: row.key, part: row.part } })
+      this.#observed({ trace: (parsed.message as { trace_headers?: TraceHeaders }).trace_headers }, parsed.message.type, () => this.apply(parsed.message, { timer: { key: row.key, part: row.part } }))
       fired++
     }
     return fired
@@ -494,7 +526,7 @@ export class Runtime {
       this.#relayAgain = false
       const rows = this.#grouped ? this.#q.unsentLoose.all() : this.#q.unsent.all()
       if (rows.length === 0) return
-      await this.#o.bus.publish(rows.map(produced))
+      await this.#sent(rows.map(produced), null, (records) => this.#o.bus.publish(records))
       this.#maybeCrash('after-publish', this.#crashTypeIn(rows))
       const range = { at: this.#clock(), from: rows[0]!.id, to: rows[rows.length - 1]!.id }
       this.#lightly(() => (this.#grouped ? this.#q.markSentLoose.run(range) : this.#q.markSent.run(range)))
@@ -546,7 +578,7 @@ export class Runtime {
       const due = this.#draining || Date.now() - owned.offsetAt >= OFFSET_COMMIT_MS
       const offset = complete && due && owned.handled !== undefined && owned.handled !== owned.committed ? owned.handled : undefined
       if (rows.length === 0 && offset === undefined) return
-      await owned.writer.commit(rows.map(produced), offset)
+      await this.#sent(rows.map(produced), part, (records) => owned.writer.commit(records, offset))
       if (offset !== undefined) owned.offsetAt = Date.now()
       owned.failingSince = undefined
       this.#maybeCrash('after-publish', this.#crashTypeIn(rows))
@@ -654,6 +686,7 @@ export class Runtime {
     } finally {
       this.#part = null
       this.#touched.clear()
+      this.#trace = undefined
     }
   }
 
@@ -694,7 +727,30 @@ export class Runtime {
   }
 
   #enqueue(topic: string, envelope: Envelope, now: number): void {
-    this.#q.enqueue.run({ topic, key: envelope.order_id, value: JSON.stringify(envelope), headers: null, at: now, part: this.#part, dest: null, unit: this.#unit })
+    this.#q.enqueue.run({ topic, key: envelope.order_id, value: JSON.stringify(envelope), headers: this.#trace ? JSON.stringify(this.#trace) : null, at: now, part: this.#part, dest: null, unit: this.#unit })
+  }
+
+  #observed(input: HandlingInput, type: string | undefined, work: () => Outcome): Outcome {
+    const seen = this.#o.observer?.handling(input)
+    this.#trace = seen ? seen.headers : input.trace
+    try {
+      const outcome = work()
+      seen?.end(outcome, type)
+      return outcome
+    } finally {
+      this.#trace = undefined
+    }
+  }
+
+  async #sent(records: ProducedRecord[], part: number | null, send: (records: ProducedRecord[]) => Promise<void>): Promise<void> {
+    const done = this.#o.observer?.sending(records, part)
+    try {
+      await send(records)
+    } catch (error) {
+      done?.(error as Error)
+      throw error
+    }
+    done?.()
   }
 
   #deadLetter(record: ConsumedRecord, reason: string, id: string): Outcome {

@@ -100,8 +100,18 @@ export function defineStep(input: StepModuleInput): SagaStep {
   }
 }
 
+/** Published when a compensation ran out of attempts: not final, but the saga waits for an operator. */
+export const SAGA_STUCK = 'saga.stuck'
+/** Published by `sagactl saga retry` on order.events, keyed like the saga, so it is ordered with its replies. */
+export const RETRY_REQUESTED = 'saga.retry-requested'
+/**
+ * Events of the orchestrator about the saga as a whole, on order.events, for every saga whatever
+ * its steps: a step module neither declares nor may take them.
+ */
+export const SAGA_LEVEL_EVENTS = [SAGA_STUCK, RETRY_REQUESTED] as const
+
 /** Names the saga itself uses, that no step may take. */
-const RESERVED = { topics: ['order.events', 'dlq', 'sagactl.control'], roles: ['api', 'orchestrator', 'notifier'], commands: ['set_chaos'] }
+const RESERVED = { topics: ['order.events', 'dlq', 'sagactl.control'], roles: ['api', 'orchestrator', 'notifier'], messages: ['set_chaos', ...SAGA_LEVEL_EVENTS] }
 
 /**
  * The saga, checked: a name used twice would route one step's replies to another, and nothing
@@ -120,7 +130,7 @@ export function defineSaga(saga: Saga): Saga {
   taken('role', saga.steps.map((s) => s.role), RESERVED.roles)
   taken('step name', saga.steps.map((s) => s.name))
   taken('topic', saga.steps.map((s) => s.topic.name), RESERVED.topics)
-  taken('message type', [saga.started, saga.completed, saga.cancelled, ...saga.steps.flatMap((s) => [s.command.type, s.succeeded, s.failed, s.compensation.type, s.compensation.confirmed])], RESERVED.commands)
+  taken('message type', [saga.started, saga.completed, saga.cancelled, ...saga.steps.flatMap((s) => [s.command.type, s.succeeded, s.failed, s.compensation.type, s.compensation.confirmed])], RESERVED.messages)
   taken('breach kind', saga.steps.flatMap((s) => [s.verify.double.kind, s.verify.completedWithout.kind, ...(s.verify.withoutPrevious ? [s.verify.withoutPrevious.kind] : [])]))
   saga.steps.forEach((s, i) => {
     if (!Number.isInteger(s.topic.partitions) || s.topic.partitions < 1) problems.push(`step ${s.name}: topic ${s.topic.name} needs at least one partition`)

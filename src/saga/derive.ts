@@ -1,13 +1,13 @@
 import type { RoleName } from '../runtime/role.js'
-import type { ParticipantRole, Saga, SagaStep } from './define.js'
+import { SAGA_LEVEL_EVENTS, type ParticipantRole, type Saga, type SagaStep } from './define.js'
 
 // Everything that used to restate the saga's steps, read off its definition instead. Pure.
 
 export const CHAOS_COMMAND = 'set_chaos'
 
-/** Events on order.events, in the saga's order: start, each step's replies, the two final events. */
+/** Events on order.events, in the saga's order: start, each step's replies, the two final events, then the saga-level ones (stuck, retry requested). */
 export function eventTypes(saga: Saga): string[] {
-  return [saga.started, ...saga.steps.flatMap((s) => [s.succeeded, s.failed, s.compensation.confirmed]), saga.completed, saga.cancelled]
+  return [saga.started, ...saga.steps.flatMap((s) => [s.succeeded, s.failed, s.compensation.confirmed]), saga.completed, saga.cancelled, ...SAGA_LEVEL_EVENTS]
 }
 
 /** Commands on the participants' topics: each step's command and compensation, then chaos. */
@@ -45,10 +45,11 @@ export function sagaHops(saga: Saga): [string, string][] {
   return hops
 }
 
-/** Order-level kinds around the steps' own, in the order verify reports them. */
+/** Order-level kinds (stuck is every saga's) around the steps' own, in the order verify reports them. */
 export function breachKinds(saga: Saga): string[] {
   return [
     'unfinished',
+    'stuck',
     'multiple_final_events',
     ...saga.steps.map((s) => s.verify.double.kind),
     ...saga.steps.flatMap((s) => (s.verify.withoutPrevious ? [s.verify.withoutPrevious.kind] : [])),

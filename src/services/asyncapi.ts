@@ -5,6 +5,7 @@ import { COMMAND_TYPES, EVENT_TYPES, MAX_MESSAGE_BYTES } from '../envelope.js'
 import { DEFAULT_ORDER_LIMITS, orderSchema } from '../order-schema.js'
 import { TOPICS, type TopicKey } from '../topics.js'
 import { orderSaga } from './orchestrator/order-saga.js'
+import { RETRY_REQUESTED, SAGA_STUCK } from './orchestrator/saga.js'
 
 // The AsyncAPI document is built from the definitions the code runs on: the topic table, the
 // envelope's types, the order schema and the saga definition. `sagactl docs asyncapi` writes it to
@@ -65,6 +66,8 @@ function messages(): Map<string, Described> {
   }
   out.set(orderSaga.completed, { kind: 'event', topic: 'orderEvents', sender: 'orchestrator', receivers: EVENT_READERS, summary: 'The final event of a saga whose steps all succeeded.', payload: Type.Object({}, { additionalProperties: true }) })
   out.set(orderSaga.cancelled, { kind: 'event', topic: 'orderEvents', sender: 'orchestrator', receivers: EVENT_READERS, summary: 'The final event of a saga that failed for good, after its compensations.', payload: Type.Object({ reason: failure.reason }, { additionalProperties: true }) })
+  out.set(SAGA_STUCK, { kind: 'event', topic: 'orderEvents', sender: 'orchestrator', receivers: EVENT_READERS, summary: 'Not final: a compensation ran out of attempts (SAGA_MAX_COMPENSATION_ATTEMPTS); `sagactl saga retry` resumes the saga.', payload: Type.Object({ step: Type.String(), attempt, reason: failure.reason }, { additionalProperties: true }) })
+  out.set(RETRY_REQUESTED, { kind: 'event', topic: 'orderEvents', sender: 'sagactl saga retry', receivers: EVENT_READERS, summary: 'An operator asks the orchestrator to resume a stuck saga with a fresh budget of attempts.', payload: Type.Object({ step: Type.String(), attempt }, { additionalProperties: true }) })
   for (const participantTopic of Object.keys(PARTICIPANT) as TopicKey[]) {
     // set_chaos goes to every participant topic: one entry per topic, named after its receiver.
     out.set(`set_chaos.${PARTICIPANT[participantTopic]}`, {

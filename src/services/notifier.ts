@@ -1,6 +1,6 @@
 import type { Message } from '../envelope.js'
 import type { Decision, Notice, RoleHandler } from '../runtime/role.js'
-import type { Saga } from '../saga/define.js'
+import { RETRY_REQUESTED, SAGA_STUCK, type Saga } from '../saga/define.js'
 import { eventTypes } from '../saga/derive.js'
 import { orderSaga } from './orchestrator/order-saga.js'
 
@@ -27,6 +27,10 @@ export function describe(message: Message, saga: Saga = orderSaga): Notice {
       return line('info', 'order', '■ COMPLETED')
     case saga.cancelled:
       return line('warn', 'order', `■ CANCELLED: ${String(p.reason)}`)
+    case SAGA_STUCK:
+      return line('error', 'order', `⚠ STUCK: ${String(p.reason)}; resume with \`sagactl saga retry ${message.order_id}\``)
+    case RETRY_REQUESTED:
+      return line('warn', 'order', `retry requested for ${String(p.step)}`)
   }
   for (const step of saga.steps) {
     const words = step.notifier

@@ -1,4 +1,5 @@
 import { event, type CommandType, type EventType, type Message, type Outgoing, type Payload } from '../envelope.js'
+import { tooOldToTrust } from '../runtime/retention.js'
 import type { DecideContext, Decision, Notice, RoleHandler, StateStore } from '../runtime/role.js'
 import type { ParticipantRole, SagaStep } from '../saga/define.js'
 import { inventory } from '../saga/steps/inventory.js'
@@ -46,6 +47,8 @@ export interface ParticipantDecision {
 export interface ParticipantOptions {
   successRate: number
   allowChaos: boolean
+  /** SAGA_RETENTION: a command older than this, for an effect not (or no longer) known, is not carried out. */
+  retentionMs?: number
 }
 
 export const NO_CHAOS: Chaos = { fail: 0, reject: 0 }
@@ -65,12 +68,20 @@ export function decideParticipant(spec: ParticipantSpec, options: ParticipantOpt
   if (message.type === 'set_chaos') return setChaos(spec, options, state, message, ctx)
   if (typeof attempt !== 'number' || !Number.isInteger(attempt) || attempt < 1) return { messages: [], notices: [], reject: 'payload.attempt must be an integer ≥ 1' }
 
+  // With no effect held, an old command may belong to an order already done and forgotten: carrying
+  // it out would take a second effect, answering it would speak for a finished saga. A saga still
+  // waiting for it times out and retries with a fresh command.
+  if ((message.type === spec.act.command || message.type === spec.undo.command) && !state.effect && tooOldToTrust(message, ctx.now, options.retentionMs)) {
+    return { messages: [], notices: [{ level: 'warn', msg: `${message.type} older than SAGA_RETENTION ignored: it may belong to an order already finished and forgotten`, fields }] }
+  }
+
   if (message.type === spec.act.command) {
     const { effect } = state
     if (effect) {
       // Already done for this saga: the same answer again, and no second effect.
       return { messages: [reply(spec.act.succeeded, { ...effect.payload, [spec.effectId]: effect.effect_id, repeated: true })], notices: [{ level: 'info', msg: `${spec.act.command} repeated; replying with the same ${spec.effectId}`, fields }] }
     }
+
     const chaos = { ...state.chaos }
     let failure: { reason: string; retryable: boolean } | undefined
     if (chaos.reject > 0) {
@@ -150,6 +161,8 @@ export function participantRole(spec: ParticipantSpec, options: ParticipantOptio
       if (d.chaos) store.put(CHAOS_SCOPE, spec.name, d.chaos)
       return d
     },
+    // Chaos is the role's, not an order's; an effect is idle-forgotten, as a participant cannot tell when its order is over.
+    settled: (scope) => scope !== CHAOS_SCOPE,
   }
 }
 

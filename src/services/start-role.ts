@@ -2,15 +2,22 @@ import path from 'node:path'
 
 import type { Logger } from 'pino'
 
-import { databasePath, openDatabase } from '../db/database.js'
+import { databasePath, openDatabase, type Db } from '../db/database.js'
 import { openBus } from '../kafka/open-bus.js'
 import type { MessageBus } from '../kafka/port.js'
 import type { RoleHandler, RoleName } from '../runtime/role.js'
+import { keysOf, Pruner } from '../runtime/pruner.js'
+import { pruneIntervalMs, retentionWarnings, sentOutboxKeepMs } from '../runtime/retention.js'
 import { CRASH_POINTS, Runtime, type CrashPlan, type CrashPoint } from '../runtime/runtime.js'
 import { rate, type Config, type Env } from '../config.js'
 import { activeSaga } from '../saga/active.js'
 import type { Saga } from '../saga/define.js'
 import { eventTypes, stepOfRole } from '../saga/derive.js'
+import { topicRetentions } from '../kafka/topic-retention.js'
+import { RoleMetrics } from '../observe/metrics.js'
+import { serveMetrics } from '../observe/metrics-server.js'
+import { roleObserver } from '../observe/role-observer.js'
+import { loadTracing } from '../observe/tracing-switch.js'
 import { changelogInputs, changelogTopic, topicNames, topicSpecs, type ChangelogRole } from '../topics.js'
 import { buildApp } from './api/app.js'
 import { apiRole, ORDER_SCOPE, type OrderView } from './api/orders.js'
@@ -23,16 +30,16 @@ import { participantRole, participantSpec } from './participant.js'
 export function roleHandler(name: RoleName, config: Config, saga: Saga = activeSaga, env: Env = process.env): RoleHandler {
   switch (name) {
     case 'api':
-      return apiRole(config.orderLimits, eventTypes(saga))
+      return apiRole(config.orderLimits, { retentionMs: config.retentionMs, idempotencyTtlMs: config.idempotencyTtlMs }, eventTypes(saga))
     case 'orchestrator':
-      return orchestratorRole({ ...config.retry, stepTimeoutMs: config.stepTimeoutMs }, config.orderLimits, saga)
+      return orchestratorRole({ ...config.retry, stepTimeoutMs: config.stepTimeoutMs }, config.orderLimits, config.retentionMs, saga)
     case 'notifier':
       return notifierFor(saga)
   }
   const step = stepOfRole(saga, name)
   if (!step) throw new Error(`the saga has no participant "${name}"`)
   const successRate = rate(env, step.participant.successRate.env, step.participant.successRate.default)
-  return participantRole(participantSpec(step), { successRate, allowChaos: config.allowChaos })
+  return participantRole(participantSpec(step), { successRate, allowChaos: config.allowChaos, retentionMs: config.retentionMs })
 }
 
 export function groupId(config: Config, role: RoleName): string {
@@ -57,10 +64,18 @@ function crashPlan(config: Config, role: RoleName): { crash?: CrashPlan } {
   return { crash: { at, ...(onType ? { onType } : {}), marker: path.join(instanceDataDir(config), `${role}.crashed-${at}`) } }
 }
 
+async function countRecords(bus: MessageBus, topic: string, partition: number, from: bigint): Promise<number> {
+  let records = 0
+  await bus.read({ topic, partitions: [partition], fromOffset: from, handler: () => void records++ })
+  return records
+}
+
 export interface RunningRole {
   runtime: Runtime
   /** The api's listening address, e.g. http://127.0.0.1:3000. */
   url?: string
+  /** Where another role serves its metrics, e.g. http://127.0.0.1:9410/metrics. */
+  metricsUrl?: string
   stop(): Promise<void>
 }
 
@@ -72,8 +87,18 @@ export async function startRole(name: RoleName, config: Config, log: Logger, onF
   const dataFile = databasePath(instanceDataDir(config), name)
   const db = openDatabase(dataFile, { synchronous: config.sqliteSynchronous })
   const changelog = roleChangelog(config, name)
-  const runtime = new Runtime({
-    role: roleHandler(name, config),
+  const handler = roleHandler(name, config)
+  await warnOnShortRetention(config, handler, log)
+  const tracing = await loadTracing(`sagactl-${name}`, config.instanceId)
+  // The api serves /metrics on its own port; the other roles only when given a metrics port.
+  let runtime: Runtime | undefined
+  const metrics =
+    name === 'api' || config.metricsPort !== undefined
+      ? new RoleMetrics({ role: name, ...(config.instanceId ? { instance: config.instanceId } : {}), db: db.$client, owned: () => (handler.global ? null : (runtime?.ownedPartitions() ?? [])), endOffsets: (topic) => bus.endOffsets(topic), countRecords: (topic, partition, from) => countRecords(bus, topic, partition, from) })
+      : undefined
+  const observer = roleObserver(metrics, tracing)
+  runtime = new Runtime({
+    role: metrics ? metrics.observeSagas(handler) : handler,
     db,
     bus,
     topics: topicNames(config.topicPrefix),
@@ -84,21 +109,27 @@ export async function startRole(name: RoleName, config: Config, log: Logger, onF
     ...(config.instanceId ? { instanceId: `${groupId(config, name)}@${config.instanceId}` } : {}),
     onFatal,
     ...crashPlan(config, name),
+    ...(observer ? { observer } : {}),
   })
   await runtime.start()
+  const rt = runtime
+  const pruner = retentionPruner(config, handler, rt, db, log)
 
   let url: string | undefined
+  let metricsUrl: string | undefined
   let closeHttp = async (): Promise<void> => {}
   if (name === 'api') {
     let lastPing = { at: 0, ok: false }
     const app = buildApp(
       {
-        submit: (work) => runtime.submit(work),
-        readOrder: (id) => runtime.read<OrderView>(ORDER_SCOPE, id),
+        submit: (work, trace) => rt.submit(work, trace),
+        readOrder: (id) => rt.read<OrderView>(ORDER_SCOPE, id),
         healthy: async () => {
           if (Date.now() - lastPing.at > 2000) lastPing = { at: Date.now(), ok: await bus.ping() }
           return lastPing.ok
         },
+        ...(metrics ? { metrics: async () => ({ contentType: metrics.contentType, text: await metrics.metrics() }) } : {}),
+        ...(tracing ? { traceRequest: (spanName: string, incoming: Parameters<typeof tracing.request>[1], attributes: Record<string, string | number>) => tracing.request(spanName, incoming, attributes) } : {}),
       },
       { limits: config.orderLimits, idempotencyTtlMs: config.idempotencyTtlMs },
       // Requests are not logged one by one: the outbox and the notifier already tell each order's story.
@@ -106,18 +137,53 @@ export async function startRole(name: RoleName, config: Config, log: Logger, onF
     )
     url = await app.listen({ port: config.port, host: process.env.HOST || '0.0.0.0' })
     closeHttp = () => app.close()
+  } else if (metrics && config.metricsPort !== undefined) {
+    const server = await serveMetrics(metrics, config.metricsPort, process.env.HOST || '0.0.0.0')
+    metricsUrl = server.url
+    closeHttp = () => server.close()
   }
-  log.info({ role: name, ...(config.instanceId ? { instance: config.instanceId } : {}), brokers: config.brokers.join(','), data: dataFile, ...(url ? { url } : {}) }, `${name} started`)
+  log.info({ role: name, ...(config.instanceId ? { instance: config.instanceId } : {}), brokers: config.brokers.join(','), data: dataFile, ...(url ? { url } : {}), ...(metricsUrl ? { metrics: metricsUrl } : {}), ...(tracing ? { tracing: 'otlp' } : {}) }, `${name} started`)
 
   let stopping: Promise<void> | undefined
   const stop = (): Promise<void> =>
     (stopping ??= (async () => {
       await closeHttp()
-      await runtime.stop()
+      await pruner.stop()
+      await rt.stop()
+      // After the last relay: its send spans go out with the rest.
+      await tracing?.shutdown().catch(() => undefined)
       await bus.close()
       db.$client.close()
       loopStats.stop()
       log.info({ role: name }, `${name} stopped`)
     })())
-  return { runtime, ...(url ? { url } : {}), stop }
+  return { runtime: rt, ...(url ? { url } : {}), ...(metricsUrl ? { metricsUrl } : {}), stop }
+}
+
+/**
+ * Forgets what SAGA_RETENTION allows, in the background: only partitions this instance owns, each
+ * batch one transaction that deletes the rows and tombstones their changelog keys.
+ */
+export function retentionPruner(config: Config, handler: RoleHandler, runtime: Runtime, db: Db, log: Logger): Pruner {
+  const pruner = new Pruner({
+    db,
+    rule: { retentionMs: config.retentionMs, ...(handler.settled ? { settled: handler.settled.bind(handler) } : {}) },
+    sentOutboxKeepMs: sentOutboxKeepMs(config.retentionMs),
+    scope: () => (handler.global ? null : runtime.ownedPartitions()),
+    forget: (part, entries) => runtime.forget(part, keysOf(entries)),
+    log: log.child({ component: 'retention' }),
+  })
+  pruner.start(pruneIntervalMs(config.retentionMs))
+  return pruner
+}
+
+/** A warning, not a refusal: a short SAGA_RETENTION is a choice (tests, a demo), its cost is said in the README. */
+async function warnOnShortRetention(config: Config, handler: RoleHandler, log: Logger): Promise<void> {
+  const names = topicNames(config.topicPrefix)
+  const inputs = handler.consumes.map((t) => names[t])
+  try {
+    for (const warning of retentionWarnings(config.retentionMs, await topicRetentions(config.brokers, config.kafka, inputs))) log.warn({ retention_ms: config.retentionMs }, warning)
+  } catch (error) {
+    log.warn({ err: error }, "could not read the input topics' retention.ms to compare with SAGA_RETENTION")
+  }
 }

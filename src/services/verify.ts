@@ -1,5 +1,5 @@
 import type { Message } from '../envelope.js'
-import type { Saga } from '../saga/define.js'
+import { RETRY_REQUESTED, SAGA_STUCK, type Saga } from '../saga/define.js'
 import { breachKinds } from '../saga/derive.js'
 import { orderSaga } from './orchestrator/order-saga.js'
 
@@ -26,7 +26,10 @@ export interface VerifyReport {
   orders: number
   completed: number
   cancelled: number
+  /** Sagas without a final event, the stuck ones included. */
   unfinished: number
+  /** Unfinished sagas whose compensation ran out of attempts and waits for `sagactl saga retry`. */
+  stuck: number
   /** No order was found: a wrong broker or topic prefix looks exactly like this. Not ok unless allowed. */
   empty: boolean
   breaches: Breach[]
@@ -67,6 +70,8 @@ function canonical(value: unknown): string {
 export function verifyMessages(messages: Message[], deadLettered: ReadonlySet<string> = new Set(), options: VerifyOptions = {}): VerifyReport {
   const saga = options.saga ?? orderSaga
   const finalTypes = new Set([saga.completed, saga.cancelled])
+  // What moves a stuck saga on: an operator's retry, or the confirmation of a compensation it was waiting for.
+  const unsticks = new Set([RETRY_REQUESTED, ...saga.steps.map((s) => s.compensation.confirmed)])
   const first = new Map<string, { message: Message; conflicted: boolean }>()
   const byOrder = new Map<string, Message[]>()
   const breaches: Breach[] = []
@@ -96,6 +101,7 @@ export function verifyMessages(messages: Message[], deadLettered: ReadonlySet<st
   let completed = 0
   let cancelled = 0
   let unfinished = 0
+  let stuck = 0
   let orders = 0
   for (const [orderId, list] of byOrder) {
     if (!list.some((m) => m.type === saga.started && !deadLettered.has(m.message_id))) continue
@@ -107,7 +113,14 @@ export function verifyMessages(messages: Message[], deadLettered: ReadonlySet<st
     const ids = (type: string, field: string) => of(type).map((m) => m.payload[field]).filter((v): v is string => typeof v === 'string')
 
     const finals = list.filter((m) => finalTypes.has(m.type))
-    if (finals.length === 0) {
+    let lastStuck = -1
+    for (let i = 0; i < list.length; i++) if (list[i]!.type === SAGA_STUCK) lastStuck = i
+    if (finals.length === 0 && lastStuck >= 0 && !list.slice(lastStuck + 1).some((m) => unsticks.has(m.type))) {
+      // Not a silent hang: the orchestrator said why it stopped, and a person can resume it.
+      unfinished++
+      stuck++
+      breach('stuck', 'finished', `${String(list[lastStuck]!.payload.reason ?? 'stuck')}; resume it with \`sagactl saga retry ${orderId}\``)
+    } else if (finals.length === 0) {
       unfinished++
       breach('unfinished', 'finished', 'no final event (the saga never ended, or the system is not quiet yet)')
     } else if (finals.length > 1) {
@@ -165,6 +178,7 @@ export function verifyMessages(messages: Message[], deadLettered: ReadonlySet<st
     completed,
     cancelled,
     unfinished,
+    stuck,
     empty,
     breaches,
   }
@@ -173,7 +187,7 @@ export function verifyMessages(messages: Message[], deadLettered: ReadonlySet<st
 export function renderVerifyReport(r: VerifyReport): string {
   const verdict = r.breaches.length > 0 ? 'BREACHED' : r.ok ? 'OK' : 'NOTHING TO VERIFY'
   const lines = [
-    `${verdict}: ${r.orders} orders — ${r.completed} completed, ${r.cancelled} cancelled, ${r.unfinished} unfinished`,
+    `${verdict}: ${r.orders} orders — ${r.completed} completed, ${r.cancelled} cancelled, ${r.unfinished} unfinished${r.stuck > 0 ? ` (${r.stuck} stuck)` : ''}`,
     `${r.records} records read, ${r.duplicate_records} of them repeats of a message_id already seen`,
   ]
   if (r.empty && !r.ok) lines.push('  ✗ no order on the topics: check --brokers and SAGA_TOPIC_PREFIX, or pass --allow-empty if none is expected')

@@ -13,11 +13,12 @@ import { shipping } from './steps/shipping.js'
 import { threeStepSaga } from './three-step-saga.js'
 
 // The order saga's derivations are compared with the values that were written out by hand before
-// steps became modules: equal means nothing external changed.
+// steps became modules: equal means nothing external changed. The saga-level events (saga.stuck,
+// saga.retry-requested) and the stuck breach kind came with stuck sagas: every saga has them.
 
 describe('derived from the order saga: exactly the names the contract and 0.2 use', () => {
   it('envelope type lists', () => {
-    expect(EVENT_TYPES).toEqual(['order.created', 'inventory.reserved', 'inventory.reserve-failed', 'inventory.reservation-cancelled', 'payment.succeeded', 'payment.failed', 'payment.refunded', 'order.completed', 'order.cancelled'])
+    expect(EVENT_TYPES).toEqual(['order.created', 'inventory.reserved', 'inventory.reserve-failed', 'inventory.reservation-cancelled', 'payment.succeeded', 'payment.failed', 'payment.refunded', 'order.completed', 'order.cancelled', 'saga.stuck', 'saga.retry-requested'])
     expect(COMMAND_TYPES).toEqual(['reserve_inventory', 'cancel_reservation', 'charge_payment', 'refund_payment', 'set_chaos'])
   })
 
@@ -54,6 +55,7 @@ describe('derived from the order saga: exactly the names the contract and 0.2 us
     ])
     expect(BREACH_KINDS).toEqual([
       'unfinished',
+      'stuck',
       'multiple_final_events',
       'double_reservation',
       'double_charge',
@@ -73,7 +75,7 @@ describe('derived from the order saga: exactly the names the contract and 0.2 us
 
 describe('derived from a three-step saga: the ship step appears everywhere, from its one module', () => {
   it('message types, in step order', () => {
-    expect(eventTypes(threeStepSaga)).toEqual([...EVENT_TYPES.slice(0, 7), 'shipping.shipped', 'shipping.ship-failed', 'shipping.shipment-cancelled', 'order.completed', 'order.cancelled'])
+    expect(eventTypes(threeStepSaga)).toEqual([...EVENT_TYPES.slice(0, 7), 'shipping.shipped', 'shipping.ship-failed', 'shipping.shipment-cancelled', 'order.completed', 'order.cancelled', 'saga.stuck', 'saga.retry-requested'])
     expect(commandTypes(threeStepSaga)).toEqual(['reserve_inventory', 'cancel_reservation', 'charge_payment', 'refund_payment', 'ship_order', 'cancel_shipment', 'set_chaos'])
   })
 
@@ -93,7 +95,7 @@ describe('derived from a three-step saga: the ship step appears everywhere, from
       ['ship_order', 'shipping.shipped'],
       ['shipping.shipped', 'order.completed'],
     ])
-    expect(breachKinds(threeStepSaga)).toEqual(expect.arrayContaining(['double_shipment', 'shipment_without_charge', 'completed_without_shipment']))
+    expect(breachKinds(threeStepSaga)).toEqual(expect.arrayContaining(['stuck', 'double_shipment', 'shipment_without_charge', 'completed_without_shipment']))
     expect(breachKinds(threeStepSaga).length).toBe(BREACH_KINDS.length + 3)
   })
 })
@@ -112,5 +114,7 @@ describe('defineSaga refuses a definition that would misroute replies', () => {
   it('given a participant role the saga itself uses, then it is refused', () => {
     expect(() => defineSaga({ ...threeStepSaga, steps: [inventory, { ...payment, role: 'notifier' as never }] })).toThrow(/role "notifier" is used twice/)
   })
+  it('given a step replying with a saga-level event, then it is refused: saga.stuck belongs to every saga', () => {
+    expect(() => defineSaga({ ...threeStepSaga, steps: [inventory, payment, { ...shipping, failed: 'saga.stuck' }] })).toThrow(/message type "saga.stuck" is used twice/)
+  })
 })
-

@@ -113,6 +113,16 @@ export const injections: Record<BreachKind, Injection> = {
     return o.messages.filter((m) => m.type !== final.type)
   },
 
+  // Inventory never confirmed the release: the compensation ran out of attempts, and the
+  // orchestrator said so instead of resending for ever.
+  stuck(o) {
+    const release = ofType(o.messages, 'cancel_reservation')[0]
+    if (finalOf(o.messages)?.type !== 'order.cancelled' || !release || ofType(o.messages, 'saga.stuck').length > 0) return undefined
+    const kept = o.messages.filter((m) => !FINALS.includes(m.type) && m.type !== 'inventory.reservation-cancelled' && m.type !== 'payment.refunded')
+    const stuck = as(event('saga.stuck', { ...ids(o), payload: { step: 'reserve_inventory', attempt: 2, reason: 'compensation of reserve_inventory (cancel_reservation) not confirmed after 2 attempts' } }, 0, fresh(o, 1)))
+    return [...kept, stuck]
+  },
+
   // A later record reuses an earlier one's message_id with another type or payload; every
   // consumer skips it as a duplicate, so what it says is silently lost.
   message_id_conflict(o, choice) {

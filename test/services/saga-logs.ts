@@ -12,7 +12,7 @@ import type { TopicKey } from '../../src/topics.js'
 // delivers next, whether a step's timer fires before its reply, which record a redelivery
 // repeats, whether a participant succeeds. What they publish, in order, is the log.
 
-const policy: RetryPolicy = { maxAttempts: 3, minDelayMs: 200, maxDelayMs: 500, stepTimeoutMs: 4000 }
+const policy: Omit<RetryPolicy, 'maxCompensationAttempts'> = { maxAttempts: 3, minDelayMs: 200, maxDelayMs: 500, stepTimeoutMs: 4000 }
 const participants: Partial<Record<TopicKey, ParticipantSpec>> = { inventoryCommands: inventorySpec, paymentCommands: paymentSpec }
 const SUCCESS_RATE = [0, 0.5, 0.8, 1] as const
 /** Enough for three attempts at both steps, their compensations and late replies; more means a loop. */
@@ -58,9 +58,13 @@ export interface Scenario {
   paymentRate: number
   /**
    * This participant handles nothing until the saga has ended: every attempt times out, and its
-   * replies come late. That is the road to a late success and its compensation.
+   * replies come late. That is the road to a late success and its compensation. `releases`:
+   * inventory reserves, but releases nothing until the saga has ended or is stuck, so every
+   * compensation attempt times out, up to the bound, and its backlog settles the stuck saga.
    */
-  stall: 'none' | 'inventoryCommands' | 'paymentCommands'
+  stall: 'none' | 'inventoryCommands' | 'paymentCommands' | 'releases'
+  /** 1 makes a compensation stuck at its first timeout, so stuck sagas settled by a late confirmation are common. */
+  compensationAttempts: number
 }
 
 export const scenarios: fc.Arbitrary<Scenario> = fc.record({
@@ -68,7 +72,8 @@ export const scenarios: fc.Arbitrary<Scenario> = fc.record({
   luck: fc.array(fc.nat({ max: 99 }), { maxLength: 8 }),
   inventoryRate: fc.constantFrom(...SUCCESS_RATE),
   paymentRate: fc.constantFrom(...SUCCESS_RATE),
-  stall: fc.constantFrom('none', 'none', 'inventoryCommands', 'paymentCommands'),
+  stall: fc.constantFrom('none', 'none', 'inventoryCommands', 'paymentCommands', 'releases'),
+  compensationAttempts: fc.constantFrom(1, 3),
 })
 
 /** One order's life, from its order.created to quiet: every record published on the saga topics. */
@@ -99,7 +104,7 @@ export function simulateOrder(index: number, scenario: Scenario): OrderLog {
   const orchestrate = (m: Message): void => {
     if (seen.orchestrator!.has(m.message_id)) return
     seen.orchestrator!.add(m.message_id)
-    const d = decide(orderSaga, policy, saga, m, ctx())
+    const d = decide(orderSaga, { ...policy, maxCompensationAttempts: scenario.compensationAttempts }, saga, m, ctx())
     if (d.reject) return
     if (d.state) saga = d.state
     for (const out of d.messages) publish(out, m.message_id)
@@ -131,7 +136,9 @@ export function simulateOrder(index: number, scenario: Scenario): OrderLog {
     if (step > MAX_DELIVERIES) throw new Error(`order ${index} did not settle within ${MAX_DELIVERIES} deliveries`)
     now += 100
     const ended = saga?.status === 'completed' || saga?.status === 'cancelled'
-    const ready = (Object.keys(queues) as (keyof typeof queues)[]).filter((t) => queues[t].length > 0 && (ended || t !== scenario.stall))
+    const stalled = (t: keyof typeof queues): boolean =>
+      scenario.stall === 'releases' ? t === 'inventoryCommands' && queues[t][0]?.type === 'cancel_reservation' && !ended && saga?.status !== 'stuck' : !ended && t === scenario.stall
+    const ready = (Object.keys(queues) as (keyof typeof queues)[]).filter((t) => queues[t].length > 0 && !stalled(t))
     if (tape.exhausted) {
       // Draining: replies come before timers, so every saga settles.
       if (ready.length > 0) deliver(ready[0]!)

@@ -48,11 +48,12 @@ describe('verify over valid logs', () => {
           if (o.messages.some((m) => m.payload.repeated === true)) seen.add('repeated reply')
           if (o.messages.some((m) => typeof m.payload.attempt === 'number' && m.payload.attempt > 1)) seen.add('retry')
           if (new Set(o.messages.map((m) => m.message_id)).size < o.messages.length) seen.add('redelivery')
+          if (types.includes('saga.stuck') && types.includes('order.cancelled')) seen.add('stuck, then settled by a late confirmation')
         }
       }),
       { numRuns: 500 },
     )
-    expect([...seen].sort()).toEqual(['cancelled at inventory', 'completed', 'redelivery', 'refund', 'release', 'repeated reply', 'retry'])
+    expect([...seen].sort()).toEqual(['cancelled at inventory', 'completed', 'redelivery', 'refund', 'release', 'repeated reply', 'retry', 'stuck, then settled by a late confirmation'])
   })
 })
 
@@ -124,6 +125,24 @@ describe('verify, by example', () => {
     expect(kinds(report)).toEqual([['order-1', 'charge_without_reservation']])
   })
 
+  it('given a saga that said it is stuck, when verified, then one stuck breach naming its reason and how to resume it, counted as unfinished', () => {
+    const reason = 'compensation of reserve_inventory (cancel_reservation) not confirmed after 2 attempts'
+    const log = [
+      created(1),
+      msg('inventory.reserved', 1, 'r-1', { reservation_id: 'res-1', attempt: 1 }),
+      msg('payment.failed', 1, 'f-1', { reason: 'card declined', retryable: false, attempt: 1 }),
+      msg('saga.stuck', 1, 's-1', { step: 'reserve_inventory', attempt: 2, reason }),
+    ]
+    const report = verifyMessages(log)
+    expect(report).toMatchObject({ ok: false, unfinished: 1, stuck: 1 })
+    expect(report.breaches).toEqual([{ order_id: 'order-1', kind: 'stuck', rule: 'finished', detail: `${reason}; resume it with \`sagactl saga retry order-1\`` }])
+    expect(renderVerifyReport(report)).toMatch(/^BREACHED: 1 orders — 0 completed, 0 cancelled, 1 unfinished \(1 stuck\)/)
+    // Once retried, it is on its way again: unfinished until its final event, not stuck.
+    const retried = verifyMessages([...log, msg('saga.retry-requested', 1, 'q-1', { step: 'reserve_inventory', attempt: 2 })])
+    expect(retried).toMatchObject({ unfinished: 1, stuck: 0 })
+    expect(kinds(retried)).toEqual([['order-1', 'unfinished']])
+  })
+
   it('given a completed order, when rendered, then the report says OK with its counts', () => {
     expect(renderVerifyReport(verifyMessages(completedOrder(1)))).toMatch(/^OK: 1 orders — 1 completed, 0 cancelled, 0 unfinished/)
   })
@@ -188,6 +207,14 @@ describe('verify derives its rules from each step: a three-step saga, by example
       cancelled(1),
     ])
     expect(report.breaches).toEqual([{ order_id: 'order-1', kind: 'cancelled_with_effect_standing', rule: 'cancelled ⇒ nothing shipped', detail: '1 shipment(s) not cancelled' }])
+  })
+
+  it('given a saga stuck undoing its shipment, then stuck; the ship step\'s own confirmation moves it on, as the order saga\'s do', () => {
+    const stuck = msg('saga.stuck', 1, 'st-1', { step: 'ship_order', attempt: 2, reason: 'compensation of ship_order (cancel_shipment) not confirmed after 2 attempts' })
+    const log = [created(1), reserved(1), charged(1), shipped(1), stuck]
+    expect(kinds(verify(log))).toEqual([['order-1', 'stuck']])
+    const confirmed = msg('shipping.shipment-cancelled', 1, 'sc-1', { shipment_id: 'ship-1' })
+    expect(kinds(verify([...log, confirmed]))).toEqual([['order-1', 'unfinished']])
   })
 
   it('given a shipment cancelled twice, then compensation_applied_twice names the shipment', () => {

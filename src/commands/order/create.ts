@@ -3,6 +3,7 @@ import { Command, Flags } from '@oclif/core'
 import { configFrom, connectionFlags } from '../../cli/flags.js'
 import { openBus } from '../../kafka/open-bus.js'
 import { orderProblem, type Order } from '../../order-schema.js'
+import { loadTracing } from '../../observe/tracing-switch.js'
 import { createOrder } from '../../services/api/app.js'
 import { topicNames, topicSpecs } from '../../topics.js'
 import type { StateStore } from '../../runtime/role.js'
@@ -48,29 +49,40 @@ export default class OrderCreate extends Command {
     const problem = orderProblem(config.orderLimits)(body, 'order')
     if (problem) this.error(problem, { exit: 2 })
     let created: CreatedOrder
-    if (flags.via === 'api') {
-      const url = `${flags.url ?? `http://127.0.0.1:${config.port}`}/orders`
-      let response: Response
-      try {
-        response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
-      } catch (error) {
-        this.error(`cannot reach the api at ${url} (${(error as Error).message}); is \`sagactl start api\` running? Or use --via kafka`, { exit: 1 })
+    // With tracing on, the order's trace starts here and the api's span (or order.created) hangs below it.
+    const tracing = await loadTracing('sagactl-cli')
+    const span = tracing?.start('order create', undefined, { 'sagactl.via': flags.via })
+    try {
+      if (flags.via === 'api') {
+        const url = `${flags.url ?? `http://127.0.0.1:${config.port}`}/orders`
+        let response: Response
+        try {
+          response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...span?.headers }, body: JSON.stringify(body) })
+        } catch (error) {
+          this.error(`cannot reach the api at ${url} (${(error as Error).message}); is \`sagactl start api\` running? Or use --via kafka`, { exit: 1 })
+        }
+        const answer = (await response.json()) as { order_id: string; saga_id: string; message?: string }
+        if (response.status !== 202) this.error(`the api refused the order: ${response.status} ${answer.message ?? ''}`, { exit: 1 })
+        created = { order_id: answer.order_id, saga_id: answer.saga_id, status: 'pending', via: 'api' }
+      } else {
+        const bus = openBus(config, 'sagactl-cli')
+        try {
+          await bus.ensureTopics(topicSpecs(config.topicPrefix))
+          const noStore: StateStore = { get: () => undefined, put: () => {} }
+          const { view, messages } = createOrder(body, noStore, { now: Date.now(), newId: randomUUID, random: Math.random })
+          const names = topicNames(config.topicPrefix)
+          await bus.publish(messages.map((m) => ({ topic: names[m.topic], key: m.envelope.order_id, value: JSON.stringify(m.envelope), ...(span ? { headers: { ...span.headers } } : {}) })))
+          created = { order_id: view.order_id, saga_id: view.saga_id, status: 'pending', via: 'kafka' }
+        } finally {
+          await bus.close()
+        }
       }
-      const answer = (await response.json()) as { order_id: string; saga_id: string; message?: string }
-      if (response.status !== 202) this.error(`the api refused the order: ${response.status} ${answer.message ?? ''}`, { exit: 1 })
-      created = { order_id: answer.order_id, saga_id: answer.saga_id, status: 'pending', via: 'api' }
-    } else {
-      const bus = openBus(config, 'sagactl-cli')
-      try {
-        await bus.ensureTopics(topicSpecs(config.topicPrefix))
-        const noStore: StateStore = { get: () => undefined, put: () => {} }
-        const { view, messages } = createOrder(body, noStore, { now: Date.now(), newId: randomUUID, random: Math.random })
-        const names = topicNames(config.topicPrefix)
-        await bus.publish(messages.map((m) => ({ topic: names[m.topic], key: m.envelope.order_id, value: JSON.stringify(m.envelope) })))
-        created = { order_id: view.order_id, saga_id: view.saga_id, status: 'pending', via: 'kafka' }
-      } finally {
-        await bus.close()
-      }
+      span?.end({ 'sagactl.order_id': created.order_id })
+    } catch (error) {
+      span?.end({}, error as Error)
+      throw error
+    } finally {
+      await tracing?.shutdown().catch(() => undefined)
     }
     this.log(`order ${created.order_id} placed (saga ${created.saga_id}); follow it with: sagactl saga show ${created.order_id}`)
     return created

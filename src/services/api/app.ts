@@ -10,6 +10,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifySche
 import { DEFAULT_IDEMPOTENCY_TTL_MS } from '../../config.js'
 import { event, type Outgoing } from '../../envelope.js'
 import { DEFAULT_ORDER_LIMITS, orderPayload, orderSchema, problemOf, type Order, type OrderLimits } from '../../order-schema.js'
+import { traceHeadersOf, type TraceHeaders } from '../../observe/observer.js'
 import type { Decision, DecideContext, StateStore } from '../../runtime/role.js'
 import { IDEMPOTENCY_SCOPE, requestHash, slotOf, type IdempotencyRecord, type OrderIds } from './idempotency.js'
 import { ORDER_SCOPE, type OrderView } from './orders.js'
@@ -63,10 +64,14 @@ type TypedApp = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, R
 const VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version
 
 export interface ApiDeps {
-  /** Runs `work` in the api's transaction; its messages go through the outbox. */
-  submit(work: (store: StateStore, ctx: DecideContext) => Decision): Decision
+  /** Runs `work` in the api's transaction; its messages go through the outbox, with `trace` as their trace context. */
+  submit(work: (store: StateStore, ctx: DecideContext) => Decision, trace?: TraceHeaders): Decision
   readOrder(orderId: string): OrderView | undefined
   healthy(): Promise<boolean>
+  /** Prometheus text for GET /metrics; absent: no such route. */
+  metrics?(): Promise<{ contentType: string; text: string }>
+  /** A span for a request; absent (tracing off): the caller's trace context is passed on as it came. */
+  traceRequest?(name: string, incoming: TraceHeaders | undefined, attributes: Record<string, string | number>): { headers: TraceHeaders; end(attributes: Record<string, string | number>, error?: string): void }
 }
 
 export interface ApiSettings {
@@ -155,12 +160,15 @@ export function buildApp(deps: ApiDeps, settings: ApiSettings = DEFAULT_API_SETT
 function routes(app: TypedApp, deps: ApiDeps, settings: ApiSettings): void {
   app.post('/orders', { schema: placeOrderSchema(settings.limits) }, async (request, reply) => {
     const key = request.headers['idempotency-key']
+    const incoming = traceHeadersOf(request.headers)
+    const span = deps.traceRequest?.('POST /orders', incoming, { 'http.request.method': 'POST', 'http.route': '/orders' })
     let placed: Placed | undefined
     deps.submit((store, ctx) => {
       placed = createOrder(request.body, store, ctx, key === undefined ? undefined : { key, ttlMs: settings.idempotencyTtlMs })
       return { messages: placed.messages }
-    })
+    }, span ? span.headers : incoming)
     const { view } = placed!
+    span?.end({ 'http.response.status_code': placed!.outcome === 'conflict' ? 422 : 202, 'sagactl.order_id': view.order_id, 'sagactl.outcome': placed!.outcome })
     if (placed!.outcome === 'conflict') {
       return reply.status(422).send({
         statusCode: 422,
@@ -176,6 +184,14 @@ function routes(app: TypedApp, deps: ApiDeps, settings: ApiSettings): void {
     if (!view) return reply.status(404).send({ statusCode: 404, error: 'Not Found', message: `no order ${request.params.order_id}` })
     return view
   })
+
+  const metrics = deps.metrics
+  if (metrics) {
+    app.get('/metrics', async (_request, reply) => {
+      const { contentType, text } = await metrics()
+      return reply.type(contentType).send(text)
+    })
+  }
 
   app.get('/healthz', { schema: healthSchema }, async (_request, reply) => {
     const ok = await deps.healthy()

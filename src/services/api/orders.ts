@@ -1,6 +1,8 @@
 import { EVENT_TYPES, type Message } from '../../envelope.js'
 import { orderProblem, type OrderLimits, type Problem } from '../../order-schema.js'
+import { tooOldToTrust } from '../../runtime/retention.js'
 import type { Decision, RoleHandler, StateStore } from '../../runtime/role.js'
+import { IDEMPOTENCY_SCOPE, type IdempotencyRecord } from './idempotency.js'
 
 export const ORDER_SCOPE = 'order'
 
@@ -60,15 +62,34 @@ export function unreadable(message: Message, orderProblemIn: Problem, known: Rea
   return undefined
 }
 
-/** The read model behind a guard that holds order.created to the same schema as POST /orders. */
-export function apiRole(limits: OrderLimits, events: readonly string[] = EVENT_TYPES): RoleHandler {
+export interface ApiRetention {
+  retentionMs: number
+  idempotencyTtlMs: number
+}
+
+/**
+ * The read model behind a guard that holds order.created to the same schema as POST /orders.
+ * With a retention, a finished order's view is settled; an Idempotency-Key's record only once the
+ * key has expired and SAGA_RETENTION more has passed, because a key whose record is forgotten
+ * derives its first generation's ids again, and by then every role must have forgotten that order.
+ * An event older than SAGA_RETENTION makes no view: it may belong to a forgotten order.
+ */
+export function apiRole(limits: OrderLimits, retention?: ApiRetention, events: readonly string[] = EVENT_TYPES): RoleHandler {
   const orderProblemIn = orderProblem(limits)
   const known = new Set(events)
   return {
     ...orderViews,
     handle(message, store, ctx): Decision {
       const reason = unreadable(message, orderProblemIn, known)
-      return reason ? { reject: reason } : orderViews.handle(message, store, ctx)
+      if (reason) return { reject: reason }
+      // A view forgotten by retention must not come back, pending for ever, from a late copy of one of its events.
+      if (!store.get(ORDER_SCOPE, message.order_id) && tooOldToTrust(message, ctx.now, retention?.retentionMs)) return {}
+      return orderViews.handle(message, store, ctx)
+    },
+    settled(scope, value, now): boolean {
+      if (scope === ORDER_SCOPE) return (value as OrderView).status !== 'pending'
+      if (scope === IDEMPOTENCY_SCOPE) return retention !== undefined && now - (value as IdempotencyRecord).created_at >= retention.idempotencyTtlMs + retention.retentionMs
+      return true
     },
   }
 }

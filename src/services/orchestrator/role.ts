@@ -1,16 +1,21 @@
 import type { Message } from '../../envelope.js'
 import { orderProblem, type OrderLimits } from '../../order-schema.js'
+import { tooOldToTrust } from '../../runtime/retention.js'
 import type { DecideContext, Decision, RoleHandler, StateStore } from '../../runtime/role.js'
 import { orderSaga } from './order-saga.js'
-import { decide, type RetryPolicy, type SagaDefinition, type SagaState } from './saga.js'
+import { decide, isFinished, type RetryPolicy, type SagaDefinition, type SagaState } from './saga.js'
 
 export const SAGA_SCOPE = 'saga'
 
 /**
  * An order.created that breaks the order schema is dead-lettered whole, however it arrived: no
  * saga state, no command. `sagactl dlq replay` sends it back once the bounds allow it.
+ *
+ * With a retention (SAGA_RETENTION), an order.created older than it starts no saga: it may repeat
+ * an order that finished and was forgotten, whose processed id is gone. A finished saga is
+ * settled, so retention may forget it once idle.
  */
-export function orchestratorRole(policy: RetryPolicy, limits: OrderLimits, saga: SagaDefinition = orderSaga): RoleHandler {
+export function orchestratorRole(policy: RetryPolicy, limits: OrderLimits, retentionMs?: number, saga: SagaDefinition = orderSaga): RoleHandler {
   const orderProblemIn = orderProblem(limits)
   return {
     name: 'orchestrator',
@@ -20,9 +25,15 @@ export function orchestratorRole(policy: RetryPolicy, limits: OrderLimits, saga:
         const problem = orderProblemIn(message.payload, 'payload')
         if (problem) return { reject: `invalid order: ${problem}` }
       }
-      const d = decide(saga, policy, store.get<SagaState>(SAGA_SCOPE, message.order_id), message, ctx)
+      const current = store.get<SagaState>(SAGA_SCOPE, message.order_id)
+      if (message.type === saga.started && !current && tooOldToTrust(message, ctx.now, retentionMs)) {
+        const fields = { order_id: message.order_id, message_id: message.message_id, occurred_at: message.occurred_at }
+        return { notices: [{ level: 'warn', msg: 'order.created older than SAGA_RETENTION ignored: it may repeat an order already finished and forgotten', fields }] }
+      }
+      const d = decide(saga, policy, current, message, ctx)
       if (d.state) store.put(SAGA_SCOPE, message.order_id, d.state)
       return d
     },
+    settled: (scope, value) => scope !== SAGA_SCOPE || isFinished(value as SagaState),
   }
 }

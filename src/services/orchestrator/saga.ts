@@ -1,5 +1,6 @@
 import { command, event, type CommandType, type Envelope, type EventType, type Message, type Outgoing, type Payload } from '../../envelope.js'
 import type { DecideContext, Notice, Timer } from '../../runtime/role.js'
+import { RETRY_REQUESTED, SAGA_STUCK } from '../../saga/define.js'
 import type { TopicKey } from '../../topics.js'
 
 // A small saga engine: a definition describes steps and compensations; `decide` is the pure
@@ -27,12 +28,19 @@ export interface RetryPolicy {
   minDelayMs: number
   maxDelayMs: number
   stepTimeoutMs: number
+  /** Attempts per compensation, the first included; past them the saga is stuck until `saga retry`. */
+  maxCompensationAttempts: number
 }
 
 export const RETRY_DUE = 'saga.retry-due'
 export const STEP_TIMED_OUT = 'saga.step-timed-out'
+// Saga-level events belong to every saga, so they are declared with the saga's definition.
+export { RETRY_REQUESTED, SAGA_STUCK } from '../../saga/define.js'
+/** The orchestrator's answers to a retry request, on sagactl.control, caused by the request. */
+export const RETRY_ACCEPTED = 'saga.retry-accepted'
+export const RETRY_REFUSED = 'saga.retry-refused'
 
-export type SagaStatus = 'running' | 'waiting_retry' | 'compensating' | 'completed' | 'cancelled'
+export type SagaStatus = 'running' | 'waiting_retry' | 'compensating' | 'completed' | 'cancelled' | 'stuck'
 
 export interface DoneStep {
   step: string
@@ -50,7 +58,15 @@ export interface SagaState {
   attempt: number
   done: DoneStep[]
   compensated: string[]
+  /** Why the saga is being cancelled; the order.cancelled event carries it. */
   reason?: string
+  /** Why the saga is stuck, while it is. */
+  stuck_reason?: string
+  /**
+   * The attempt at which the current compensation's budget began: 1, or the attempt sent by the
+   * latest `saga retry`. Attempt numbers keep rising across retries, so every resend is told apart.
+   */
+  budget_from?: number
   started_at: number
   updated_at: number
   finished_at?: number
@@ -77,6 +93,8 @@ export function retryDelay(policy: RetryPolicy, random: number): number {
 export function decide(def: SagaDefinition, policy: RetryPolicy, current: SagaState | undefined, message: Message, ctx: DecideContext): SagaDecision {
   if (message.type === def.started) return current ? nothing() : start(def, policy, message, ctx)
   if (message.type === def.completed || message.type === def.cancelled) return onFinal(def, current, message, ctx)
+  if (message.type === RETRY_REQUESTED) return onRetryRequested(def, policy, current, message, ctx)
+  if (message.type === SAGA_STUCK) return onStuckEvent(current, message, ctx)
 
   const succeeded = def.steps.find((s) => s.succeeded === message.type)
   const failed = def.steps.find((s) => s.failed === message.type)
@@ -105,9 +123,13 @@ export function decide(def: SagaDefinition, policy: RetryPolicy, current: SagaSt
     return onFailure(def, policy, s, failed, { retryable, reason }, ctx)
   }
   if (confirmed) {
-    if (s.status !== 'compensating' || s.step !== confirmed.name || s.compensated.includes(confirmed.name)) return nothing()
+    // A stuck saga still takes its confirmation: a participant that was down answers its backlog when it is back.
+    if ((s.status !== 'compensating' && s.status !== 'stuck') || s.step !== confirmed.name || s.compensated.includes(confirmed.name)) return nothing()
+    const late = s.status === 'stuck'
+    s.status = 'compensating'
+    delete s.stuck_reason
     s.compensated.push(confirmed.name)
-    return compensateNext(def, policy, s, ctx, [notice('info', `compensated ${confirmed.name}`, s)])
+    return compensateNext(def, policy, s, ctx, [notice('info', late ? `compensated ${confirmed.name}; the saga is no longer stuck` : `compensated ${confirmed.name}`, s)])
   }
 
   const step = def.steps.find((x) => x.name === message.payload.step)
@@ -123,11 +145,70 @@ export function decide(def: SagaDefinition, policy: RetryPolicy, current: SagaSt
     return onFailure(def, policy, s, step, { retryable: true, reason: `no reply to ${step.command.type} within ${policy.stepTimeoutMs} ms` }, ctx)
   }
   if (isCurrent(s, step.name, attempt, 'compensating') && step.compensation) {
-    // Compensation must eventually succeed: resend it (the participant is idempotent) until confirmed.
+    const spent = s.attempt - (s.budget_from ?? 1) + 1
+    if (spent >= policy.maxCompensationAttempts) return becomeStuck(s, step, spent, ctx)
+    // Resent (the participant is idempotent) until confirmed or out of attempts.
     s.attempt += 1
     return { state: s, ...sendCompensation(step, policy, s, ctx), notices: [notice('warn', `resending compensation of ${step.name}`, s)] }
   }
   return nothing()
+}
+
+/**
+ * Past its budget a compensation is not resent: the saga waits, with no timer, for its
+ * confirmation or for `sagactl saga retry`. It is not finished, so no final event; saga.stuck
+ * says so on the log, for verify and for anyone reading it.
+ */
+function becomeStuck(s: SagaState, step: StepDefinition, spent: number, ctx: DecideContext): SagaDecision {
+  s.status = 'stuck'
+  s.stuck_reason = `compensation of ${step.name} (${step.compensation!.type}) not confirmed after ${spent} attempt${spent === 1 ? '' : 's'}`
+  const payload = { step: step.name, attempt: s.attempt, reason: s.stuck_reason }
+  return {
+    state: s,
+    messages: [{ topic: 'orderEvents', envelope: event(SAGA_STUCK, { order_id: s.order_id, saga_id: s.saga_id, payload }, ctx.now, ctx.newId()) }],
+    timer: null,
+    notices: [notice('error', `saga STUCK: ${s.stuck_reason}; resume it with \`sagactl saga retry ${s.order_id}\``, s)],
+  }
+}
+
+/**
+ * Only a stuck saga is resumed: its pending compensation is sent again with a fresh budget. Any
+ * other state is left alone. Either way the requester gets an answer on the control topic.
+ */
+function onRetryRequested(def: SagaDefinition, policy: RetryPolicy, current: SagaState | undefined, message: Message, ctx: DecideContext): SagaDecision {
+  const answer = (type: string, s: SagaState | undefined, extra: Payload): Outgoing => ({
+    topic: 'control',
+    envelope: event(type, { order_id: message.order_id, saga_id: s?.saga_id ?? message.saga_id, payload: { ...(s ? { status: s.status, step: s.step, attempt: s.attempt } : {}), ...extra }, causation_id: message.message_id }, ctx.now, ctx.newId()),
+  })
+  const step = current && stepNamed(def, current.step)
+  if (!current || current.status !== 'stuck' || !step?.compensation) {
+    const why = current ? `the saga is ${current.status}, not stuck; nothing to retry` : 'no saga for this order at the orchestrator'
+    return { messages: [answer(RETRY_REFUSED, current, { reason: why })], notices: [{ level: 'info', msg: `retry request ignored: ${why}`, fields: { order_id: message.order_id } }] }
+  }
+  const s: SagaState = structuredClone(current)
+  s.updated_at = ctx.now
+  s.status = 'compensating'
+  delete s.stuck_reason
+  s.attempt += 1
+  s.budget_from = s.attempt
+  const sent = sendCompensation(step, policy, s, ctx)
+  return {
+    state: s,
+    messages: [...sent.messages, answer(RETRY_ACCEPTED, s, { attempts: policy.maxCompensationAttempts })],
+    timer: sent.timer,
+    notices: [notice('warn', `retry requested: resending compensation of ${step.name}, up to ${policy.maxCompensationAttempts} more attempt(s)`, s)],
+  }
+}
+
+/**
+ * The orchestrator reads its own saga.stuck back, and then already agrees. A state rebuilt by
+ * replay never saw the timeouts that led there, so the log is ahead of it: take the event's word.
+ */
+function onStuckEvent(current: SagaState | undefined, message: Message, ctx: DecideContext): SagaDecision {
+  const { step, attempt, reason } = message.payload
+  if (!current || current.status !== 'compensating' || current.step !== step || typeof attempt !== 'number' || attempt < current.attempt) return nothing()
+  const s: SagaState = { ...structuredClone(current), status: 'stuck', attempt, updated_at: ctx.now, stuck_reason: typeof reason === 'string' ? reason : 'compensation not confirmed' }
+  return { state: s, messages: [], timer: null, notices: [notice('info', `saga settled as stuck by ${SAGA_STUCK} from the log`, s)] }
 }
 
 /**
@@ -224,6 +305,7 @@ function compensateNext(def: SagaDefinition, policy: RetryPolicy, s: SagaState, 
     const step = stepNamed(def, pending.step)!
     s.step = step.name
     s.attempt = 1
+    delete s.budget_from
     return { state: s, ...sendCompensation(step, policy, s, ctx), notices }
   }
   s.status = 'cancelled'

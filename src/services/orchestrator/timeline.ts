@@ -4,7 +4,7 @@ import { activeSaga } from '../../saga/active.js'
 import { topicTable, type TopicNames } from '../../topics.js'
 import { sagaTopics } from '../saga-log.js'
 import { SAGA_SCOPE } from './role.js'
-import { RETRY_DUE, STEP_TIMED_OUT, type SagaState } from './saga.js'
+import { RETRY_DUE, RETRY_REQUESTED, SAGA_STUCK, STEP_TIMED_OUT, type SagaState } from './saga.js'
 
 export interface TimelineEntry {
   at: string
@@ -26,6 +26,8 @@ export interface SagaReport {
   status: SagaState['status']
   outcome: 'completed' | 'cancelled' | null
   reason: string | null
+  /** Why the saga is stuck, while it is: which compensation ran out of attempts. */
+  stuck_reason: string | null
   step: string
   attempt: number
   started_at: string
@@ -36,7 +38,7 @@ export interface SagaReport {
 export class SagaNotFound extends Error {}
 
 function stepOf(type: string, payload: Record<string, unknown>): string {
-  if (type === RETRY_DUE || type === STEP_TIMED_OUT) return String(payload.step ?? '')
+  if (type === RETRY_DUE || type === STEP_TIMED_OUT || type === SAGA_STUCK || type === RETRY_REQUESTED) return String(payload.step ?? '')
   for (const step of activeSaga.steps) {
     const c = step.compensation
     if ([step.command.type, step.succeeded, step.failed, c?.type, c?.confirmed].includes(type as never)) return step.name
@@ -56,8 +58,7 @@ const SAGA_KEY = `s|${SAGA_SCOPE}|`
  * order (one partition of each, found by the key).
  */
 export async function loadSagaReport(bus: MessageBus, topics: TopicNames, changelog: string, id: string): Promise<SagaReport> {
-  const saga = (await findSagaState(bus, changelog, (k) => k === `${SAGA_KEY}${id}`, topicTable(activeSaga).orderEvents.partitions, id)) ?? (await findSagaState(bus, changelog, (k, s) => k.startsWith(SAGA_KEY) && s?.saga_id === id))
-  if (!saga) throw new SagaNotFound(`no saga with order or saga id ${id} in ${changelog}`)
+  const saga = await loadSagaState(bus, changelog, id)
   const entries: { record: ConsumedRecord; message: Message }[] = []
   for (const topic of sagaTopics(topics)) {
     const count = topicTable(activeSaga)[keyOf(topics, topic)].partitions
@@ -74,7 +75,7 @@ export async function loadSagaReport(bus: MessageBus, topics: TopicNames, change
   const sent = new Set<string>(activeSaga.steps.map((s) => topics[s.topic.key]))
   const timeline = withTimers(entries.map(({ record, message }): TimelineEntry => {
     const type = typeOf(message)
-    const own = sent.has(record.topic) || type === activeSaga.completed || type === activeSaga.cancelled
+    const own = sent.has(record.topic) || type === activeSaga.completed || type === activeSaga.cancelled || type === SAGA_STUCK
     return {
       at: new Date(Number(record.timestamp)).toISOString(),
       direction: own ? 'out' : 'in',
@@ -95,6 +96,7 @@ export async function loadSagaReport(bus: MessageBus, topics: TopicNames, change
     status: saga.status,
     outcome: finished ? (saga.status as 'completed' | 'cancelled') : null,
     reason: saga.reason ?? null,
+    stuck_reason: saga.stuck_reason ?? null,
     step: saga.step,
     attempt: saga.attempt,
     started_at: new Date(saga.started_at).toISOString(),
@@ -114,7 +116,7 @@ function withTimers(entries: TimelineEntry[]): TimelineEntry[] {
   for (const e of entries) {
     if (e.direction === 'out' && e.causation_id && !known.has(e.causation_id)) {
       const failedBefore = entries.some((f) => f.step === e.step && f.attempt === (e.attempt ?? 0) - 1 && /fail/.test(f.type) && f.at <= e.at)
-      const type = !e.compensation && failedBefore ? RETRY_DUE : STEP_TIMED_OUT
+      const type = !e.compensation && e.type !== SAGA_STUCK && failedBefore ? RETRY_DUE : STEP_TIMED_OUT
       out.push({ ...e, direction: 'timer', topic: 'timer', type, message_id: e.causation_id, causation_id: null, payload: { step: e.step, attempt: e.attempt } })
     }
     out.push(e)
@@ -124,6 +126,13 @@ function withTimers(entries: TimelineEntry[]): TimelineEntry[] {
 
 function keyOf(topics: TopicNames, name: string): keyof TopicNames {
   return (Object.keys(topics) as (keyof TopicNames)[]).find((k) => topics[k] === name)!
+}
+
+/** A saga's current state, by order id (one changelog partition) or else by saga id (all of them). */
+export async function loadSagaState(bus: MessageBus, changelog: string, id: string): Promise<SagaState> {
+  const saga = (await findSagaState(bus, changelog, (k) => k === `${SAGA_KEY}${id}`, topicTable(activeSaga).orderEvents.partitions, id)) ?? (await findSagaState(bus, changelog, (k, s) => k.startsWith(SAGA_KEY) && s?.saga_id === id))
+  if (!saga) throw new SagaNotFound(`no saga with order or saga id ${id} in ${changelog}`)
+  return saga
 }
 
 /** The latest value of the first changelog key that matches, from one partition or all of them. */
@@ -147,9 +156,10 @@ export function renderSagaReport(r: SagaReport): string {
   const lines = [
     `order  ${r.order_id}`,
     `saga   ${r.saga_id}`,
-    `status ${r.status.toUpperCase()}${r.reason ? ` — ${r.reason}` : ''}${r.outcome ? '' : ` (at ${r.step}, attempt ${r.attempt})`}`,
-    '',
+    `status ${r.status.toUpperCase()}${r.stuck_reason ? ` — ${r.stuck_reason}` : r.reason ? ` — ${r.reason}` : ''}${r.outcome ? '' : ` (at ${r.step}, attempt ${r.attempt})`}`,
   ]
+  if (r.stuck_reason) lines.push(`       cancelling because: ${r.reason ?? 'unknown'}`, `       resume with: sagactl saga retry ${r.order_id}`)
+  lines.push('')
   const arrows = { in: '←', out: '→', timer: '⏱' } as const
   for (const e of r.timeline) {
     const detail = [

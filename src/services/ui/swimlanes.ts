@@ -1,9 +1,12 @@
-import { orderSaga } from '../orchestrator/order-saga.js'
+import type { RoleName } from '../../runtime/role.js'
+import { activeSaga } from '../../saga/active.js'
+import { roleNames } from '../../saga/derive.js'
 import { RETRY_DUE, STEP_TIMED_OUT } from '../orchestrator/saga.js'
 import type { SagaReport, TimelineEntry } from '../orchestrator/timeline.js'
 
-export const LANES = ['api', 'orchestrator', 'inventory', 'payment', 'notifier'] as const
-export type Lane = (typeof LANES)[number]
+/** One lane per role of the saga, participants in step order: the timeline is read the way the saga runs. */
+export const LANES: readonly RoleName[] = roleNames(activeSaga)
+export type Lane = RoleName
 
 export interface Mark {
   lane: Lane
@@ -39,12 +42,14 @@ export interface Swimlanes {
   spans: Span[]
 }
 
-const FINALS = new Set<string>([orderSaga.completed, orderSaga.cancelled])
+const FINALS = new Set<string>([activeSaga.completed, activeSaga.cancelled])
 
-/** The participant a command goes to or an event comes from: the topic's or the type's first word. */
+/** The participant a command goes to (its step's topic, whatever the prefix) or a reply comes from (its step's types). */
 function participantOf(e: TimelineEntry): Lane | undefined {
-  const word = (e.direction === 'out' && !FINALS.has(e.type) ? e.topic.split('.').at(-2) : e.type.split('.')[0]) ?? ''
-  return word === 'inventory' || word === 'payment' ? word : undefined
+  const step = activeSaga.steps.find((s) =>
+    e.direction === 'out' && !FINALS.has(e.type) ? e.topic.endsWith(s.topic.name) : [s.succeeded, s.failed, s.compensation.confirmed].includes(e.type),
+  )
+  return step?.role
 }
 
 /**
@@ -69,7 +74,7 @@ export function swimlanesOf(report: SagaReport, now: number): Swimlanes {
       if (from) spans.push({ lane: 'orchestrator', kind: 'wait', from: rel(from), to: rel(e), step: e.step, attempt: e.attempt, compensation: e.compensation, open: false })
       return
     }
-    if (e.type === orderSaga.started) marks.push({ ...base(e), lane: 'api', kind: 'event' })
+    if (e.type === activeSaga.started) marks.push({ ...base(e), lane: 'api', kind: 'event' })
     else if (FINALS.has(e.type)) marks.push({ ...base(e), lane: 'orchestrator', kind: 'final' })
     else if (e.direction === 'out') {
       marks.push({ ...base(e), lane: 'orchestrator', kind: 'command' })

@@ -5,7 +5,7 @@ import { decide, type RetryPolicy, type SagaDecision, type SagaState } from '../
 
 export const ORDER = '00000000-0000-4000-8000-000000000001'
 export const SAGA = '00000000-0000-4000-8000-000000000002'
-export const policy: RetryPolicy = { maxAttempts: 3, minDelayMs: 5000, maxDelayMs: 10000, stepTimeoutMs: 30000 }
+export const policy: RetryPolicy = { maxAttempts: 3, minDelayMs: 5000, maxDelayMs: 10000, stepTimeoutMs: 30000, maxCompensationAttempts: 3 }
 
 export function ctx(now = 1_000_000, random = 0.5): DecideContext {
   let n = 0

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 
-import { RETRY_DUE, STEP_TIMED_OUT, retryDelay } from '../../../src/services/orchestrator/saga.js'
+import { RETRY_ACCEPTED, RETRY_DUE, RETRY_REFUSED, RETRY_REQUESTED, SAGA_STUCK, STEP_TIMED_OUT, retryDelay } from '../../../src/services/orchestrator/saga.js'
 import { created, ctx, given, msg, policy } from './given.js'
 
 const reserved = (attempt = 1) => msg('inventory.reserved', { reservation_id: 'r-1', attempt })
@@ -170,5 +170,112 @@ describe('order saga: failures, retries, compensation', () => {
     expect(d.after).toMatchObject({ status: 'cancelled', reason: 'decided elsewhere' })
     expect(d.timer).toBeNull()
     expect(d.sent).toEqual([])
+  })
+})
+
+describe('order saga: a compensation that is never confirmed (stuck), and `saga retry`', () => {
+  const compensating = [created(), reserved(), paymentFailed(1, false)]
+  const compensationTimedOut = (attempt: number) => msg(STEP_TIMED_OUT, { step: 'reserve_inventory', attempt })
+  // policy.maxCompensationAttempts is 3: attempts 1 and 2 time out and are resent; attempt 3 is the last.
+  const exhausted = [...compensating, compensationTimedOut(1), compensationTimedOut(2)]
+  const stuck = [...exhausted, compensationTimedOut(3)]
+  const retryRequested = (payload: Record<string, unknown> = { step: 'reserve_inventory', attempt: 3 }) => msg(RETRY_REQUESTED, payload)
+  const released = (attempt: number) => msg('inventory.reservation-cancelled', { reservation_id: 'r-1', attempt })
+
+  it('given a compensation resent until its last attempt, when that times out too, then stuck with a reason, saga.stuck on the log, no final event and no timer', () => {
+    const d = given(...exhausted).when(compensationTimedOut(3))
+    expect(d.after).toMatchObject({ status: 'stuck', step: 'reserve_inventory', attempt: 3, stuck_reason: 'compensation of reserve_inventory (cancel_reservation) not confirmed after 3 attempts' })
+    // The reason the order is being cancelled is kept for the order.cancelled that will follow.
+    expect(d.after?.reason).toBe('card declined')
+    expect(d.sent).toEqual([{ topic: 'orderEvents', type: SAGA_STUCK, payload: { step: 'reserve_inventory', attempt: 3, reason: d.after?.stuck_reason } }])
+    expect(d.timer).toBeNull()
+    expect(d.notices).toEqual([expect.objectContaining({ level: 'error', msg: expect.stringMatching(/STUCK.*saga retry/) })])
+  })
+
+  it('given a compensation with no reply, then it is sent exactly maxCompensationAttempts times before the saga is stuck', () => {
+    const inputs = [...compensating, ...[1, 2, 3, 4].map(compensationTimedOut)]
+    const sent: string[] = []
+    inputs.forEach((m, i) => sent.push(...given(...inputs.slice(0, i)).when(m).sent.map((x) => x.type)))
+    expect(sent.filter((t) => t === 'cancel_reservation')).toHaveLength(policy.maxCompensationAttempts)
+    expect(sent.at(-1)).toBe(SAGA_STUCK)
+    expect(sent).not.toContain('order.cancelled')
+  })
+
+  it('given a stuck saga, when its old timeout fires again, then nothing (it holds no timer and resends nothing)', () => {
+    const d = given(...stuck).when(compensationTimedOut(3))
+    expect(d.sent).toEqual([])
+    expect(d.state).toBeUndefined()
+  })
+
+  it('given a stuck saga, when a retry is requested, then compensating again: the compensation resent as the next attempt, a timer, and the request accepted', () => {
+    const request = retryRequested()
+    const d = given(...stuck).when(request)
+    expect(d.after).toMatchObject({ status: 'compensating', step: 'reserve_inventory', attempt: 4, budget_from: 4 })
+    expect(d.after?.stuck_reason).toBeUndefined()
+    expect(d.sent).toEqual([
+      { topic: 'inventoryCommands', type: 'cancel_reservation', payload: expect.objectContaining({ reservation_id: 'r-1', attempt: 4 }) },
+      { topic: 'control', type: RETRY_ACCEPTED, payload: { status: 'compensating', step: 'reserve_inventory', attempt: 4, attempts: policy.maxCompensationAttempts } },
+    ])
+    expect(d.messages[1]!.envelope.causation_id).toBe(request.message_id)
+    expect(d.timer).toMatchObject({ message: { event_type: STEP_TIMED_OUT, payload: { step: 'reserve_inventory', attempt: 4 } } })
+  })
+
+  it('given a retried saga, then its budget is fresh: resent up to maxCompensationAttempts more times, then stuck again', () => {
+    const retried = [...stuck, retryRequested()]
+    expect(given(...retried).when(compensationTimedOut(4)).sent.map((x) => x.type)).toEqual(['cancel_reservation'])
+    expect(given(...retried, compensationTimedOut(4)).when(compensationTimedOut(5)).sent.map((x) => x.type)).toEqual(['cancel_reservation'])
+    const again = given(...retried, compensationTimedOut(4), compensationTimedOut(5)).when(compensationTimedOut(6))
+    expect(again.after).toMatchObject({ status: 'stuck', attempt: 6, stuck_reason: expect.stringMatching(/after 3 attempts/) })
+  })
+
+  it('given a retried saga, when the confirmation arrives, then order.cancelled with the original reason', () => {
+    const d = given(...stuck, retryRequested()).when(released(4))
+    expect(d.sent).toEqual([{ topic: 'orderEvents', type: 'order.cancelled', payload: { reason: 'card declined', compensated: ['reserve_inventory'] } }])
+    expect(d.timer).toBeNull()
+  })
+
+  it('given a stuck saga, when a late confirmation arrives (the participant is back and answers its backlog), then it is settled without a retry', () => {
+    const d = given(...stuck).when(released(1))
+    expect(d.after).toMatchObject({ status: 'cancelled', compensated: ['reserve_inventory'] })
+    expect(d.after?.stuck_reason).toBeUndefined()
+    expect(d.sent.map((x) => x.type)).toEqual(['order.cancelled'])
+  })
+
+  it.each([
+    ['running', [created()]],
+    ['waiting_retry', [created(), reserved(), paymentFailed(1)]],
+    ['compensating', compensating],
+    ['cancelled', [...compensating, released(1)]],
+  ])('given a %s saga, when a retry is requested, then nothing changes and the request is refused with the reason', (status, history) => {
+    const d = given(...history).when(retryRequested())
+    expect(d.state).toBeUndefined()
+    expect(d.timer).toBeUndefined()
+    expect(d.sent).toEqual([{ topic: 'control', type: RETRY_REFUSED, payload: expect.objectContaining({ status, reason: `the saga is ${status}, not stuck; nothing to retry` }) }])
+  })
+
+  it('given no saga, when a retry is requested, then it is refused, not dead-lettered', () => {
+    const d = given().when(retryRequested())
+    expect(d.reject).toBeUndefined()
+    expect(d.sent).toEqual([{ topic: 'control', type: RETRY_REFUSED, payload: { reason: 'no saga for this order at the orchestrator' } }])
+  })
+
+  it('given a retry already taken, when the same request is seen again after the saga moved on, then it is refused: one request resends once', () => {
+    expect(given(...stuck, retryRequested()).when(retryRequested()).sent.map((x) => x.type)).toEqual([RETRY_REFUSED])
+  })
+
+  it('given a stuck saga, when its own saga.stuck comes back from the log, then nothing', () => {
+    const echo = given(...exhausted).when(compensationTimedOut(3)).messages[0]!.envelope
+    const d = given(...stuck).when({ ...echo, type: SAGA_STUCK })
+    expect(d.state).toBeUndefined()
+    expect(d.sent).toEqual([])
+  })
+
+  it('given a saga rebuilt from the log (no timers replayed), when saga.stuck is on the log, then it is stuck at that attempt, and a retry resends the same attempt as the original did', () => {
+    // What replay feeds: order.events only, so the compensation's timeouts are not there.
+    const stuckEvent = msg(SAGA_STUCK, { step: 'reserve_inventory', attempt: 3, reason: 'compensation of reserve_inventory (cancel_reservation) not confirmed after 3 attempts' })
+    const rebuilt = given(...compensating, stuckEvent)
+    expect(rebuilt.state()).toMatchObject({ status: 'stuck', attempt: 3, stuck_reason: expect.stringMatching(/after 3 attempts/) })
+    const live = given(...stuck).when(retryRequested())
+    expect(rebuilt.when(retryRequested()).sent).toEqual(live.sent)
   })
 })

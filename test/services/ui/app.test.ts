@@ -11,6 +11,7 @@ const report: SagaReport = {
   status: 'running',
   outcome: null,
   reason: null,
+  stuck_reason: null,
   step: 'reserve_inventory',
   attempt: 1,
   started_at: '2030-01-01T00:00:00.000Z',

@@ -1,0 +1,274 @@
+import type { Database } from 'better-sqlite3'
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+
+import type { Envelope, Outgoing } from '../envelope.js'
+import type { ConsumedRecord, ProducedRecord } from '../kafka/port.js'
+import type { Decision, RoleHandler, RoleName } from '../runtime/role.js'
+import type { Outcome } from '../runtime/runtime.js'
+import { activeSaga } from '../saga/active.js'
+import type { SagaState } from '../services/orchestrator/saga.js'
+
+/** Every status a saga can be in, `stuck` included, so a dashboard sees a zero rather than a gap. */
+export const SAGA_STATUSES = ['running', 'waiting_retry', 'compensating', 'completed', 'cancelled', 'stuck'] as const
+
+const SAGA_SCOPE = 'saga'
+// Lag needs the broker: asking it at most this often keeps a busy scraper from becoming load.
+const END_OFFSETS_TTL_MS = 2000
+// A gap that stays put between scrapes is counted record by record, up to this size.
+const COUNT_GAP_UP_TO = 1000n
+
+export interface MetricsSources {
+  role: RoleName
+  instance?: string
+  /** The role's SQLite file: outbox, timers and saga state are read from it on scrape. */
+  db: Database
+  /** The input partitions this instance owns; null: all of them (a role outside a group). */
+  owned(): number[] | null
+  endOffsets(topic: string): Promise<bigint[]>
+  /** Counts the committed records of a partition from `from` to its end (the bus's read). */
+  countRecords(topic: string, partition: number, from: bigint): Promise<number>
+}
+
+/**
+ * One registry per role process. Counters move as the runtime reports; gauges that describe
+ * stored state (outbox, timers, sagas) and consumer lag are read when scraped, never per record.
+ */
+export class RoleMetrics {
+  readonly registry = new Registry()
+  readonly #sources: MetricsSources
+  /** Next offset to handle, per "topic|partition", as seen by this process. */
+  readonly #handled = new Map<string, { topic: string; partition: number; next: bigint }>()
+  readonly #ends = new Map<string, { at: number; offsets: Promise<bigint[]> }>()
+  /** Per partition, the last (next, end) pair seen and, once counted, the records really in between. */
+  readonly #gaps = new Map<string, { next: bigint; end: bigint; records?: number }>()
+  /** What the saga decision being handled would count, once (and only if) its transaction commits. */
+  #pendingSaga: (() => void) | undefined
+
+  readonly #records: Counter<'type' | 'outcome'>
+  readonly #handleSeconds: Histogram<'type'>
+  readonly #deadLetters: Counter
+  readonly #relaySeconds: Histogram
+  readonly #relayRecords: Counter
+  readonly #relayFailures: Counter
+  readonly #sagaSeconds: Histogram<'outcome'>
+  readonly #retries: Counter<'step'>
+  readonly #compensations: Counter<'step'>
+
+  constructor(sources: MetricsSources) {
+    this.#sources = sources
+    const registers = [this.registry]
+    this.registry.setDefaultLabels({ role: sources.role, instance: sources.instance ?? `pid-${process.pid}` })
+    collectDefaultMetrics({ register: this.registry, prefix: 'sagactl_' })
+
+    this.#records = new Counter({ name: 'sagactl_records_handled_total', help: 'Messages handled (consumed records and due timers), by message type and outcome (processed, duplicate, dead-lettered).', labelNames: ['type', 'outcome'], registers })
+    this.#handleSeconds = new Histogram({
+      name: 'sagactl_handle_duration_seconds',
+      help: 'Time to handle one message: inbox check, decision and its SQLite transaction.',
+      labelNames: ['type'],
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers,
+    })
+    this.#deadLetters = new Counter({ name: 'sagactl_dead_letters_total', help: 'Dead letters written to the dlq topic by this process.', registers })
+    this.#relaySeconds = new Histogram({
+      name: 'sagactl_relay_send_duration_seconds',
+      help: 'Time for the relay to publish one batch of outbox rows (a Kafka transaction, with the offset, for an owned partition).',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    })
+    this.#relayRecords = new Counter({ name: 'sagactl_relay_records_total', help: 'Records published by the relay (outbox rows: messages, dead letters, changelog records).', registers })
+    this.#relayFailures = new Counter({ name: 'sagactl_relay_failures_total', help: 'Relay sends that failed and will be retried.', registers })
+
+    const db = sources.db
+    const unsent = db.prepare('SELECT count(*) AS depth, min(created_at) AS oldest FROM outbox WHERE sent_at IS NULL')
+    const depth = new Gauge({ name: 'sagactl_outbox_depth', help: 'Outbox rows not yet published.', registers })
+    const oldest = new Gauge({
+      name: 'sagactl_outbox_oldest_unsent_age_seconds',
+      help: 'Age of the oldest outbox row not yet published; 0 when the outbox is empty.',
+      registers,
+      collect() {
+        const row = unsent.get() as { depth: number; oldest: number | null }
+        depth.set(row.depth)
+        this.set(row.oldest === null ? 0 : Math.max(0, (Date.now() - row.oldest) / 1000))
+      },
+    })
+    void oldest
+    const handled = this.#handled
+    const lagOf = (topic: string): Promise<bigint[]> => this.#endOffsets(topic)
+    const lag = (topic: string, partition: number, next: bigint, end: bigint): Promise<number> => this.#lag(topic, partition, next, end)
+    new Gauge({
+      name: 'sagactl_consumer_lag_records',
+      help: "Per input partition this process owns: records from the next offset to handle to the partition's end. While the gap moves it is the offset difference (transaction markers included); a gap that stays put between two scrapes is counted record by record, so a caught-up partition reads 0.",
+      labelNames: ['topic', 'partition'],
+      registers,
+      async collect() {
+        this.reset()
+        const owned = sources.owned()
+        const topics = new Set([...handled.values()].map((h) => h.topic))
+        for (const topic of topics) {
+          const ends = await lagOf(topic).catch(() => undefined)
+          if (!ends) continue
+          for (const h of handled.values()) {
+            if (h.topic !== topic || (owned && !owned.includes(h.partition))) continue
+            const end = ends[h.partition]
+            if (end !== undefined) this.set({ topic, partition: String(h.partition) }, await lag(topic, h.partition, h.next, end))
+          }
+        }
+      },
+    })
+
+    this.#sagaSeconds = new Histogram({
+      name: 'sagactl_saga_duration_seconds',
+      help: 'From order.created handled to the final event decided, by outcome (completed, cancelled). Its count is the sagas finished here.',
+      labelNames: ['outcome'],
+      buckets: [0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300],
+      registers,
+    })
+    this.#retries = new Counter({ name: 'sagactl_saga_retries_total', help: 'Step commands sent again (attempt 2 and later), by step.', labelNames: ['step'], registers })
+    this.#compensations = new Counter({ name: 'sagactl_saga_compensations_total', help: 'Compensation commands sent (resends included), by the step they undo.', labelNames: ['step'], registers })
+    if (sources.role === 'orchestrator') {
+      const byStatus = db.prepare(`SELECT json_extract(value, '$.status') AS status, count(*) AS n FROM state WHERE scope = '${SAGA_SCOPE}' GROUP BY 1`)
+      const timers = db.prepare('SELECT count(*) FROM timers').pluck()
+      for (const outcome of ['completed', 'cancelled']) this.#sagaSeconds.zero({ outcome })
+      for (const step of activeSaga.steps) {
+        this.#retries.inc({ step: step.name }, 0)
+        if (step.compensation) this.#compensations.inc({ step: step.name }, 0)
+      }
+      new Gauge({
+        name: 'sagactl_sagas',
+        help: 'Sagas in the partitions this instance owns, by status.',
+        labelNames: ['status'],
+        registers,
+        collect() {
+          const counts = new Map((byStatus.all() as { status: string; n: number }[]).map((r) => [r.status, r.n]))
+          for (const status of new Set([...SAGA_STATUSES, ...counts.keys()])) this.set({ status }, counts.get(status) ?? 0)
+        },
+      })
+      new Gauge({
+        name: 'sagactl_pending_timers',
+        help: 'Retry and step-timeout timers waiting in the partitions this instance owns.',
+        registers,
+        collect() {
+          this.set(timers.get() as number)
+        },
+      })
+    }
+  }
+
+  /** A message was handled; `record` is absent for a due timer. */
+  handled(record: ConsumedRecord | undefined, type: string | undefined, outcome: Outcome, seconds: number): void {
+    const saga = this.#pendingSaga
+    this.#pendingSaga = undefined
+    if (outcome === 'not-owned') return
+    const label = type ?? 'unparseable'
+    this.#records.inc({ type: label, outcome })
+    this.#handleSeconds.observe({ type: label }, seconds)
+    if (outcome === 'dead-lettered' && record) this.#deadLetters.inc()
+    if (outcome === 'processed') saga?.()
+    if (record) {
+      const key = `${record.topic}|${record.partition}`
+      const next = record.offset + 1n
+      const known = this.#handled.get(key)
+      if (known) known.next = next
+      else this.#handled.set(key, { topic: record.topic, partition: record.partition, next })
+    }
+  }
+
+  sent(records: ProducedRecord[], seconds: number, error?: Error): void {
+    if (error) {
+      this.#relayFailures.inc()
+      return
+    }
+    if (records.length === 0) return
+    this.#relaySeconds.observe(seconds)
+    this.#relayRecords.inc(records.length)
+  }
+
+  /** Wraps the orchestrator's handler to count what its decisions do; other roles pass through. */
+  observeSagas(role: RoleHandler): RoleHandler {
+    if (role.name !== 'orchestrator') return role
+    const steps = new Map(activeSaga.steps.map((s) => [s.command.type as string, s.name]))
+    const compensations = new Map(activeSaga.steps.flatMap((s) => (s.compensation ? [[s.compensation.type as string, s.name] as const] : [])))
+    return {
+      ...role,
+      handle: (message, store, ctx): Decision => {
+        const decision = role.handle(message, store, ctx)
+        const counts = sagaCounts(decision, steps, compensations)
+        this.#pendingSaga = counts.length > 0 ? () => counts.forEach((count) => count(this)) : undefined
+        return decision
+      },
+    }
+  }
+
+  /** Called by sagaCounts' closures. */
+  countSaga(what: { retry?: string; compensation?: string; finished?: { outcome: string; seconds: number } }): void {
+    if (what.retry) this.#retries.inc({ step: what.retry })
+    if (what.compensation) this.#compensations.inc({ step: what.compensation })
+    if (what.finished) this.#sagaSeconds.observe({ outcome: what.finished.outcome }, what.finished.seconds)
+  }
+
+  metrics(): Promise<string> {
+    return this.registry.metrics()
+  }
+
+  get contentType(): string {
+    return this.registry.contentType
+  }
+
+  /**
+   * Offsets overstate lag by the transaction markers they hold: a caught-up partition whose last
+   * write was a transaction is one offset short of its end. Counting the records settles it, and is
+   * done only for a gap that has not moved since the last scrape (a quiet or a stuck partition).
+   */
+  async #lag(topic: string, partition: number, next: bigint, end: bigint): Promise<number> {
+    const gap = end > next ? end - next : 0n
+    const key = `${topic}|${partition}`
+    const last = this.#gaps.get(key)
+    const still = last !== undefined && last.next === next && last.end === end
+    if (!still) this.#gaps.set(key, { next, end })
+    if (gap === 0n || !still || gap > COUNT_GAP_UP_TO) return Number(gap)
+    if (last.records === undefined) {
+      last.records = await this.#sources.countRecords(topic, partition, next).catch(() => undefined)
+    }
+    return last.records ?? Number(gap)
+  }
+
+  #endOffsets(topic: string): Promise<bigint[]> {
+    const cached = this.#ends.get(topic)
+    if (cached && Date.now() - cached.at < END_OFFSETS_TTL_MS) return cached.offsets
+    const offsets = this.#sources.endOffsets(topic)
+    this.#ends.set(topic, { at: Date.now(), offsets })
+    offsets.catch(() => this.#ends.delete(topic))
+    return offsets
+  }
+}
+
+type SagaCount = (metrics: RoleMetrics) => void
+
+function typeOfCommand(envelope: Envelope): string | undefined {
+  return envelope.command_type
+}
+
+/** What one saga decision means for the counters: retries, compensations, a finished saga. */
+function sagaCounts(decision: Decision, steps: Map<string, string>, compensations: Map<string, string>): SagaCount[] {
+  const counts: SagaCount[] = []
+  for (const out of decision.messages ?? ([] as Outgoing[])) {
+    const command = typeOfCommand(out.envelope)
+    const attempt = out.envelope.payload.attempt
+    if (command && steps.has(command) && typeof attempt === 'number' && attempt > 1) {
+      const step = steps.get(command)!
+      counts.push((m) => m.countSaga({ retry: step }))
+    }
+    if (command && compensations.has(command)) {
+      const step = compensations.get(command)!
+      counts.push((m) => m.countSaga({ compensation: step }))
+    }
+    const event = out.envelope.event_type
+    if (event === activeSaga.completed || event === activeSaga.cancelled) {
+      const state = (decision as { state?: SagaState }).state
+      const seconds = state && state.finished_at !== undefined ? (state.finished_at - state.started_at) / 1000 : 0
+      const outcome = event === activeSaga.completed ? 'completed' : 'cancelled'
+      counts.push((m) => m.countSaga({ finished: { outcome, seconds } }))
+    }
+  }
+  return counts
+}

@@ -1,0 +1,81 @@
+import { randomUUID } from 'node:crypto'
+
+import { event, parseEnvelope } from '../../envelope.js'
+import type { MessageBus } from '../../kafka/port.js'
+import type { TopicNames } from '../../topics.js'
+import { RETRY_ACCEPTED, RETRY_REQUESTED, type SagaStatus } from './saga.js'
+import { loadSagaState } from './timeline.js'
+
+export interface RetryResult {
+  order_id: string
+  saga_id: string
+  /** The message_id of the saga.retry-requested this command published. */
+  request_id: string
+  /** resumed: the orchestrator took the request; requested: published, not waited for (--no-wait). */
+  outcome: 'resumed' | 'requested'
+  status: SagaStatus
+  step: string
+  attempt: number
+  /** The fresh budget: how many attempts the compensation now has before it is stuck again. */
+  attempts: number | null
+}
+
+/** The saga cannot be retried, or the orchestrator did not say it was; the message says which and why. */
+export class RetryNotDone extends Error {}
+
+export interface RetryOptions {
+  wait: boolean
+  timeoutMs: number
+}
+
+/**
+ * Asks the orchestrator to resume a stuck saga, through Kafka like everything else: a
+ * saga.retry-requested on order.events, keyed by the order, so whichever instance owns the saga
+ * handles it in order with the saga's replies. Its answer comes back on the control topic.
+ */
+export async function requestRetry(bus: MessageBus, topics: TopicNames, changelog: string, id: string, options: RetryOptions): Promise<RetryResult> {
+  const saga = await loadSagaState(bus, changelog, id)
+  if (saga.status !== 'stuck') throw new RetryNotDone(`the saga of order ${saga.order_id} is ${saga.status}, not stuck: nothing to retry`)
+  const request = event(RETRY_REQUESTED, { order_id: saga.order_id, saga_id: saga.saga_id, payload: { step: saga.step, attempt: saga.attempt } }, Date.now(), randomUUID())
+  const base = { order_id: saga.order_id, saga_id: saga.saga_id, request_id: request.message_id }
+  const publish = () => bus.publish([{ topic: topics.orderEvents, key: saga.order_id, value: JSON.stringify(request) }])
+  if (!options.wait) {
+    await publish()
+    return { ...base, outcome: 'requested', status: saga.status, step: saga.step, attempt: saga.attempt, attempts: null }
+  }
+
+  let answer: (payload: { accepted: boolean; payload: Record<string, unknown> }) => void = () => {}
+  const answered = new Promise<{ accepted: boolean; payload: Record<string, unknown> }>((resolve) => (answer = resolve))
+  // Follow the control topic from its end as it was before the request went out, so the answer cannot be missed.
+  const sub = await bus.tail({
+    topic: topics.control,
+    fromOffsets: await bus.endOffsets(topics.control),
+    handler: (record) => {
+      const parsed = parseEnvelope(record.value)
+      if (parsed.ok && parsed.message.causation_id === request.message_id) answer({ accepted: parsed.message.type === RETRY_ACCEPTED, payload: parsed.message.payload })
+    },
+  })
+  let timer: NodeJS.Timeout | undefined
+  try {
+    await publish()
+    const reply = await Promise.race([answered, new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), options.timeoutMs)))])
+    if (!reply) {
+      throw new RetryNotDone(
+        `the orchestrator did not answer within ${Math.round(options.timeoutMs / 1000)} s; is \`sagactl start orchestrator\` running? The request (${request.message_id}) stays on order.events and is handled when it runs.`,
+      )
+    }
+    if (!reply.accepted) throw new RetryNotDone(`the orchestrator did not retry the saga of order ${saga.order_id}: ${String(reply.payload.reason ?? 'no reason given')}`)
+    const p = reply.payload
+    return {
+      ...base,
+      outcome: 'resumed',
+      status: p.status as SagaStatus,
+      step: String(p.step),
+      attempt: Number(p.attempt),
+      attempts: typeof p.attempts === 'number' ? p.attempts : null,
+    }
+  } finally {
+    clearTimeout(timer)
+    await sub.close()
+  }
+}
