@@ -101,7 +101,8 @@ describe('retention on a real broker: finished orders leave the files and the ch
 
     const run = await system.cli(['gc', '--role', 'notifier', '--json'], env)
     expect(run.code).toBe(0)
-    expect((JSON.parse(run.stdout) as GcReport).files[0]!.pruned.entries).toBe(planned.files[0]!.pruned.entries)
+    // The order placed by the previous test may come of age between the two runs: never fewer.
+    expect((JSON.parse(run.stdout) as GcReport).files[0]!.pruned.entries).toBeGreaterThanOrEqual(planned.files[0]!.pruned.entries)
     expect(rowsOf('notifier', notifierOrders)).toBe(0)
     const changelog = await latest('notifier')
     for (const id of notifierOrders) {
