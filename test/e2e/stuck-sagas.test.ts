@@ -45,6 +45,12 @@ describe(`a compensation never confirmed: stuck after ${BOUND} attempts, resumed
     const order = (await (await fetch(`${system.url}/orders/${a.order_id}`)).json()) as { status: string; last_event: string }
     expect(order).toMatchObject({ status: 'pending', last_event: 'saga.stuck' })
 
+    const listed = await system.cli(['saga', 'list', '--status', 'stuck', '--json'])
+    expect(listed.code, listed.stderr).toBe(0)
+    const stuckList = JSON.parse(listed.stdout) as { sagas: { order_id: string; status: string }[] }
+    expect(stuckList.sagas.map((x) => x.order_id).sort()).toEqual([a.order_id, b.order_id].sort())
+    expect(stuckList.sagas.every((x) => x.status === 'stuck')).toBe(true)
+
     const stuckVerify = await system.cli(['verify', '--json'])
     expect(stuckVerify.code).toBe(1)
     const stuckReport = JSON.parse(stuckVerify.stdout) as VerifyReport
