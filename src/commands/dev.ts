@@ -5,8 +5,8 @@ import { configFrom, connectionFlags } from '../cli/flags.js'
 import { openBus } from '../kafka/open-bus.js'
 import { activeSaga } from '../saga/active.js'
 import { roleNames } from '../saga/derive.js'
-import { Supervisor, unitsFor, waitForHealthy, type Unit } from '../services/supervisor.js'
-import { DEV_METRICS_PORT_BASE, devMetricsPort } from '../services/top.js'
+import { Supervisor, unitsFor, waitForHealthy, type Unit } from '../ops/supervisor.js'
+import { DEV_METRICS_PORT_BASE, devMetricsPort } from '../ops/top.js'
 import { topicSpecs } from '../topics.js'
 
 const COLORS: Record<string, string> = { api: '36', orchestrator: '35', inventory: '33', payment: '32', notifier: '34' }

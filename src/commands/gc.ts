@@ -2,10 +2,10 @@ import { Command, Flags } from '@oclif/core'
 
 import { configFrom, connectionFlags } from '../cli/flags.js'
 import { openBus } from '../kafka/open-bus.js'
-import type { RoleName } from '../runtime/role.js'
+import type { RoleName } from '../saga/define.js'
 import { activeSaga } from '../saga/active.js'
 import { roleNames } from '../saga/derive.js'
-import { gc, renderGcReport, type GcReport } from '../services/gc.js'
+import { gc, renderGcReport, type GcReport } from '../ops/gc.js'
 
 export default class Gc extends Command {
   static override summary = "Prune now what SAGA_RETENTION allows from the roles' SQLite files (finished orders, processed ids, sent outbox rows)."

@@ -3,8 +3,8 @@ import { Command, Flags } from '@oclif/core'
 import { configFrom, connectionFlags } from '../cli/flags.js'
 import { openBus } from '../kafka/open-bus.js'
 import { createLogger } from '../log.js'
-import type { RoleName } from '../runtime/role.js'
-import { replay, type ReplayReport } from '../services/replay.js'
+import type { RoleName } from '../saga/define.js'
+import { replay, type ReplayReport } from '../ops/replay.js'
 
 export default class Replay extends Command {
   static override summary = "Re-feed order.events from an offset through the orchestrator's and notifier's handling."

@@ -2,7 +2,7 @@ import fs from 'node:fs'
 
 import { Command, Flags } from '@oclif/core'
 
-import { renderSoakReport, soak, type SoakReport } from '../services/soak.js'
+import { renderSoakReport, soak, type SoakReport } from '../ops/soak.js'
 
 export default class Soak extends Command {
   static override summary = 'Drive orders through everything while killing roles and the broker; then verify that every order ended exactly once, correctly.'

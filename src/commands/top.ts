@@ -1,6 +1,6 @@
 import { Command, Flags } from '@oclif/core'
 
-import { DEV_METRICS_PORT_BASE, devEndpoints, render, scrape, summarize, type Scrape, type TopView } from '../services/top.js'
+import { DEV_METRICS_PORT_BASE, devEndpoints, render, scrape, summarize, type Scrape, type TopView } from '../ops/top.js'
 
 export default class Top extends Command {
   static override summary = "A live dashboard of the running saga, from the roles' /metrics endpoints."

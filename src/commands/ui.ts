@@ -4,7 +4,7 @@ import { configFrom, connectionFlags } from '../cli/flags.js'
 import { openBus } from '../kafka/open-bus.js'
 import { listSagas } from '../services/orchestrator/saga-list.js'
 import { loadSagaReport } from '../services/orchestrator/timeline.js'
-import { buildUiApp } from '../services/ui/app.js'
+import { buildUiApp } from '../ops/ui/app.js'
 import { changelogTopic, topicNames } from '../topics.js'
 
 export default class Ui extends Command {

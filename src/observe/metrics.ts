@@ -3,7 +3,8 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 
 import type { Envelope, Outgoing } from '../envelope.js'
 import type { ConsumedRecord, ProducedRecord } from '../kafka/port.js'
-import type { Decision, RoleHandler, RoleName } from '../runtime/role.js'
+import type { RoleName } from '../saga/define.js'
+import type { Decision, RoleHandler } from '../runtime/role.js'
 import type { Outcome } from '../runtime/runtime.js'
 import { activeSaga } from '../saga/active.js'
 import type { SagaState } from '../services/orchestrator/saga.js'

@@ -1,9 +1,5 @@
 import type { Envelope, Message, Outgoing } from '../envelope.js'
-import type { ParticipantRole } from '../saga/define.js'
 import type { TopicKey } from '../topics.js'
-
-/** One role per process; a saga's participants are its steps' roles (roleNames() in saga/derive.ts lists them). */
-export type RoleName = 'api' | 'orchestrator' | 'notifier' | ParticipantRole
 
 /** What a decision may depend on besides state and message: passed in, so decisions stay pure. */
 export interface DecideContext {
@@ -42,7 +38,8 @@ export interface Decision {
 }
 
 export interface RoleHandler {
-  name: RoleName
+  /** The app's name for the role: labels logs, metrics and dead letters; the runtime reads nothing into it. */
+  name: string
   consumes: TopicKey[]
   /**
    * Reads every partition of its input itself, outside any group, and keeps its state in its own

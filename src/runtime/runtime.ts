@@ -795,6 +795,7 @@ export class Runtime {
     return outcome
   }
 
+  // Crash points stay on the hot path: with no crash plan (every run but the crash tests) both return on one undefined check.
   #crashTypeIn(rows: { value: string | null }[]): string | undefined {
     const type = this.#o.crash?.onType
     if (!this.#o.crash || this.#o.crash.at !== 'after-publish') return undefined

@@ -13,6 +13,9 @@ import type { TopicKey } from '../topics.js'
 export interface ParticipantRoles {}
 export type ParticipantRole = keyof ParticipantRoles & string
 
+/** One role per process; a saga's participants are its steps' roles (roleNames() in ./derive.ts lists them). */
+export type RoleName = 'api' | 'orchestrator' | 'notifier' | ParticipantRole
+
 export interface Failure {
   reason: string
   retryable: boolean

@@ -1,5 +1,4 @@
-import type { RoleName } from '../runtime/role.js'
-import { SAGA_LEVEL_EVENTS, type ParticipantRole, type Saga, type SagaStep } from './define.js'
+import { SAGA_LEVEL_EVENTS, type ParticipantRole, type RoleName, type Saga, type SagaStep } from './define.js'
 
 // Everything that used to restate the saga's steps, read off its definition instead. Pure.
 

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
 import { event } from '../../src/envelope.js'
-import type { DeadLetter } from '../../src/services/dead-letters.js'
+import type { DeadLetter } from '../../src/ops/dead-letters.js'
 import { System, waitFor } from './harness.js'
 
 // The validation rules themselves are inject() tests (test/services/api/app.test.ts); here only

@@ -5,8 +5,8 @@ import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 
 import { parseEnvelope } from '../../src/envelope.js'
-import { API_HOP, type BenchReport } from '../../src/services/bench/bench.js'
-import { percentiles } from '../../src/services/bench/stats.js'
+import { API_HOP, type BenchReport } from '../../src/ops/bench/bench.js'
+import { percentiles } from '../../src/ops/bench/stats.js'
 import { ALL_ROLES, System } from './harness.js'
 
 // Each run starts its own system on the shared broker; runs stay small because the machine is

@@ -4,7 +4,7 @@ import { Admin, ConfigResourceTypes, ConfigSources, FindCoordinatorKeyTypes } fr
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
 import { startLocalCluster, type LocalCluster } from '../../src/broker/local-cluster.js'
-import type { VerifyReport } from '../../src/services/verify.js'
+import type { VerifyReport } from '../../src/ops/verify.js'
 import { ALL_ROLES, System, waitFor } from './harness.js'
 
 const ORDERS = 200

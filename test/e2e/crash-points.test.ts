@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
 import { parseEnvelope, type Message } from '../../src/envelope.js'
-import type { RoleName } from '../../src/runtime/role.js'
-import { verifyMessages } from '../../src/services/verify.js'
+import type { RoleName } from '../../src/saga/define.js'
+import { verifyMessages } from '../../src/ops/verify.js'
 import { System } from './harness.js'
 
 // For each role with effects: the message whose handling it dies in, and what that handling

@@ -12,7 +12,7 @@ import { loadConfig } from '../../src/config.js'
 import { parseEnvelope, type Message } from '../../src/envelope.js'
 import { openBus } from '../../src/kafka/open-bus.js'
 import type { ConsumedRecord, MessageBus } from '../../src/kafka/port.js'
-import type { RoleName } from '../../src/runtime/role.js'
+import type { RoleName } from '../../src/saga/define.js'
 import { topicNames, type TopicKey } from '../../src/topics.js'
 
 export const BIN = fileURLToPath(new URL('../../bin/run.js', import.meta.url))

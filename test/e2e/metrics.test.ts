@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
 import { freePort } from '../../src/broker/local-kafka.js'
 import { parsePrometheusText, samples, total, type Family } from '../../src/observe/prom-text.js'
-import type { RoleName } from '../../src/runtime/role.js'
+import type { RoleName } from '../../src/saga/define.js'
 import { ALL_ROLES, System, waitFor } from './harness.js'
 
 type Metrics = Map<string, Family>

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
-import type { DeadLetter } from '../../src/services/dead-letters.js'
+import type { DeadLetter } from '../../src/ops/dead-letters.js'
 import { System, waitFor } from './harness.js'
 
 const envelope = (orderId: string, over: Record<string, unknown> = {}) => ({

@@ -3,9 +3,9 @@ import path from 'node:path'
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
-import type { ReplayReport } from '../../src/services/replay.js'
+import type { ReplayReport } from '../../src/ops/replay.js'
 import type { SagaReport } from '../../src/services/orchestrator/timeline.js'
-import type { VerifyReport } from '../../src/services/verify.js'
+import type { VerifyReport } from '../../src/ops/verify.js'
 import { System, waitFor } from './harness.js'
 
 describe("replay rebuilds the orchestrator's state from order.events", () => {

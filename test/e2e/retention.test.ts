@@ -4,8 +4,8 @@ import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
 import { openDatabase } from '../../src/db/database.js'
-import type { RoleName } from '../../src/runtime/role.js'
-import type { GcReport } from '../../src/services/gc.js'
+import type { RoleName } from '../../src/saga/define.js'
+import type { GcReport } from '../../src/ops/gc.js'
 import { changelogTopic } from '../../src/topics.js'
 import { System, waitFor } from './harness.js'
 

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 
 import { freePort } from '../../src/broker/local-kafka.js'
 import type { SagaReport } from '../../src/services/orchestrator/timeline.js'
-import type { VerifyReport } from '../../src/services/verify.js'
+import type { VerifyReport } from '../../src/ops/verify.js'
 import { System, waitFor } from './harness.js'
 
 const BODY = { user_id: 'u1', items: [{ sku: 'book', qty: 1 }], amount: 999 }

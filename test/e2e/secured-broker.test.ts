@@ -5,7 +5,7 @@ import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
 import { createCertificateAuthority, startSecuredKafka, type SecuredKafka } from '../../src/broker/secured-kafka.js'
-import type { VerifyReport } from '../../src/services/verify.js'
+import type { VerifyReport } from '../../src/ops/verify.js'
 import { ALL_ROLES, System } from './harness.js'
 
 // oclif wraps error text to the terminal width and indents it (with a › for its own errors).

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 
-import type { SoakReport } from '../../src/services/soak.js'
+import type { SoakReport } from '../../src/ops/soak.js'
 import { System } from './harness.js'
 
 describe('a short soak: kills, a broker restart, duplicates and poison, then verify', () => {

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
 import type { SagaReport } from '../../src/services/orchestrator/timeline.js'
 import type { RetryResult } from '../../src/services/orchestrator/retry.js'
-import type { VerifyReport } from '../../src/services/verify.js'
+import type { VerifyReport } from '../../src/ops/verify.js'
 import { System, waitFor } from './harness.js'
 
 const BOUND = 2

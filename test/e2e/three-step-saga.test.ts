@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
 import { event, parseEnvelope, type Message } from '../../src/envelope.js'
 import { roleNames } from '../../src/saga/derive.js'
-import type { VerifyReport } from '../../src/services/verify.js'
+import type { VerifyReport } from '../../src/ops/verify.js'
 import { topicNames } from '../../src/topics.js'
 import { buildDefinition } from '../saga/build-definition.js'
 import { threeStepSaga } from '../saga/three-step-saga.js'

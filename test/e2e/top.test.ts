@@ -4,8 +4,8 @@ import { randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
 import { freePort } from '../../src/broker/local-kafka.js'
-import type { TopView } from '../../src/services/top.js'
-import { devMetricsPort } from '../../src/services/top.js'
+import type { TopView } from '../../src/ops/top.js'
+import { devMetricsPort } from '../../src/ops/top.js'
 import { ALL_ROLES, BIN, System, waitFor } from './harness.js'
 
 const COMPLETED = 6

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
 import { command, event, type Envelope } from '../../src/envelope.js'
-import type { VerifyReport } from '../../src/services/verify.js'
+import type { VerifyReport } from '../../src/ops/verify.js'
 import { topicSpecs } from '../../src/topics.js'
 import { System } from './harness.js'
 

@@ -2,7 +2,7 @@ import { Command } from '@oclif/core'
 
 import { configFrom, connectionFlags } from '../../cli/flags.js'
 import { openBus } from '../../kafka/open-bus.js'
-import { listDeadLetters, type DeadLetter } from '../../services/dead-letters.js'
+import { listDeadLetters, type DeadLetter } from '../../ops/dead-letters.js'
 import { topicNames } from '../../topics.js'
 
 export default class DlqList extends Command {

@@ -2,7 +2,7 @@ import { Args, Command, Flags } from '@oclif/core'
 
 import { configFrom, connectionFlags } from '../../cli/flags.js'
 import { openBus } from '../../kafka/open-bus.js'
-import { listDeadLetters, replayDeadLetters } from '../../services/dead-letters.js'
+import { listDeadLetters, replayDeadLetters } from '../../ops/dead-letters.js'
 import { topicNames } from '../../topics.js'
 
 export default class DlqReplay extends Command {

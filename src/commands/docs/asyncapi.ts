@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs'
 
 import { Command, Flags } from '@oclif/core'
 
-import { asyncApiYaml } from '../../services/asyncapi.js'
+import { asyncApiYaml } from '../../ops/asyncapi.js'
 
 export default class DocsAsyncapi extends Command {
   static override summary = 'Print the AsyncAPI 3 document of the topics and messages, or write it to a file.'

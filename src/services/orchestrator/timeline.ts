@@ -2,7 +2,7 @@ import { parseEnvelope, typeOf, type Message } from '../../envelope.js'
 import type { ConsumedRecord, MessageBus } from '../../kafka/port.js'
 import { activeSaga } from '../../saga/active.js'
 import { topicTable, type TopicNames } from '../../topics.js'
-import { sagaTopics } from '../saga-log.js'
+import { sagaTopics } from './saga-log.js'
 import { SAGA_SCOPE } from './role.js'
 import { RETRY_DUE, RETRY_REQUESTED, SAGA_STUCK, STEP_TIMED_OUT, type SagaState } from './saga.js'
 

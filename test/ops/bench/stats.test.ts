@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 
-import { percentiles } from '../../../src/services/bench/stats.js'
+import { percentiles } from '../../../src/ops/bench/stats.js'
 
 describe('percentiles', () => {
   it('given 1..100, each percentile is the nearest rank, whatever the input order', () => {

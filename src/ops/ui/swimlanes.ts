@@ -1,8 +1,8 @@
-import type { RoleName } from '../../runtime/role.js'
+import type { RoleName } from '../../saga/define.js'
 import { activeSaga } from '../../saga/active.js'
 import { roleNames } from '../../saga/derive.js'
-import { RETRY_DUE, STEP_TIMED_OUT } from '../orchestrator/saga.js'
-import type { SagaReport, TimelineEntry } from '../orchestrator/timeline.js'
+import { RETRY_DUE, STEP_TIMED_OUT } from '../../services/orchestrator/saga.js'
+import type { SagaReport, TimelineEntry } from '../../services/orchestrator/timeline.js'
 
 /** One lane per role of the saga, participants in step order: the timeline is read the way the saga runs. */
 export const LANES: readonly RoleName[] = roleNames(activeSaga)

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 
-import { exactTotals, type ExitReading } from '../../../src/services/bench/processes.js'
+import { exactTotals, type ExitReading } from '../../../src/ops/bench/processes.js'
 
 const exit = (pid: number, reaped: number, lastTicks: number, at = 1000, lastAt = 900): ExitReading => ({ pid, reaped, lastTicks, at, lastAt })
 

@@ -1,5 +1,5 @@
 import { command, event, type Message } from '../../src/envelope.js'
-import type { BreachKind } from '../../src/services/verify.js'
+import type { BreachKind } from '../../src/ops/verify.js'
 import type { OrderLog } from './saga-logs.js'
 
 // Each injection turns one valid order's log into a log with exactly one kind of breach, the way

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest'
 
 import { command, event, type Message } from '../../src/envelope.js'
 import { breachKinds } from '../../src/saga/derive.js'
-import { BREACH_KINDS, renderVerifyReport, verifyMessages, type BreachKind } from '../../src/services/verify.js'
+import { BREACH_KINDS, renderVerifyReport, verifyMessages, type BreachKind } from '../../src/ops/verify.js'
 import { threeStepSaga } from '../saga/three-step-saga.js'
 import { injections } from './breaches.js'
 import { validLogs, type SimulatedLogs } from './saga-logs.js'

@@ -4,8 +4,8 @@ import { stringify } from 'yaml'
 import { COMMAND_TYPES, EVENT_TYPES, MAX_MESSAGE_BYTES } from '../envelope.js'
 import { DEFAULT_ORDER_LIMITS, orderSchema } from '../order-schema.js'
 import { TOPICS, type TopicKey } from '../topics.js'
-import { orderSaga } from './orchestrator/order-saga.js'
-import { RETRY_REQUESTED, SAGA_STUCK } from './orchestrator/saga.js'
+import { orderSaga } from '../services/orchestrator/order-saga.js'
+import { RETRY_REQUESTED, SAGA_STUCK } from '../services/orchestrator/saga.js'
 
 // The AsyncAPI document is built from the definitions the code runs on: the topic table, the
 // envelope's types, the order schema and the saga definition. `sagactl docs asyncapi` writes it to

@@ -4,8 +4,8 @@ import path from 'node:path'
 
 import { describe, expect, it } from 'vitest'
 
-import { loopDelayByRole, mergedPercentile, readLoopStats } from '../../../src/services/bench/loop-delay.js'
-import { startLoopStats, type LoopStatsLine } from '../../../src/services/loop-stats.js'
+import { loopDelayByRole, mergedPercentile, readLoopStats } from '../../../src/ops/bench/loop-delay.js'
+import { startLoopStats, type LoopStatsLine } from '../../../src/observe/loop-stats.js'
 
 function line(role: string, pid: number, at: number, count: number, percentiles: [number, number][]): LoopStatsLine {
   const values = percentiles.map(([, v]) => v)

@@ -1,8 +1,8 @@
-import { parseEnvelope, type Message } from '../envelope.js'
-import type { MessageBus } from '../kafka/port.js'
-import { activeSaga } from '../saga/active.js'
-import type { Saga } from '../saga/define.js'
-import type { TopicNames } from '../topics.js'
+import { parseEnvelope, type Message } from '../../envelope.js'
+import type { MessageBus } from '../../kafka/port.js'
+import { activeSaga } from '../../saga/active.js'
+import type { Saga } from '../../saga/define.js'
+import type { TopicNames } from '../../topics.js'
 
 /** The topics that together hold every saga's history: its events and the commands it sent. */
 export function sagaTopics(topics: TopicNames, saga: Saga = activeSaga): string[] {

@@ -4,8 +4,8 @@ import { Type } from '@sinclair/typebox'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 
-import { SAGA_LIST_STATUSES, type SagaFilter, type SagaList } from '../orchestrator/saga-list.js'
-import { SagaNotFound, type SagaReport } from '../orchestrator/timeline.js'
+import { SAGA_LIST_STATUSES, type SagaFilter, type SagaList } from '../../services/orchestrator/saga-list.js'
+import { SagaNotFound, type SagaReport } from '../../services/orchestrator/timeline.js'
 import { swimlanesOf, type Swimlanes } from './swimlanes.js'
 
 export interface UiDeps {

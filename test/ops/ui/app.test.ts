@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify'
 
 import type { SagaFilter } from '../../../src/services/orchestrator/saga-list.js'
 import { SagaNotFound, type SagaReport } from '../../../src/services/orchestrator/timeline.js'
-import { buildUiApp } from '../../../src/services/ui/app.js'
+import { buildUiApp } from '../../../src/ops/ui/app.js'
 
 const report: SagaReport = {
   order_id: 'o1',

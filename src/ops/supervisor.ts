@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import readline from 'node:readline'
 import { fileURLToPath } from 'node:url'
 
-import type { RoleName } from '../runtime/role.js'
+import type { RoleName } from '../saga/define.js'
 
 const RUN = fileURLToPath(new URL('../../bin/run.js', import.meta.url))
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 
 import type { SagaReport, TimelineEntry } from '../../../src/services/orchestrator/timeline.js'
-import { swimlanesOf } from '../../../src/services/ui/swimlanes.js'
+import { swimlanesOf } from '../../../src/ops/ui/swimlanes.js'
 
 const T0 = Date.parse('2030-01-01T00:00:00Z')
 let n = 0

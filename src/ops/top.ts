@@ -1,7 +1,6 @@
 import { parsePrometheusText, samples, total, type Family } from '../observe/prom-text.js'
-import type { RoleName } from '../runtime/role.js'
 import { activeSaga } from '../saga/active.js'
-import type { Saga } from '../saga/define.js'
+import type { RoleName, Saga } from '../saga/define.js'
 import { roleNames } from '../saga/derive.js'
 
 /** Where `sagactl dev` makes each role of instance `index` (0-based) serve its metrics. */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 
 import { parsePrometheusText } from '../../src/observe/prom-text.js'
-import { devEndpoints, quantile, summarize, type Scrape } from '../../src/services/top.js'
+import { devEndpoints, quantile, summarize, type Scrape } from '../../src/ops/top.js'
 
 const orchestrator = (completed: number, buckets: [string, number][]): string =>
   [

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 
-import { slopePerSecond, sustainedVerdict, type SustainedInput } from '../../../src/services/bench/sustained.js'
+import { slopePerSecond, sustainedVerdict, type SustainedInput } from '../../../src/ops/bench/sustained.js'
 
 /** `count` orders sent evenly at `rate`/s from t=0, each finishing `latency(i)` ms after it was sent. */
 function run(rate: number, count: number, latency: (i: number) => number, graceMs = 5000): SustainedInput {

@@ -3,11 +3,11 @@ import type { Logger } from 'pino'
 import type { Config } from '../config.js'
 import { databasePath, openDatabase } from '../db/database.js'
 import type { MessageBus, ProducedRecord } from '../kafka/port.js'
-import type { RoleName } from '../runtime/role.js'
+import type { RoleName } from '../saga/define.js'
 import { Runtime, type Outcome } from '../runtime/runtime.js'
 import { topicNames } from '../topics.js'
-import { readSagaMessages } from './saga-log.js'
-import { groupId, instanceDataDir, roleChangelog, roleHandler } from './start-role.js'
+import { readSagaMessages } from '../services/orchestrator/saga-log.js'
+import { groupId, instanceDataDir, roleChangelog, roleHandler } from '../services/start-role.js'
 
 export interface ReplayOptions {
   fromOffset: bigint

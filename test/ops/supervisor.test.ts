@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
 
-import { Supervisor } from '../../src/services/supervisor.js'
+import { Supervisor } from '../../src/ops/supervisor.js'
 
 // Stand-in processes instead of roles: what is tested is when a kill counts, not what a role does.
 const LIVES = ['-e', 'setInterval(() => {}, 1000)']

@@ -4,7 +4,7 @@ import { Parser } from '@asyncapi/parser'
 import { describe, expect, it } from 'vitest'
 
 import { COMMAND_TYPES, EVENT_TYPES } from '../../src/envelope.js'
-import { asyncApiDocument, asyncApiYaml } from '../../src/services/asyncapi.js'
+import { asyncApiDocument, asyncApiYaml } from '../../src/ops/asyncapi.js'
 import { orderSaga } from '../../src/services/orchestrator/order-saga.js'
 import { TOPICS } from '../../src/topics.js'
 

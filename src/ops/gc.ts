@@ -6,10 +6,10 @@ import { databasePath, openDatabase } from '../db/database.js'
 import type { MessageBus } from '../kafka/port.js'
 import { deleteEntries, Pruner, type PruneCounts } from '../runtime/pruner.js'
 import { sentOutboxKeepMs, tombstoneKeys } from '../runtime/retention.js'
-import type { RoleName } from '../runtime/role.js'
+import type { RoleName } from '../saga/define.js'
 import { activeSaga } from '../saga/active.js'
 import { roleNames } from '../saga/derive.js'
-import { roleChangelog, roleHandler } from './start-role.js'
+import { roleChangelog, roleHandler } from '../services/start-role.js'
 
 export interface GcFileReport {
   role: RoleName

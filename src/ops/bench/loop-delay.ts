@@ -1,7 +1,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 
-import type { LoopStatsLine } from '../loop-stats.js'
+import type { LoopStatsLine } from '../../observe/loop-stats.js'
 
 export interface LoopDelay {
   /** Timer samples merged, over every process of the role (restarted ones included). */

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net'
 
 import { afterEach, describe, expect, it } from 'vitest'
 
-import { countFallback, countKill, emptyCounts, fallbackCause, total, type ApiAttempt } from '../../src/services/soak-counts.js'
+import { countFallback, countKill, emptyCounts, fallbackCause, total, type ApiAttempt } from '../../src/ops/soak-counts.js'
 
 // The causes are read off what fetch really throws, from servers that misbehave the way a killed
 // or stuck api does; no broker needed.
