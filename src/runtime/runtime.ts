@@ -181,9 +181,6 @@ export class Runtime {
         .onConflictDoUpdate({ target: timers.key, set: { dueAt: sql`excluded.due_at`, input: sql`excluded.input`, part: sql`excluded.part` } })
         .prepare(),
       clearTimer: db.delete(timers).where(eq(timers.key, p('key'))).prepare(),
-      // Prepared once: `pragma()` compiles its statement on every call, and these run per relay.
-      syncNormal: db.$client.prepare('PRAGMA synchronous = NORMAL'),
-      syncFull: db.$client.prepare('PRAGMA synchronous = FULL'),
       getPosition: db.select().from(positions).where(eq(positions.topic, p('topic'))).prepare(),
       setPosition: db
         .insert(positions)
@@ -259,23 +256,32 @@ export class Runtime {
    * when it returns, every record's effects are committed locally.
    */
   handleRecords(records: ConsumedRecord[]): Outcome[] {
+    const after: (() => void)[] = []
     const handled = new Map<number, bigint>()
-    const handle = (): Outcome[] =>
-      this.#batch(() =>
-        records.map((record): Outcome => {
-          const owned = this.#owned.get(record.partition)
-          if (this.#grouped && (this.#stopping || !owned?.ready)) return 'not-owned'
-          const parsed = parseEnvelope(record.value)
-          const outcome = this.#observed({ record, trace: traceHeadersOf(record.headers) }, parsed.ok ? parsed.message.type : undefined, () =>
-            parsed.ok ? this.apply(parsed.message, { record }) : this.#deadLetter(record, parsed.reason, positionId(record)),
-          )
-          if (owned) handled.set(record.partition, record.offset + 1n)
-          return outcome
-        }),
-      )
-    // A read model is read again from its topic if power loss takes its last commits (its
-    // positions go with them): it need not wait for the disk.
-    const outcomes = this.#o.role.global ? this.#lightly(handle) : handle()
+    this.#afterCommit = after
+    let outcomes: Outcome[]
+    try {
+      // A read model is read again from its topic if power loss takes its last commits (its
+      // positions go with them): it need not wait for the disk.
+      const commit = this.#o.role.global ? this.#lightly.bind(this) : <T>(work: () => T): T => work()
+      outcomes = commit(() => this.#o.db.$client
+        .transaction(() =>
+          records.map((record): Outcome => {
+            const owned = this.#owned.get(record.partition)
+            if (this.#grouped && (this.#stopping || !owned?.ready)) return 'not-owned'
+            const parsed = parseEnvelope(record.value)
+            const outcome = this.#observed({ record, trace: traceHeadersOf(record.headers) }, parsed.ok ? parsed.message.type : undefined, () =>
+              parsed.ok ? this.apply(parsed.message, { record }) : this.#deadLetter(record, parsed.reason, positionId(record)),
+            )
+            if (owned) handled.set(record.partition, record.offset + 1n)
+            return outcome
+          }),
+        )
+        .immediate())
+    } finally {
+      this.#afterCommit = null
+    }
+    for (const work of after) work()
     for (const [partition, next] of handled) {
       const owned = this.#owned.get(partition)
       if (!owned) continue
@@ -315,29 +321,13 @@ export class Runtime {
    */
   #lightly<T>(work: () => T): T {
     if (!this.#fullSync) return work()
-    this.#q.syncNormal.run()
+    const sqlite = this.#o.db.$client
+    sqlite.pragma('synchronous = NORMAL')
     try {
       return work()
     } finally {
-      this.#q.syncFull.run()
+      sqlite.pragma('synchronous = FULL')
     }
-  }
-
-  /**
-   * Runs `work` in one SQLite transaction (each message inside it in a savepoint of its own), and
-   * what the messages left for after the commit (logs, relays, crash points) once it has committed.
-   */
-  #batch<T>(work: () => T): T {
-    const after: (() => void)[] = []
-    this.#afterCommit = after
-    let result: T
-    try {
-      result = this.#o.db.$client.transaction(work).immediate()
-    } finally {
-      this.#afterCommit = null
-    }
-    for (const done of after) done()
-    return result
   }
 
   /** Runs `work` once the enclosing batch has committed; at once outside a batch. */
@@ -463,24 +453,20 @@ export class Runtime {
   fireDueTimers(): number {
     if (this.#stopping) return 0
     const due = this.#q.dueTimers.all({ now: this.#clock(), scope: this.#scope(this.ownedPartitions()) }) as { key: string; input: string; part: number | null }[]
-    if (due.length === 0) return 0
     let fired = 0
-    // The timers due together commit together, as fetched records do: one sync, not one per timer.
-    this.#batch(() => {
-      for (const row of due) {
-        const parsed = parseEnvelope(Buffer.from(row.input))
-        if (!parsed.ok) {
-          this.#within(row.part, () => this.#o.db.$client.transaction(() => {
-            this.#clearTimer(row.key)
-            this.#writeChangelog(this.#clock())
-          })())
-          this.#whenCommitted(() => this.#o.log.error({ key: row.key, reason: parsed.reason }, 'unreadable timer dropped'))
-          continue
-        }
-        this.#observed({ trace: (parsed.message as { trace_headers?: TraceHeaders }).trace_headers }, parsed.message.type, () => this.apply(parsed.message, { timer: { key: row.key, part: row.part } }))
-        fired++
+    for (const row of due) {
+      const parsed = parseEnvelope(Buffer.from(row.input))
+      if (!parsed.ok) {
+        this.#within(row.part, () => this.#o.db.$client.transaction(() => {
+          this.#clearTimer(row.key)
+          this.#writeChangelog(this.#clock())
+        })())
+        this.#o.log.error({ key: row.key, reason: parsed.reason }, 'unreadable timer dropped')
+        continue
       }
-    })
+      this.#observed({ trace: (parsed.message as { trace_headers?: TraceHeaders }).trace_headers }, parsed.message.type, () => this.apply(parsed.message, { timer: { key: row.key, part: row.part } }))
+      fired++
+    }
     return fired
   }
 
