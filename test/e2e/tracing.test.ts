@@ -37,7 +37,14 @@ describe('tracing: one order, one trace across the CLI and all five roles (OTLP 
       if (!root) return undefined
       const spans = receiver.spans.filter((s) => s.traceId === root.traceId)
       const leaf = spans.find((s) => s.service === 'sagactl-notifier' && s.name === leafName)
-      return leaf ? { spans, leaf } : undefined
+      if (!leaf) return undefined
+      // Each process exports on its own schedule: a parent span may land after its child's.
+      try {
+        ancestry(spans, leaf)
+      } catch {
+        return undefined
+      }
+      return { spans, leaf }
     }, `the trace of order ${orderId} down to the notifier's "${leafName}"`)
   }
 
