@@ -1,9 +1,11 @@
-// Corrects how @platformatic/kafka 1.35 drops aborted transactions when it reads with
-// isolation.level=read_committed. Run at install; idempotent. The 1.x line has no release with a fix.
-// - platformatic/kafka#391 (fixed upstream by #393): an abort marker whose transaction is not in the
-//   fetch response's abortedTransactions (its data lies before the fetch offset) threw a TypeError
-//   from a fetch callback, which killed the process.
-// - It kept one aborted range per producer, so of several aborted transactions of one producer in
+// Corrects how @platformatic/kafka drops aborted transactions when it reads with
+// isolation.level=read_committed. Run at install; idempotent. The package is pinned to one exact
+// version (package.json) and this step fails the install on any other, because the replacement is
+// written against that version's consumer.
+// - platformatic/kafka#391 (guarded upstream by #393): an abort marker whose transaction is not in
+//   the fetch response's abortedTransactions threw a TypeError from a fetch callback, which killed
+//   the process. 2.x no longer throws, but still lets aborted records through:
+// - It keeps one aborted range per producer, so of several aborted transactions of one producer in
 //   one response (a transactional id retried: same producer id, new epoch) only the last was
 //   dropped; and it kept a transaction whose abort marker fell outside the response. Both let
 //   aborted records through as if committed. The replacement drops, per producer, every batch from
@@ -19,7 +21,7 @@ const END = '    #getRejoinError(error) {'
 const REPLACEMENT = `    #filterUncommittedMessages(response) { ${MARK}
         for (const topic of response.responses) {
             for (const partition of topic.partitions) {
-                if (!partition.records || !partition.abortedTransactions.length) {
+                if (!partition.records || !partition.abortedTransactions?.length) {
                     continue;
                 }
                 const starts = new Map();
@@ -53,20 +55,33 @@ const REPLACEMENT = `    #filterUncommittedMessages(response) { ${MARK}
     }
 `
 
+// The versions whose consumer this replacement was checked against, line by line.
+const KNOWN = ['2.12.1']
+
 let file
+let version
 try {
-  const entry = createRequire(path.join(process.cwd(), 'package.json')).resolve('@platformatic/kafka')
+  const require = createRequire(path.join(process.cwd(), 'package.json'))
+  const entry = require.resolve('@platformatic/kafka')
+  let dir = path.dirname(entry)
+  while (!fs.existsSync(path.join(dir, 'package.json'))) dir = path.dirname(dir)
+  version = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')).version
   file = path.join(path.dirname(entry), 'clients', 'consumer', 'consumer.js')
 } catch {
+  // Installed without the client (a partial install of the published files): nothing to patch.
   process.exit(0)
 }
+const fail = (why) => {
+  console.error(`sagactl: cannot patch @platformatic/kafka ${version} at ${file}: ${why}. ` +
+    `The read_committed filter is only known to be right after this patch on ${KNOWN.join(', ')}; ` +
+    'pin one of those in package.json, or check the new version\'s #filterUncommittedMessages and add it to KNOWN in scripts/patch-platformatic-kafka.mjs.')
+  process.exit(1)
+}
+if (!KNOWN.includes(version)) fail('this version is not one the patch knows')
 const source = fs.readFileSync(file, 'utf8')
 if (source.includes(MARK)) process.exit(0)
 const start = source.indexOf(START)
 const end = source.indexOf(END)
-if (start < 0 || end < start) {
-  console.warn(`sagactl: ${file} has no read_committed filter where 1.35 has it; left as it is`)
-  process.exit(0)
-}
+if (start < 0 || end < start) fail('its consumer has no read_committed filter where the patch expects one')
 fs.writeFileSync(file, source.slice(0, start) + REPLACEMENT + source.slice(end))
-console.log('sagactl: replaced the read_committed filter of @platformatic/kafka (see scripts/patch-platformatic-kafka.mjs)')
+console.log(`sagactl: replaced the read_committed filter of @platformatic/kafka ${version} (see scripts/patch-platformatic-kafka.mjs)`)

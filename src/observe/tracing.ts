@@ -2,7 +2,7 @@ import { ROOT_CONTEXT, SpanKind, SpanStatusCode, defaultTextMapGetter, defaultTe
 import { W3CTraceContextPropagator } from '@opentelemetry/core'
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http'
 import { resourceFromAttributes } from '@opentelemetry/resources'
-import { BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trace-base'
+import { BatchSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace'
 
 import type { ConsumedRecord, ProducedRecord } from '../kafka/port.js'
 import { traceHeadersOf, type TraceHeaders } from './observer.js'
@@ -60,9 +60,9 @@ function handle(span: Span): SpanHandle {
  * unless OTEL_SERVICE_NAME says otherwise.
  */
 export function startTracing(service: string, instance?: string): Tracing {
-  const provider = new BasicTracerProvider({
+  const provider = new TracerProvider({
     resource: resourceFromAttributes({ 'service.name': process.env.OTEL_SERVICE_NAME || service, 'service.namespace': 'sagactl', 'service.instance.id': instance ?? `${process.pid}` }),
-    spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter())],
+    spanProcessors: [new BatchSpanProcessor({ exporter: new OTLPTraceExporter() })],
   })
   const tracer: Tracer = provider.getTracer('sagactl')
   return {
