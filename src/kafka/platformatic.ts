@@ -454,7 +454,7 @@ function toMessage(r: ProducedRecord): { topic: string; key: Buffer; value: Buff
   }
 }
 
-// @platformatic/kafka 1.35 sends producer id 0 / epoch 0 in InitProducerId unless told otherwise,
+// @platformatic/kafka (1.35 and 2.12 alike) sends producer id 0 / epoch 0 in InitProducerId unless told otherwise,
 // and the broker answers PRODUCER_FENCED to any new process that reuses a transactional id whose
 // producer id is not 0. -1/-1 means "a new producer": the broker bumps the epoch and fences the old one.
 const UNKNOWN_PRODUCER = { producerId: -1n, producerEpoch: -1 }
