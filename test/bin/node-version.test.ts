@@ -26,7 +26,7 @@ describe('the Node.js version check of bin/run.js', () => {
     const run = spawnSync(process.execPath, [BIN, '--version'], { encoding: 'utf8' })
     expect(run.stderr).toBe('')
     expect(run.stdout).toContain(`node-v${process.versions.node}`)
-  })
+  }, 30_000)
 
   // The machines carry Node 20 at /usr/bin/node; CI puts a current Node first on PATH.
   const old = ['/usr/bin/node', '/usr/local/bin/node'].find((p) => existsSync(p) && nodeTooOld(spawnSync(p, ['-p', 'process.versions.node'], { encoding: 'utf8' }).stdout.trim()))
@@ -35,5 +35,5 @@ describe('the Node.js version check of bin/run.js', () => {
     expect(run.status).toBe(1)
     expect(run.stderr.trim()).toMatch(/^sagactl needs Node\.js 22\.22\+, 24\.6\+ or 26; this is Node\.js \d+\.\d+\.\d+\. .*\.$/)
     expect(run.stderr).not.toContain('    at ')
-  })
+  }, 30_000)
 })
