@@ -6,7 +6,7 @@ import type { Logger } from 'pino'
 
 import type { Db } from '../db/database.js'
 import { outbox, positions, processedMessages, state, timers } from '../db/schema.js'
-import { derivedIds } from './ids.js'
+import { derivedIds, derivedRandom } from './ids.js'
 import { parseEnvelope, type Envelope, type Message } from '../envelope.js'
 import { FencedError, type ConsumedRecord, type MessageBus, type PartitionWriter, type ProducedRecord, type Subscription } from '../kafka/port.js'
 import type { TopicNames } from '../topics.js'
@@ -44,6 +44,7 @@ export interface RuntimeOptions {
   instanceId?: string
   crash?: CrashPlan
   clock?: () => number
+  /** Replaces the random sequence drawn from each message (tests that force an outcome). */
   random?: () => number
   /** Called when consuming cannot go on (a failed commit, a broken database). */
   onFatal?: (error: Error) => void
@@ -98,7 +99,7 @@ interface Owned {
 export class Runtime {
   readonly #o: RuntimeOptions
   readonly #clock: () => number
-  readonly #random: () => number
+  readonly #random: (() => number) | undefined
   #subscription: Subscription | undefined
   #timerLoop: NodeJS.Timeout | undefined
   #relayLoop: NodeJS.Timeout | undefined
@@ -130,14 +131,14 @@ export class Runtime {
   constructor(options: RuntimeOptions) {
     this.#o = options
     this.#clock = options.clock ?? Date.now
-    this.#random = options.random ?? Math.random
+    this.#random = options.random
     const db = options.db
     const p = sql.placeholder
     // Rows of no partition (an HTTP request) are everybody's; the rest only their owner's. A null
     // scope is every partition (outside a group).
     const inScope = '(@scope IS NULL OR part IS NULL OR part IN (SELECT value FROM json_each(@scope)))'
     this.#q = {
-      dueTimers: db.$client.prepare(`SELECT key, input, part FROM timers WHERE due_at <= @now AND ${inScope} ORDER BY due_at LIMIT 200`),
+      dueTimers: db.$client.prepare(`SELECT key, input, part, due_at AS dueAt FROM timers WHERE due_at <= @now AND ${inScope} ORDER BY due_at LIMIT 200`),
       pending: db.$client.prepare(`SELECT count(*) FROM outbox WHERE sent_at IS NULL AND ${inScope}`).pluck(),
       seen: db.select({ id: processedMessages.messageId }).from(processedMessages).where(eq(processedMessages.messageId, p('id'))).prepare(),
       markSeen: db.insert(processedMessages).values({ messageId: p('id'), processedAt: p('at'), seenKey: p('key'), part: p('part') }).onConflictDoNothing().prepare(),
@@ -337,10 +338,10 @@ export class Runtime {
   }
 
   /** Runs one message through inbox, decision, state and outbox, in one transaction. */
-  apply(message: Message, source: { record?: ConsumedRecord; timer?: { key: string; part: number | null } } = {}): Outcome {
+  apply(message: Message, source: { record?: ConsumedRecord; timer?: { key: string; part: number | null; dueAt?: number } } = {}): Outcome {
     const sqlite = this.#o.db.$client
-    const now = this.#clock()
-    const ctx: DecideContext = { now, newId: derivedIds(message.message_id), random: this.#random }
+    const now = eventTime(source, this.#clock)
+    const ctx: DecideContext = { now, newId: derivedIds(message.message_id), random: this.#random ?? derivedRandom(message.message_id) }
     const part = source.record?.partition ?? source.timer?.part ?? null
     let decision: Decision | undefined
     try {
@@ -361,7 +362,14 @@ export class Runtime {
             for (const out of decision.messages ?? []) this.#enqueue(this.#o.topics[out.topic], { ...out.envelope, causation_id: out.envelope.causation_id ?? message.message_id }, now)
             if (decision.timer === null) this.#clearTimer(message.order_id)
             // The timer keeps the trace context, so a retry stays in the order's trace.
-            else if (decision.timer) this.#setTimer(message.order_id, decision.timer.dueAt, JSON.stringify(this.#trace ? { ...decision.timer.message, trace_headers: this.#trace } : decision.timer.message))
+            // A timer's delay runs from when the input is handled here, on this host's clock: an input
+            // handled late (lag, a role back from an outage) must not find its timers already due.
+            // Only the local schedule depends on it: the timer's message is handled at the time the
+            // decision gave (event_at), so what it causes is the same wherever and whenever it fires.
+            else if (decision.timer) {
+              const input = { ...decision.timer.message, event_at: decision.timer.dueAt, ...(this.#trace ? { trace_headers: this.#trace } : {}) }
+              this.#setTimer(message.order_id, this.#clock() + Math.max(0, decision.timer.dueAt - now), JSON.stringify(input))
+            }
             this.#writeChangelog(now)
             return 'processed'
             // IMMEDIATE: take the write lock up front, so a second writer (a replay) waits on the busy
@@ -406,7 +414,7 @@ export class Runtime {
   submit(work: (store: StateStore, ctx: DecideContext) => Decision, trace?: TraceHeaders): Decision {
     this.#trace = trace
     const now = this.#clock()
-    const ctx: DecideContext = { now, newId: randomUUID, random: this.#random }
+    const ctx: DecideContext = { now, newId: randomUUID, random: this.#random ?? Math.random }
     const decision = this.#within(null, () =>
       this.#o.db.$client
         .transaction(() => {
@@ -452,7 +460,7 @@ export class Runtime {
   /** Fires the due timers of the partitions this instance owns (all of them outside a group). */
   fireDueTimers(): number {
     if (this.#stopping) return 0
-    const due = this.#q.dueTimers.all({ now: this.#clock(), scope: this.#scope(this.ownedPartitions()) }) as { key: string; input: string; part: number | null }[]
+    const due = this.#q.dueTimers.all({ now: this.#clock(), scope: this.#scope(this.ownedPartitions()) }) as { key: string; input: string; part: number | null; dueAt: number }[]
     let fired = 0
     for (const row of due) {
       const parsed = parseEnvelope(Buffer.from(row.input))
@@ -464,7 +472,7 @@ export class Runtime {
         this.#o.log.error({ key: row.key, reason: parsed.reason }, 'unreadable timer dropped')
         continue
       }
-      this.#observed({ trace: (parsed.message as { trace_headers?: TraceHeaders }).trace_headers }, parsed.message.type, () => this.apply(parsed.message, { timer: { key: row.key, part: row.part } }))
+      this.#observed({ trace: (parsed.message as { trace_headers?: TraceHeaders }).trace_headers }, parsed.message.type, () => this.apply(parsed.message, { timer: { key: row.key, part: row.part, dueAt: eventAtOf(parsed.message) ?? row.dueAt } }))
       fired++
     }
     return fired
@@ -818,6 +826,24 @@ export class Runtime {
 }
 
 class Rejected extends Error {}
+
+/**
+ * The time a message is handled at, as its decision sees it: the consumed record's timestamp, or a
+ * timer's due time. Taken from the input and not the wall clock, so handling the same input from the
+ * same state again gives the same messages, bodies included. The wall clock only where the input
+ * carries no time (a record without a timestamp, an HTTP request).
+ */
+/** The time a timer's decision gave it; absent in timers written before it was recorded. */
+function eventAtOf(message: Message): number | undefined {
+  const at = (message as { event_at?: unknown }).event_at
+  return typeof at === 'number' && Number.isFinite(at) ? at : undefined
+}
+
+function eventTime(source: { record?: ConsumedRecord; timer?: { dueAt?: number } }, clock: () => number): number {
+  if (source.record && source.record.timestamp > 0n) return Number(source.record.timestamp)
+  if (source.timer?.dueAt !== undefined) return source.timer.dueAt
+  return clock()
+}
 
 function positionId(record: ConsumedRecord): string {
   return `record:${record.topic}:${record.partition}:${record.offset}`
