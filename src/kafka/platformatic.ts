@@ -500,6 +500,8 @@ class TransactionalWriter implements PartitionWriter {
   readonly #onFenced: () => void
   #producer: Producer<Buffer, Buffer, Buffer, Buffer> | undefined
   #fenced = false
+  /** Closed by a revocation: nothing of it matters any more, its errors included. */
+  #closed = false
 
   constructor(client: Connection & { clientId: string }, transactionalId: string, topic: string, readonly partition: number, consumer: Consumer<Buffer, Buffer, Buffer, Buffer>, onFenced: () => void) {
     this.#onFenced = onFenced
@@ -536,6 +538,10 @@ class TransactionalWriter implements PartitionWriter {
         return
       } catch (error) {
         this.#discard(producer)
+        // Revoked while initialising (2.x answers the close of a producer still retrying
+        // InitProducerId, say on NOT_COORDINATOR, with "client closed"): the partition is not ours,
+        // and the caller skips writers revoked meanwhile. Not a reason for the member to fail.
+        if (this.#closed) return
         if (attempt >= INIT_ATTEMPTS || this.#fenced) throw error
         await new Promise((resolve) => setTimeout(resolve, 500 * attempt))
       }
@@ -589,6 +595,7 @@ class TransactionalWriter implements PartitionWriter {
   }
 
   async close(): Promise<void> {
+    this.#closed = true
     this.#fenced = true
     const producer = this.#producer
     this.#producer = undefined
