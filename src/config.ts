@@ -22,8 +22,11 @@ export interface Config {
   orderLimits: OrderLimits
   /** How long an Idempotency-Key names its order; after that the same key places a new one. */
   idempotencyTtlMs: number
-  /** SQLite's `synchronous`: FULL survives power loss with every commit, NORMAL only process crashes. */
-  sqliteSynchronous: SqliteSynchronous
+  /**
+   * SQLite's `synchronous`: FULL survives power loss with every commit, NORMAL only process crashes.
+   * Unset: each role chooses (`syncFor`).
+   */
+  sqliteSynchronous?: SqliteSynchronous
   /** How long a finished order's state, processed ids and sent outbox rows are kept (see README, "Retention"). */
   retentionMs: number
   /** Where a role other than the api serves GET /metrics; absent: not served. */
@@ -97,9 +100,9 @@ function bool(env: Env, name: string, fallback: boolean): boolean {
   throw new ConfigError(`${name} must be true or false, got "${env[name]}"`)
 }
 
-function synchronous(env: Env): SqliteSynchronous {
+function synchronous(env: Env): SqliteSynchronous | undefined {
   const raw = env.SAGA_SQLITE_SYNC
-  if (raw === undefined || raw === '') return 'FULL'
+  if (raw === undefined || raw === '') return undefined
   const value = raw.toUpperCase()
   if (value !== 'FULL' && value !== 'NORMAL') throw new ConfigError(`SAGA_SQLITE_SYNC must be FULL or NORMAL, got "${raw}"`)
   return value
@@ -180,6 +183,7 @@ export function loadConfig(env: Env = process.env, defaults: { allowChaos?: bool
   if (port > 65535) throw new ConfigError(`PORT must be at most 65535, got "${env.PORT}"`)
   const metricsPort = env.SAGA_METRICS_PORT ? int(env, 'SAGA_METRICS_PORT', 0, 0) : undefined
   if (metricsPort !== undefined && metricsPort > 65535) throw new ConfigError(`SAGA_METRICS_PORT must be at most 65535, got "${env.SAGA_METRICS_PORT}"`)
+  const sqliteSynchronous = synchronous(env)
   return {
     brokers,
     kafka: kafkaOptions(env),
@@ -197,8 +201,20 @@ export function loadConfig(env: Env = process.env, defaults: { allowChaos?: bool
       maxQty: bounded(env, 'SAGA_MAX_QTY', DEFAULT_ORDER_LIMITS.maxQty, 1, Number.MAX_SAFE_INTEGER),
     },
     idempotencyTtlMs: duration(env, 'SAGA_IDEMPOTENCY_TTL', DEFAULT_IDEMPOTENCY_TTL_MS),
-    sqliteSynchronous: synchronous(env),
+    ...(sqliteSynchronous ? { sqliteSynchronous } : {}),
     retentionMs: duration(env, 'SAGA_RETENTION', DEFAULT_RETENTION_MS),
     ...(metricsPort !== undefined ? { metricsPort } : {}),
   }
+}
+
+/**
+ * A role whose file is a cache of its changelog gains nothing from a sync per commit: what power
+ * loss takes from the file was not yet published either (the output, the changelog and the consumed
+ * offset travel in one Kafka transaction after the commit), so its input is read again and, decisions
+ * being deterministic, handled to the same messages; and every assignment restores the partition
+ * from the changelog anyway. A role without one (the api: orders accepted and not yet published)
+ * keeps FULL.
+ */
+export function syncFor(config: Pick<Config, 'sqliteSynchronous'>, hasChangelog: boolean): SqliteSynchronous {
+  return config.sqliteSynchronous ?? (hasChangelog ? 'NORMAL' : 'FULL')
 }

@@ -4,7 +4,7 @@ import path from 'node:path'
 
 import { afterAll, describe, expect, it } from 'vitest'
 
-import { loadConfig } from '../src/config.js'
+import { loadConfig, syncFor } from '../src/config.js'
 
 describe('configuration from the environment', () => {
   it('has the contract defaults', () => {
@@ -13,7 +13,18 @@ describe('configuration from the environment', () => {
     expect(c.dataDir.endsWith('.sagactl')).toBe(true)
     expect(c.orderLimits).toEqual({ maxAmount: 100_000_000, maxQty: 10_000 })
     expect(c.idempotencyTtlMs).toBe(24 * 3_600_000)
-    expect(c.sqliteSynchronous).toBe('FULL')
+    expect(c.sqliteSynchronous).toBeUndefined()
+  })
+
+  it('syncs every commit of a role without a changelog, and lets a changelog be the durable copy', () => {
+    const c = loadConfig({})
+    expect(syncFor(c, false)).toBe('FULL')
+    expect(syncFor(c, true)).toBe('NORMAL')
+  })
+
+  it('SAGA_SQLITE_SYNC overrides both', () => {
+    expect(syncFor(loadConfig({ SAGA_SQLITE_SYNC: 'full' }), true)).toBe('FULL')
+    expect(syncFor(loadConfig({ SAGA_SQLITE_SYNC: 'normal' }), false)).toBe('NORMAL')
   })
 
   it('reads SAGA_SQLITE_SYNC in any case', () => {

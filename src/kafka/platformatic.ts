@@ -7,11 +7,13 @@ import { FencedError, TopicMismatchError, type ConsumedRecord, type PartitionWri
 
 const PUBLISH_TIMEOUT_MS = 15_000
 const MAX_SEND_RECORDS = 2000
-// Role consumers batch fetches: the broker answers once FETCH_MIN_BYTES are there or FETCH_WAIT_MS
-// has passed. Fetching every record alone costs the broker more CPU than the saga itself (see
-// docs/benchmarks.md); waiting at most 10 ms per hop buys that back under load.
-const FETCH_WAIT_MS = Number(process.env.SAGA_FETCH_WAIT_MS || 10)
-const FETCH_MIN_BYTES = Number(process.env.SAGA_FETCH_MIN_BYTES || 65536)
+// Role consumers long-poll: the broker answers as soon as a record is readable, which under
+// read_committed is when the commit marker lands, or after FETCH_WAIT_MS with nothing. A short
+// wait with a large minimum (10 ms / 64 KiB, 0.3) made every idle consumer fetch a hundred times a
+// second and every record wait for the next poll: idle fell from 19.5 % to 6.2 % of a core and the
+// p50 at 20/s from 48 to 21 ms, with the burst and 200/s unchanged (docs/benchmarks.md).
+const FETCH_WAIT_MS = Number(process.env.SAGA_FETCH_WAIT_MS || 500)
+const FETCH_MIN_BYTES = Number(process.env.SAGA_FETCH_MIN_BYTES || 1)
 // Observers (bench, tail) want each record as soon as it lands: long polls that return at once.
 const TAIL_WAIT_MS = 500
 // Time for the group's own revocation to arrive before a fenced partition counts as still ours.
@@ -474,6 +476,10 @@ function withTimeout<T>(work: Promise<T>, ms: number, what: string): Promise<T> 
 // The coordinator answers CONCURRENT_TRANSACTIONS while it still writes the previous transaction's
 // markers, which takes milliseconds: retrying after the general 200 ms made one transaction in
 // six of a busy partition wait that long. The Java client retries this case after 20 ms too.
+// Back-to-back transactions of one partition meet CONCURRENT_TRANSACTIONS most of the time; on a
+// loaded machine five retries (10 + 20 + … ms) ran out while markers were still being written.
+const TRANSACTION_RETRIES = 20
+
 function transactionRetryDelay(_client: unknown, _operation: string, attempt: number, _retries: number, error: unknown): number {
   const e = error as { findBy?: (property: string, value: unknown) => unknown }
   const concurrent = typeof e?.findBy === 'function' && Boolean(e.findBy('apiId', 'CONCURRENT_TRANSACTIONS'))
@@ -518,7 +524,7 @@ class TransactionalWriter implements PartitionWriter {
       transactionalId: this.#transactionalId,
       acks: ProduceAcks.ALL,
       partitioner: compatibilityPartitioner,
-      retries: 5,
+      retries: TRANSACTION_RETRIES,
       retryDelay: transactionRetryDelay,
       timeout: PRODUCER_TIMEOUT_MS,
     })

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino'
 
-import type { Config } from '../config.js'
+import { syncFor, type Config } from '../config.js'
 import { databasePath, openDatabase } from '../db/database.js'
 import type { MessageBus, ProducedRecord } from '../kafka/port.js'
 import type { RoleName } from '../saga/define.js'
@@ -66,7 +66,7 @@ export async function replay(bus: MessageBus, config: Config, log: Logger, optio
       ping: () => bus.ping(),
       close: async () => {},
     }
-    const db = openDatabase(databasePath(instanceDataDir(config), role), { synchronous: config.sqliteSynchronous })
+    const db = openDatabase(databasePath(instanceDataDir(config), role), { synchronous: syncFor(config, changelog !== undefined) })
     const runtime = new Runtime({ role: roleHandler(role, config), db, bus: filtering, topics: names, ...(changelog ? { changelog } : {}), log: log.child({ role }), groupId: groupId(config, role) })
     return { runtime, db, stats }
   })

@@ -9,7 +9,7 @@ import type { RoleHandler } from '../runtime/role.js'
 import { keysOf, Pruner } from '../runtime/pruner.js'
 import { pruneIntervalMs, retentionWarnings, sentOutboxKeepMs } from '../runtime/retention.js'
 import { CRASH_POINTS, Runtime, type CrashPlan, type CrashPoint } from '../runtime/runtime.js'
-import { rate, type Config, type Env } from '../config.js'
+import { rate, syncFor, type Config, type Env } from '../config.js'
 import { activeSaga } from '../saga/active.js'
 import type { RoleName, Saga } from '../saga/define.js'
 import { eventTypes, stepOfRole } from '../saga/derive.js'
@@ -85,8 +85,8 @@ export async function startRole(name: RoleName, config: Config, log: Logger, onF
   const bus: MessageBus = openBus(config, `sagactl-${name}`)
   await bus.ensureTopics(topicSpecs(config.topicPrefix))
   const dataFile = databasePath(instanceDataDir(config), name)
-  const db = openDatabase(dataFile, { synchronous: config.sqliteSynchronous })
   const changelog = roleChangelog(config, name)
+  const db = openDatabase(dataFile, { synchronous: syncFor(config, changelog !== undefined) })
   const handler = roleHandler(name, config)
   await warnOnShortRetention(config, handler, log)
   const tracing = await loadTracing(`sagactl-${name}`, config.instanceId)
