@@ -66,6 +66,11 @@ export interface CrashPlan {
   onType?: string
   /** Written before dying, so the restarted process does not crash again. */
   marker: string
+  /**
+   * SIGKILL (the default) dies; SIGSTOP freezes, so the process becomes a zombie that holds what it
+   * committed but did not publish, until a SIGCONT wakes it.
+   */
+  signal?: 'SIGKILL' | 'SIGSTOP'
 }
 
 /** SQLite failures that say nothing about the message: retrying later may succeed. */
@@ -815,8 +820,9 @@ export class Runtime {
     const plan = this.#o.crash
     if (!plan || plan.at !== point || type === undefined || (plan.onType && plan.onType !== type) || fs.existsSync(plan.marker)) return
     fs.writeFileSync(plan.marker, `${point} ${type}\n`)
-    this.#o.log.warn({ crash: point, type }, 'crash point reached; dying abruptly')
-    process.kill(process.pid, 'SIGKILL')
+    const signal = plan.signal ?? 'SIGKILL'
+    this.#o.log.warn({ crash: point, type, signal }, signal === 'SIGSTOP' ? 'crash point reached; freezing' : 'crash point reached; dying abruptly')
+    process.kill(process.pid, signal)
   }
 
   #fatal(error: Error): void {

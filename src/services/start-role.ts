@@ -61,7 +61,9 @@ function crashPlan(config: Config, role: RoleName): { crash?: CrashPlan } {
   if (!at) return {}
   if (!CRASH_POINTS.includes(at)) throw new Error(`SAGA_CRASH_AT must be one of ${CRASH_POINTS.join(', ')}, got "${at}"`)
   const onType = process.env.SAGA_CRASH_ON || undefined
-  return { crash: { at, ...(onType ? { onType } : {}), marker: path.join(instanceDataDir(config), `${role}.crashed-${at}`) } }
+  const signal = process.env.SAGA_CRASH_SIGNAL || undefined
+  if (signal !== undefined && signal !== 'SIGKILL' && signal !== 'SIGSTOP') throw new Error(`SAGA_CRASH_SIGNAL must be SIGKILL or SIGSTOP, got "${signal}"`)
+  return { crash: { at, ...(onType ? { onType } : {}), ...(signal ? { signal } : {}), marker: path.join(instanceDataDir(config), `${role}.crashed-${at}`) } }
 }
 
 async function countRecords(bus: MessageBus, topic: string, partition: number, from: bigint): Promise<number> {

@@ -5,13 +5,14 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-import { inject } from 'vitest'
+import { expect, inject } from 'vitest'
 
 import { freePort } from '../../src/broker/local-kafka.js'
 import { loadConfig } from '../../src/config.js'
 import { parseEnvelope, type Message } from '../../src/envelope.js'
 import { openBus } from '../../src/kafka/open-bus.js'
 import type { ConsumedRecord, MessageBus } from '../../src/kafka/port.js'
+import type { VerifyReport } from '../../src/ops/verify.js'
 import type { RoleName } from '../../src/saga/define.js'
 import { topicNames, type TopicKey } from '../../src/topics.js'
 
@@ -266,4 +267,33 @@ export class System {
     await this.bus.close()
     fs.rmSync(this.dataDir, { recursive: true, force: true })
   }
+}
+
+export const BODY = { user_id: 'u1', items: [{ sku: 'book', qty: 1 }], amount: 999 }
+
+export async function post(port: number, body: unknown = BODY): Promise<string> {
+  const response = await fetch(`http://127.0.0.1:${port}/orders`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+  if (response.status !== 202) throw new Error(`POST /orders on ${port} answered ${response.status}: ${await response.text()}`)
+  return ((await response.json()) as { order_id: string }).order_id
+}
+
+export async function verifyClean(system: System, orders: number): Promise<VerifyReport> {
+  const result = await system.cli(['verify', '--json'])
+  const report = JSON.parse(result.stdout) as VerifyReport
+  expect(report.breaches).toEqual([])
+  expect(report).toMatchObject({ ok: true, orders, unfinished: 0 })
+  expect(report.completed + report.cancelled).toBe(orders)
+  expect(result.code).toBe(0)
+  return report
+}
+
+/** Partitions a named instance owns now, from its own log of assignments and revocations. */
+export function owned(system: System, name: string): Set<number> {
+  const mine = new Set<number>()
+  for (const line of system.logs(name)) {
+    if (line.msg.startsWith('partition assigned')) mine.add(line.partition as number)
+    if (line.msg.startsWith('partitions revoked')) for (const p of line.partitions as number[]) mine.delete(p)
+    if (line.msg.startsWith('partition fenced')) mine.delete(line.partition as number)
+  }
+  return mine
 }

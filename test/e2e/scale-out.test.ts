@@ -5,37 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 
 import { freePort } from '../../src/broker/local-kafka.js'
 import type { SagaReport } from '../../src/services/orchestrator/timeline.js'
-import type { VerifyReport } from '../../src/ops/verify.js'
-import { System, waitFor } from './harness.js'
-
-const BODY = { user_id: 'u1', items: [{ sku: 'book', qty: 1 }], amount: 999 }
-
-async function post(port: number, body: unknown = BODY): Promise<string> {
-  const response = await fetch(`http://127.0.0.1:${port}/orders`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
-  if (response.status !== 202) throw new Error(`POST /orders on ${port} answered ${response.status}: ${await response.text()}`)
-  return ((await response.json()) as { order_id: string }).order_id
-}
-
-async function verifyClean(system: System, orders: number): Promise<VerifyReport> {
-  const result = await system.cli(['verify', '--json'])
-  const report = JSON.parse(result.stdout) as VerifyReport
-  expect(report.breaches).toEqual([])
-  expect(report).toMatchObject({ ok: true, orders, unfinished: 0 })
-  expect(report.completed + report.cancelled).toBe(orders)
-  expect(result.code).toBe(0)
-  return report
-}
-
-/** Partitions a named instance owns now, from its own log of assignments and revocations. */
-function owned(system: System, name: string): Set<number> {
-  const mine = new Set<number>()
-  for (const line of system.logs(name)) {
-    if (line.msg.startsWith('partition assigned')) mine.add(line.partition as number)
-    if (line.msg.startsWith('partitions revoked')) for (const p of line.partitions as number[]) mine.delete(p)
-    if (line.msg.startsWith('partition fenced')) mine.delete(line.partition as number)
-  }
-  return mine
-}
+import { BODY, owned, post, System, verifyClean, waitFor } from './harness.js'
 
 describe('many instances per role: state follows its partitions', () => {
   let system: System | undefined
