@@ -29,6 +29,8 @@ export interface Config {
   sqliteSynchronous?: SqliteSynchronous
   /** How long a finished order's state, processed ids and sent outbox rows are kept (see README, "Retention"). */
   retentionMs: number
+  /** How long the broker may stay unreachable, at start or later, before a role exits. */
+  brokerLostAfterMs: number
   /** Where a role other than the api serves GET /metrics; absent: not served. */
   metricsPort?: number
 }
@@ -73,6 +75,10 @@ export function parseDuration(raw: string): number | undefined {
   const value = match ? Number(match[1]) * DURATION_UNITS_MS[match[2] ?? 'ms']! : NaN
   return Number.isSafeInteger(value) && value >= 1 ? value : undefined
 }
+
+// Long enough for a broker's restart or a leader election, short enough that an orchestrator
+// (Compose, Kubernetes) hears of a cluster that is really gone.
+export const DEFAULT_BROKER_LOST_AFTER_MS = 5 * 60_000
 
 function duration(env: Env, name: string, fallbackMs: number): number {
   const raw = env[name]
@@ -203,6 +209,7 @@ export function loadConfig(env: Env = process.env, defaults: { allowChaos?: bool
     idempotencyTtlMs: duration(env, 'SAGA_IDEMPOTENCY_TTL', DEFAULT_IDEMPOTENCY_TTL_MS),
     ...(sqliteSynchronous ? { sqliteSynchronous } : {}),
     retentionMs: duration(env, 'SAGA_RETENTION', DEFAULT_RETENTION_MS),
+    brokerLostAfterMs: duration(env, 'SAGA_BROKER_LOST_AFTER', DEFAULT_BROKER_LOST_AFTER_MS),
     ...(metricsPort !== undefined ? { metricsPort } : {}),
   }
 }

@@ -22,6 +22,12 @@ describe('configuration from the environment', () => {
     expect(syncFor(c, true)).toBe('NORMAL')
   })
 
+  it('waits five minutes for a lost broker unless SAGA_BROKER_LOST_AFTER says otherwise, and refuses a bad duration', () => {
+    expect(loadConfig({}).brokerLostAfterMs).toBe(5 * 60_000)
+    expect(loadConfig({ SAGA_BROKER_LOST_AFTER: '45s' }).brokerLostAfterMs).toBe(45_000)
+    expect(() => loadConfig({ SAGA_BROKER_LOST_AFTER: 'soon' })).toThrow(/SAGA_BROKER_LOST_AFTER must be a duration/)
+  })
+
   it('SAGA_SQLITE_SYNC overrides both', () => {
     expect(syncFor(loadConfig({ SAGA_SQLITE_SYNC: 'full' }), true)).toBe('FULL')
     expect(syncFor(loadConfig({ SAGA_SQLITE_SYNC: 'normal' }), false)).toBe('NORMAL')

@@ -355,8 +355,20 @@ export class PlatformaticBus implements MessageBus {
       mode: 'manual',
       offsets: options.fromOffsets.map((offset, partition) => ({ topic: options.topic, partition, offset })),
     })
-    stream.on('data', (message: Message<Buffer, Buffer, Buffer, Buffer>) => options.handler(toRecord(message)))
+    let closed = false
+    stream.on('data', (message: Message<Buffer, Buffer, Buffer, Buffer>) => {
+      if (!closed) options.handler(toRecord(message))
+    })
+    const onError = options.onError
+    if (onError) {
+      stream.on('error', (error: Error) => {
+        if (closed) return
+        closed = true
+        onError(error)
+      })
+    }
     const close = async (): Promise<void> => {
+      closed = true
       this.#closers.delete(close)
       await closeQuietly(() => stream.close())
       await closeQuietly(() => consumer.close(true))

@@ -77,6 +77,8 @@ export interface TailOptions {
   /** Start offset per partition (index = partition); usually the end offsets taken just before. */
   fromOffsets: bigint[]
   handler: (record: ConsumedRecord) => void
+  /** The tail cannot go on (the broker went away); it delivers nothing more. */
+  onError?: (error: Error) => void
 }
 
 export interface TopicSpec {
@@ -110,3 +112,6 @@ export class TopicMismatchError extends Error {}
 
 /** Another instance owns the partition now: this one's transaction was refused. */
 export class FencedError extends Error {}
+
+/** The broker stayed unreachable past the deadline (SAGA_BROKER_LOST_AFTER). */
+export class BrokerLostError extends Error {}

@@ -54,6 +54,10 @@ export class RoleMetrics {
   readonly #sagaSeconds: Histogram<'outcome'>
   readonly #retries: Counter<'step'>
   readonly #compensations: Counter<'step'>
+  readonly #reconnects: Counter
+  readonly #disconnectedSeconds: Counter
+  /** Set while the consumer is away from the broker. */
+  #lostAt: number | undefined
 
   constructor(sources: MetricsSources) {
     this.#sources = sources
@@ -78,6 +82,18 @@ export class RoleMetrics {
     })
     this.#relayRecords = new Counter({ name: 'sagactl_relay_records_total', help: 'Records published by the relay (outbox rows: messages, dead letters, changelog records).', registers })
     this.#relayFailures = new Counter({ name: 'sagactl_relay_failures_total', help: 'Relay sends that failed and will be retried.', registers })
+    this.#reconnects = new Counter({ name: 'sagactl_broker_reconnects_total', help: 'Times the consumer failed (connection lost, broker or coordinator gone, partition fenced) and the role joined again without exiting.', registers })
+    this.#disconnectedSeconds = new Counter({
+      name: 'sagactl_broker_disconnected_seconds_total',
+      help: 'Time spent with no consumer, between a failure and joining again (a gap still open counts up to now).',
+      registers,
+      collect: () => {
+        if (this.#lostAt === undefined) return
+        const now = Date.now()
+        this.#disconnectedSeconds.inc((now - this.#lostAt) / 1000)
+        this.#lostAt = now
+      },
+    })
 
     const db = sources.db
     const unsent = db.prepare('SELECT count(*) AS depth, min(created_at) AS oldest FROM outbox WHERE sent_at IS NULL')
@@ -198,6 +214,18 @@ export class RoleMetrics {
         return decision
       },
     }
+  }
+
+  /** The consumer failed, or is back. */
+  connection(event: { kind: 'lost' } | { kind: 'back' }): void {
+    const now = Date.now()
+    if (event.kind === 'lost') {
+      this.#lostAt ??= now
+      return
+    }
+    if (this.#lostAt !== undefined) this.#disconnectedSeconds.inc((now - this.#lostAt) / 1000)
+    this.#lostAt = undefined
+    this.#reconnects.inc()
   }
 
   /** Called by sagaCounts' closures. */

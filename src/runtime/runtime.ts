@@ -12,6 +12,8 @@ import { FencedError, type ConsumedRecord, type MessageBus, type PartitionWriter
 import type { TopicNames } from '../topics.js'
 import { traceHeadersOf, type HandlingInput, type RuntimeObserver, type TraceHeaders } from '../observe/observer.js'
 import type { DecideContext, Decision, RoleHandler, StateStore } from './role.js'
+import { waitForBroker } from './broker-wait.js'
+import { DEFAULT_BROKER_LOST_AFTER_MS } from '../config.js'
 
 const RELAY_BATCH = 500
 // Records handled in one SQLite transaction at most: enough to amortise the commit, few enough
@@ -46,13 +48,26 @@ export interface RuntimeOptions {
   clock?: () => number
   /** Replaces the random sequence drawn from each message (tests that force an outcome). */
   random?: () => number
-  /** Called when consuming cannot go on (a failed commit, a broken database). */
+  /**
+   * Called when the role cannot go on: a broken database, or the broker unreachable for longer
+   * than `brokerLostAfterMs`. Everything the broker does short of that (a closed connection, a
+   * leader or coordinator that moved, a fenced partition) is handled here by joining again.
+   */
   onFatal?: (error: Error) => void
+  /** How long the broker may stay unreachable before `onFatal` (SAGA_BROKER_LOST_AFTER). */
+  brokerLostAfterMs?: number
+  /** Told when the consumer fails and when it is back, for /healthz and the metrics. */
+  onConnection?: (event: ConnectionEvent) => void
   /** Metrics and tracing: told of each message handled and each relay send. */
   observer?: RuntimeObserver
 }
 
 export type Outcome = 'processed' | 'duplicate' | 'dead-lettered' | 'not-owned'
+
+export type ConnectionEvent = { kind: 'lost'; reason: string } | { kind: 'back'; downMs: number }
+
+// A subscription whose broker is gone may never finish leaving the group: the coordinator expires it.
+const CLOSE_WAIT_MS = 5_000
 
 export type CrashPoint = 'before-commit' | 'after-commit' | 'after-publish'
 export const CRASH_POINTS: CrashPoint[] = ['before-commit', 'after-commit', 'after-publish']
@@ -113,6 +128,7 @@ export class Runtime {
   /** Set once the role consumes in a group: from then on output of a partition goes only through its owner's writer. */
   #grouped = false
   #stopping = false
+  #rejoining = false
   /** Draining: offsets go out with the next transaction, whatever the interval. */
   #draining = false
   readonly #owned = new Map<number, Owned>()
@@ -214,11 +230,18 @@ export class Runtime {
   }
 
   async start(): Promise<void> {
+    this.#grouped = Boolean(this.#o.role.consumes[0]) && !this.#o.role.global
+    await this.#consume()
+    this.#timerLoop = setInterval(() => this.fireDueTimers(), TIMER_POLL_MS)
+    this.#relayLoop = setInterval(() => this.relay(), RELAY_RETRY_MS)
+    this.relay()
+  }
+
+  async #consume(): Promise<void> {
     const [input] = this.#o.role.consumes
     if (input && this.#o.role.global) {
       await this.#followAll(this.#o.topics[input])
     } else if (input) {
-      this.#grouped = true
       this.#subscription = await this.#o.bus.subscribe({
         groupId: this.#o.groupId,
         topic: this.#o.topics[input],
@@ -228,12 +251,45 @@ export class Runtime {
           revoked: (partitions) => this.#revoked(partitions),
         },
         handler: (record) => this.#receive(record),
-        onError: (error) => this.#fatal(error),
+        onError: (error) => void this.#rejoin(error),
       })
     }
-    this.#timerLoop = setInterval(() => this.fireDueTimers(), TIMER_POLL_MS)
-    this.#relayLoop = setInterval(() => this.relay(), RELAY_RETRY_MS)
-    this.relay()
+  }
+
+  /**
+   * The consumer failed: a connection that closed, a broker or coordinator that went away, a
+   * partition fenced while still assigned here. Do in the process what a supervisor would do with
+   * a fresh one: drop every partition (a new owner, maybe this one, restores it from the
+   * changelog), wait for the broker, and join again. Only a broker gone for longer than
+   * `brokerLostAfterMs` ends the role.
+   */
+  async #rejoin(error: Error): Promise<void> {
+    if (this.#stopping || this.#rejoining) return
+    this.#rejoining = true
+    const lostAt = Date.now()
+    this.#o.log.warn({ err: error }, 'the consumer failed; leaving and joining again')
+    this.#o.onConnection?.({ kind: 'lost', reason: error.message })
+    const subscription = this.#subscription
+    this.#subscription = undefined
+    const partitions = [...this.#owned.keys()]
+    if (partitions.length > 0) this.#revoked(partitions)
+    await Promise.race([subscription?.close().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, CLOSE_WAIT_MS).unref())])
+    try {
+      await this.#waitForBroker(lostAt)
+      if (this.#stopping) return
+      await this.#consume()
+      this.#o.log.info({ down_ms: Date.now() - lostAt }, 'consuming again')
+      this.#o.onConnection?.({ kind: 'back', downMs: Date.now() - lostAt })
+    } catch (failure) {
+      this.#fatal(failure as Error)
+    } finally {
+      this.#rejoining = false
+    }
+  }
+
+  /** Pings the broker with backoff until it answers; past the deadline, a BrokerLostError. */
+  async #waitForBroker(since: number): Promise<void> {
+    await waitForBroker(this.#o.bus, { since, lostAfterMs: this.#o.brokerLostAfterMs ?? DEFAULT_BROKER_LOST_AFTER_MS, log: this.#o.log, stopped: () => this.#stopping })
   }
 
   async stop(): Promise<void> {
@@ -569,7 +625,7 @@ export class Runtime {
         // A partition that cannot commit for this long is not coming back by retrying (a consumer
         // that lost its membership, say): stop, and let the supervisor start a fresh member.
         owned.failingSince ??= Date.now()
-        if (Date.now() - owned.failingSince > STUCK_AFTER_MS) this.#fatal(new Error(`partition ${part} could not commit for ${STUCK_AFTER_MS / 1000} s: ${error.message}`))
+        if (Date.now() - owned.failingSince > STUCK_AFTER_MS) void this.#rejoin(new Error(`partition ${part} could not commit for ${STUCK_AFTER_MS / 1000} s: ${error.message}`))
       })
       .finally(() => {
         owned.flight = undefined
@@ -687,6 +743,7 @@ export class Runtime {
       topic,
       fromOffsets: ends.map((_, p) => known.get(p) ?? 0n),
       handler: (record) => this.#receive(record),
+      onError: (error) => void this.#rejoin(error),
     })
   }
 

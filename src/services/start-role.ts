@@ -9,6 +9,7 @@ import type { RoleHandler } from '../runtime/role.js'
 import { keysOf, Pruner } from '../runtime/pruner.js'
 import { pruneIntervalMs, retentionWarnings, sentOutboxKeepMs } from '../runtime/retention.js'
 import { CRASH_POINTS, Runtime, type CrashPlan, type CrashPoint } from '../runtime/runtime.js'
+import { waitForBroker } from '../runtime/broker-wait.js'
 import { rate, syncFor, type Config, type Env } from '../config.js'
 import { activeSaga } from '../saga/active.js'
 import type { RoleName, Saga } from '../saga/define.js'
@@ -85,6 +86,8 @@ export async function startRole(name: RoleName, config: Config, log: Logger, onF
   // Diagnostics for `sagactl bench`, off unless SAGA_LOOP_STATS names a file or directory.
   const loopStats = startLoopStats(process.env.SAGA_LOOP_STATS, { role: name, instance: config.instanceId })
   const bus: MessageBus = openBus(config, `sagactl-${name}`)
+  // Started before Kafka (a Compose file, a pod): wait for it, as for a broker lost later.
+  await waitForBroker(bus, { since: Date.now(), lostAfterMs: config.brokerLostAfterMs, log, what: config.brokers.join(',') })
   await bus.ensureTopics(topicSpecs(config.topicPrefix))
   const dataFile = databasePath(instanceDataDir(config), name)
   const changelog = roleChangelog(config, name)
@@ -94,6 +97,8 @@ export async function startRole(name: RoleName, config: Config, log: Logger, onF
   const tracing = await loadTracing(`sagactl-${name}`, config.instanceId)
   // The api serves /metrics on its own port; the other roles only when given a metrics port.
   let runtime: Runtime | undefined
+  /** Set while the consumer is away from the broker: why, and since when. */
+  let connection: { lost: string; since: number } | undefined
   const metrics =
     name === 'api' || config.metricsPort !== undefined
       ? new RoleMetrics({ role: name, ...(config.instanceId ? { instance: config.instanceId } : {}), db: db.$client, owned: () => (handler.global ? null : (runtime?.ownedPartitions() ?? [])), endOffsets: (topic) => bus.endOffsets(topic), countRecords: (topic, partition, from) => countRecords(bus, topic, partition, from) })
@@ -110,6 +115,11 @@ export async function startRole(name: RoleName, config: Config, log: Logger, onF
     // Dynamic membership unless the instance is named: two unnamed instances on one host must not fence each other.
     ...(config.instanceId ? { instanceId: `${groupId(config, name)}@${config.instanceId}` } : {}),
     onFatal,
+    brokerLostAfterMs: config.brokerLostAfterMs,
+    onConnection: (event) => {
+      connection = event.kind === 'lost' ? { lost: event.reason, since: Date.now() } : undefined
+      metrics?.connection(event)
+    },
     ...crashPlan(config, name),
     ...(observer ? { observer } : {}),
   })
@@ -126,9 +136,11 @@ export async function startRole(name: RoleName, config: Config, log: Logger, onF
       {
         submit: (work, trace) => rt.submit(work, trace),
         readOrder: (id) => rt.read<OrderView>(ORDER_SCOPE, id),
-        healthy: async () => {
+        health: async () => {
           if (Date.now() - lastPing.at > 2000) lastPing = { at: Date.now(), ok: await bus.ping() }
-          return lastPing.ok
+          if (!lastPing.ok) return { ok: false, reason: `the Kafka broker at ${config.brokers.join(',')} does not answer` }
+          if (connection) return { ok: false, reason: `consuming stopped ${Math.round((Date.now() - connection.since) / 1000)} s ago (${connection.lost}); joining again` }
+          return { ok: true }
         },
         ...(metrics ? { metrics: async () => ({ contentType: metrics.contentType, text: await metrics.metrics() }) } : {}),
         ...(tracing ? { traceRequest: (spanName: string, incoming: Parameters<typeof tracing.request>[1], attributes: Record<string, string | number>) => tracing.request(spanName, incoming, attributes) } : {}),

@@ -34,7 +34,7 @@ const OrderViewBody = Type.Object(
   },
   { additionalProperties: true, description: "the order's status, kept current from order.events" },
 )
-const Health = Type.Object({ status: Type.Union([Type.Literal('ok'), Type.Literal('unavailable')]), role: Type.Literal('api') })
+const Health = Type.Object({ status: Type.Union([Type.Literal('ok'), Type.Literal('degraded')]), role: Type.Literal('api'), reason: Type.Optional(Type.String({ description: 'why it is degraded' })) })
 
 // Each response lists every status the route answers with: the OpenAPI document at /docs is built from these.
 const placeOrderSchema = (limits: OrderLimits) => ({
@@ -67,7 +67,8 @@ export interface ApiDeps {
   /** Runs `work` in the api's transaction; its messages go through the outbox, with `trace` as their trace context. */
   submit(work: (store: StateStore, ctx: DecideContext) => Decision, trace?: TraceHeaders): Decision
   readOrder(orderId: string): OrderView | undefined
-  healthy(): Promise<boolean>
+  /** Up and in touch with the broker; otherwise why not. */
+  health(): Promise<{ ok: true } | { ok: false; reason: string }>
   /** Prometheus text for GET /metrics; absent: no such route. */
   metrics?(): Promise<{ contentType: string; text: string }>
   /** A span for a request; absent (tracing off): the caller's trace context is passed on as it came. */
@@ -194,7 +195,7 @@ function routes(app: TypedApp, deps: ApiDeps, settings: ApiSettings): void {
   }
 
   app.get('/healthz', { schema: healthSchema }, async (_request, reply) => {
-    const ok = await deps.healthy()
-    return reply.status(ok ? 200 : 503).send({ status: ok ? 'ok' : 'unavailable', role: 'api' })
+    const health = await deps.health()
+    return health.ok ? reply.status(200).send({ status: 'ok', role: 'api' }) : reply.status(503).send({ status: 'degraded', role: 'api', reason: health.reason })
   })
 }

@@ -43,6 +43,6 @@ export class MemoryApi {
       return decision
     },
     readOrder: (orderId) => this.store.get<OrderView>(ORDER_SCOPE, orderId),
-    healthy: async () => true,
+    health: async () => ({ ok: true as const }),
   }
 }

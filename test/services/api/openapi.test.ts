@@ -72,8 +72,10 @@ describe('the OpenAPI document at /docs/json matches the routes the api register
       expect(response.statusCode, probe.why).toBe(probe.status)
       seen.set(probe.route, (seen.get(probe.route) ?? new Set()).add(String(probe.status)))
     }
-    memory.deps.healthy = async () => false
-    expect((await app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(503)
+    memory.deps.health = async () => ({ ok: false, reason: 'the Kafka broker at 127.0.0.1:9 does not answer' })
+    const degraded = await app.inject({ method: 'GET', url: '/healthz' })
+    expect(degraded.statusCode).toBe(503)
+    expect(degraded.json()).toEqual({ status: 'degraded', role: 'api', reason: 'the Kafka broker at 127.0.0.1:9 does not answer' })
     seen.get('GET /healthz')!.add('503')
     // A known order, for the 200 of GET /orders/{order_id}.
     const placed = (await app.inject({ method: 'POST', url: '/orders', headers: json, payload: order })).json<{ order_id: string }>()

@@ -1,0 +1,30 @@
+import type { Logger } from 'pino'
+
+import { BrokerLostError, type MessageBus } from '../kafka/port.js'
+
+export interface BrokerWait {
+  /** When the broker was last known to answer (or the wait began). */
+  since: number
+  lostAfterMs: number
+  log: Pick<Logger, 'warn'>
+  /** True once the role is stopping: the wait ends without an error. */
+  stopped?: () => boolean
+  /** What the log says it waits for, e.g. the bootstrap servers. */
+  what?: string
+}
+
+/**
+ * Pings the broker with backoff (250 ms doubling to 5 s) until it answers. Past the deadline it
+ * throws a BrokerLostError whose message is the sentence a role exits with.
+ */
+export async function waitForBroker(bus: Pick<MessageBus, 'ping'>, wait: BrokerWait): Promise<void> {
+  for (let attempt = 0; !wait.stopped?.(); attempt++) {
+    if (await bus.ping()) return
+    const down = Date.now() - wait.since
+    if (down > wait.lostAfterMs) {
+      throw new BrokerLostError(`the Kafka broker${wait.what ? ` at ${wait.what}` : ''} has been unreachable for ${Math.round(down / 1000)} s, longer than SAGA_BROKER_LOST_AFTER (${Math.round(wait.lostAfterMs / 1000)} s)`)
+    }
+    if (attempt % 10 === 0) wait.log.warn({ down_ms: down, gives_up_in_ms: wait.lostAfterMs - down }, `waiting for the Kafka broker${wait.what ? ` at ${wait.what}` : ''}`)
+    await new Promise((resolve) => setTimeout(resolve, Math.min(5_000, 250 * 2 ** Math.min(attempt, 5))))
+  }
+}

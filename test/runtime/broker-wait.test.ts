@@ -1,0 +1,37 @@
+import { describe, expect, it } from 'vitest'
+
+import { BrokerLostError } from '../../src/kafka/port.js'
+import { waitForBroker } from '../../src/runtime/broker-wait.js'
+
+function flakyBus(failures: number): { ping: () => Promise<boolean>; pings: () => number } {
+  let pings = 0
+  return { ping: async () => ++pings > failures, pings: () => pings }
+}
+
+function logSink(): { warn: (fields: object, msg: string) => void; lines: string[] } {
+  const lines: string[] = []
+  return { warn: (_fields: object, msg: string) => void lines.push(msg), lines }
+}
+
+describe('waiting for the broker', () => {
+  it('given a broker that answers on the third ping, when a role waits, then it returns and has said once what it waits for', async () => {
+    const bus = flakyBus(2)
+    const log = logSink()
+    await waitForBroker(bus, { since: Date.now(), lostAfterMs: 60_000, log, what: '127.0.0.1:9092' })
+    expect(bus.pings()).toBe(3)
+    expect(log.lines).toEqual(['waiting for the Kafka broker at 127.0.0.1:9092'])
+  })
+
+  it('given a broker that never answers, when the deadline has passed, then the wait fails with the sentence a role exits with', async () => {
+    const bus = flakyBus(Number.POSITIVE_INFINITY)
+    const wait = waitForBroker(bus, { since: Date.now() - 12_000, lostAfterMs: 10_000, log: logSink(), what: '127.0.0.1:9092' })
+    await expect(wait).rejects.toBeInstanceOf(BrokerLostError)
+    await expect(wait).rejects.toThrow(/^the Kafka broker at 127\.0\.0\.1:9092 has been unreachable for 12 s, longer than SAGA_BROKER_LOST_AFTER \(10 s\)$/)
+  })
+
+  it('given a role that is stopping, when the broker does not answer, then the wait ends without an error', async () => {
+    let stopping = false
+    const bus = { ping: async () => ((stopping = true), false) }
+    await expect(waitForBroker(bus, { since: Date.now(), lostAfterMs: 60_000, log: logSink(), stopped: () => stopping })).resolves.toBeUndefined()
+  })
+})
