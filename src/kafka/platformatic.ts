@@ -232,11 +232,19 @@ export class PlatformaticBus implements MessageBus {
     }
     consumer.on('consumer:group:join', (payload: { assignments?: { topic: string; partitions: number[] }[] }) => onJoin(payload.assignments))
 
-    stream = await consumer.consume({
-      topics: [topic],
-      mode: 'committed',
-      fallbackMode: options.start ?? 'earliest',
-    })
+    try {
+      stream = await consumer.consume({
+        topics: [topic],
+        mode: 'committed',
+        fallbackMode: options.start ?? 'earliest',
+      })
+    } catch (error) {
+      // Never joined (no coordinator, say): nothing of it may linger, its connections included.
+      closed = true
+      await closeQuietly(() => consumer.close(true))
+      await Promise.all([...writers.values()].map((w) => w.close()))
+      throw error
+    }
     onJoin((consumer.assignments ?? undefined) as { topic: string; partitions: number[] }[] | undefined)
 
     const deliver = (message: Message<Buffer, Buffer, Buffer, Buffer>): void | Promise<void> => {
@@ -350,11 +358,17 @@ export class PlatformaticBus implements MessageBus {
 
   async tail(options: TailOptions): Promise<Subscription> {
     const consumer = new Consumer({ ...this.#client('tail'), groupId: `sagactl-tail-${randomUUID()}`, autocommit: false, maxWaitTime: TAIL_WAIT_MS, minBytes: 1, isolationLevel: FetchIsolationLevels.READ_COMMITTED })
-    const stream = await consumer.consume({
-      topics: [options.topic],
-      mode: 'manual',
-      offsets: options.fromOffsets.map((offset, partition) => ({ topic: options.topic, partition, offset })),
-    })
+    let stream: MessagesStream<Buffer, Buffer, Buffer, Buffer>
+    try {
+      stream = await consumer.consume({
+        topics: [options.topic],
+        mode: 'manual',
+        offsets: options.fromOffsets.map((offset, partition) => ({ topic: options.topic, partition, offset })),
+      })
+    } catch (error) {
+      await closeQuietly(() => consumer.close(true))
+      throw error
+    }
     let closed = false
     stream.on('data', (message: Message<Buffer, Buffer, Buffer, Buffer>) => {
       if (!closed) options.handler(toRecord(message))

@@ -1,12 +1,10 @@
-import type { Logger } from 'pino'
-
 import { BrokerLostError, type MessageBus } from '../kafka/port.js'
 
 export interface BrokerWait {
   /** When the broker was last known to answer (or the wait began). */
   since: number
   lostAfterMs: number
-  log: Pick<Logger, 'warn'>
+  log: { warn(fields: object, msg: string): void }
   /** True once the role is stopping: the wait ends without an error. */
   stopped?: () => boolean
   /** What the log says it waits for, e.g. the bootstrap servers. */

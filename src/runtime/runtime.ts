@@ -8,7 +8,7 @@ import type { Db } from '../db/database.js'
 import { outbox, positions, processedMessages, state, timers } from '../db/schema.js'
 import { derivedIds, derivedRandom } from './ids.js'
 import { parseEnvelope, type Envelope, type Message } from '../envelope.js'
-import { FencedError, type ConsumedRecord, type MessageBus, type PartitionWriter, type ProducedRecord, type Subscription } from '../kafka/port.js'
+import { BrokerLostError, FencedError, type ConsumedRecord, type MessageBus, type PartitionWriter, type ProducedRecord, type Subscription } from '../kafka/port.js'
 import type { TopicNames } from '../topics.js'
 import { traceHeadersOf, type HandlingInput, type RuntimeObserver, type TraceHeaders } from '../observe/observer.js'
 import type { DecideContext, Decision, RoleHandler, StateStore } from './role.js'
@@ -275,9 +275,22 @@ export class Runtime {
     if (partitions.length > 0) this.#revoked(partitions)
     await Promise.race([subscription?.close().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, CLOSE_WAIT_MS).unref())])
     try {
-      await this.#waitForBroker(lostAt)
-      if (this.#stopping) return
-      await this.#consume()
+      // The broker may answer before the group does: a coordinator on a dead node stays in the
+      // metadata until the cluster has moved it. Each attempt is a fresh client, fresh metadata.
+      for (let attempt = 0; ; attempt++) {
+        await this.#waitForBroker(lostAt)
+        if (this.#stopping) return
+        try {
+          await this.#consume()
+          break
+        } catch (failure) {
+          const lostAfter = this.#o.brokerLostAfterMs ?? DEFAULT_BROKER_LOST_AFTER_MS
+          const down = Date.now() - lostAt
+          if (down > lostAfter) throw new BrokerLostError(`could not consume again for ${Math.round(down / 1000)} s, longer than SAGA_BROKER_LOST_AFTER (${Math.round(lostAfter / 1000)} s): ${(failure as Error).message}`)
+          this.#o.log.warn({ err: failure, attempt }, 'joining again failed; will retry')
+          await new Promise((resolve) => setTimeout(resolve, Math.min(5_000, 500 * 2 ** Math.min(attempt, 4))))
+        }
+      }
       this.#o.log.info({ down_ms: Date.now() - lostAt }, 'consuming again')
       this.#o.onConnection?.({ kind: 'back', downMs: Date.now() - lostAt })
     } catch (failure) {
