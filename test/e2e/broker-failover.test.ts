@@ -106,4 +106,64 @@ describe('a 3-broker cluster (RF 3, min.insync.replicas 2) loses a broker under 
     const rejoined = ALL_ROLES.filter((role) => system.logs(role).some((l) => l.msg === 'consuming again'))
     console.log(`roles that lost their consumer and joined again in process: ${rejoined.join(', ') || 'none'}`)
   }, 420_000)
+
+  it('a rolling restart under load (50/s): each broker in turn stopped (SIGTERM) and started, the next once every partition is in sync again; no role exits, every order ends once', async () => {
+    const before = system.unexpectedExits.length
+    const inSync = async (): Promise<boolean> => {
+      const metadata = await admin.metadata({ topics: Object.values(system.topics), forceUpdate: true })
+      return [...metadata.topics.values()].every((t) => t.partitions.every((p) => p.isr.length === p.replicas.length && p.leader >= 0))
+    }
+    await waitFor(inSync, 'every partition in sync before the roll', 120_000, 1000)
+
+    const orderIds: string[] = []
+    const placed: Promise<void>[] = []
+    const submit = async (): Promise<void> => {
+      const key = randomUUID()
+      const { order_id } = await waitFor(
+        () => fetch(`${system.url}/orders`, { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': key }, body: JSON.stringify({ user_id: 'rolling', items: [{ sku: 'disk', qty: 1 }], amount: 4200 }) }).then(async (r) => (r.status === 202 ? ((await r.json()) as { order_id: string }) : undefined)),
+        'POST /orders to be accepted',
+        90_000,
+        250,
+      )
+      orderIds.push(order_id)
+    }
+    // 50/s: five orders every 100 ms, for as long as the roll lasts.
+    const ticker = setInterval(() => placed.push(...Array.from({ length: 5 }, submit)), 100)
+    const rollStart = Date.now()
+    try {
+      await waitFor(() => orderIds.length >= 100, 'load before the roll')
+      for (const node of cluster.nodes) {
+        await cluster.kill(node.id, 'SIGTERM')
+        await cluster.restart(node.id)
+        await waitFor(inSync, `every partition in sync after node ${node.id} came back`, 180_000, 1000)
+        console.log(`node ${node.id} restarted and in sync, ${((Date.now() - rollStart) / 1000).toFixed(1)} s into the roll`)
+      }
+      const rolled = orderIds.length
+      await waitFor(() => orderIds.length >= rolled + 100, 'load after the roll')
+    } finally {
+      clearInterval(ticker)
+      await Promise.all(placed)
+    }
+
+    await system.waitForFinals(orderIds, 240_000)
+    expect(system.unexpectedExits.slice(before).map((exit) => `${exit.role} (exit ${exit.code}): ${exit.tail.map(reason).filter(Boolean).join(' | ')}`)).toEqual([])
+
+    const verify = await system.cli(['verify', '--wait-quiet', '3', '--json'])
+    const report = JSON.parse(verify.stdout) as VerifyReport
+    expect(report.breaches).toEqual([])
+    expect(report).toMatchObject({ ok: true, orders: ORDERS + orderIds.length, unfinished: 0 })
+    expect(verify.code).toBe(0)
+
+    // Reported, not asserted: from each order.created record to its final event's, by broker timestamps.
+    const created = new Map<string, number>()
+    const finished = new Map<string, number>()
+    for (const { record, message } of await system.read('orderEvents')) {
+      if (!message || !orderIds.includes(message.order_id)) continue
+      if (message.type === 'order.created') created.set(message.order_id, Number(record.timestamp))
+      if (message.type === 'order.completed' || message.type === 'order.cancelled') finished.set(message.order_id, Number(record.timestamp))
+    }
+    const latencies = orderIds.map((id) => finished.get(id)! - created.get(id)!).sort((a, b) => a - b)
+    const p = (q: number): number => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!
+    console.log(`rolling restart: ${orderIds.length} orders, roll ${((Date.now() - rollStart) / 1000).toFixed(0)} s; saga latency p50 ${p(0.5)} ms, p99 ${p(0.99)} ms, longest ${latencies.at(-1)} ms`)
+  }, 900_000)
 })
