@@ -13,7 +13,11 @@ import { connectionOptions } from '../kafka/platformatic.js';
 export const KAFKA_VERSION = '4.1.1';
 
 export interface LocalKafka { brokers: string; pid: number; dataDir: string; stop(): Promise<void>; }
-export interface StartOptions { port?: number; controllerPort?: number; dataDir?: string; log?: (line: string) => void; keepData?: boolean }
+export interface StartOptions {
+  port?: number; controllerPort?: number; dataDir?: string; log?: (line: string) => void; keepData?: boolean;
+  /** The port clients are told to connect to (a proxy in front of the broker); `port` by default. */
+  advertisedPort?: number;
+}
 
 const run = promisify(execFile);
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -122,12 +126,12 @@ export async function brokerAnswers(brokers: string, timeoutMs = 3000, options: 
   }
 }
 
-function serverProperties(port: number, controllerPort: number, logDir: string): string {
+function serverProperties(port: number, controllerPort: number, logDir: string, advertisedPort = port): string {
   return `process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:${controllerPort}
 listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}
-advertised.listeners=PLAINTEXT://127.0.0.1:${port}
+advertised.listeners=PLAINTEXT://127.0.0.1:${advertisedPort}
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
@@ -181,7 +185,7 @@ export async function startLocalKafka(opts: StartOptions = {}): Promise<LocalKaf
   const props = path.join(dataDir, 'server.properties');
   const brokerLog = path.join(dataDir, 'broker.log');
   // A subdirectory so Kafka's log dir holds only its own files, not our properties and log.
-  await writeFile(props, serverProperties(port, controllerPort, path.join(dataDir, 'kraft')));
+  await writeFile(props, serverProperties(port, controllerPort, path.join(dataDir, 'kraft'), opts.advertisedPort));
 
   const started = Date.now();
   try {

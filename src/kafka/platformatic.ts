@@ -444,12 +444,16 @@ export class PlatformaticBus implements MessageBus {
   }
 
   async ping(): Promise<boolean> {
+    return this.reach().then(
+      () => true,
+      () => false,
+    )
+  }
+
+  async reach(): Promise<void> {
     const admin = new Admin({ ...this.#client('ping'), retries: 0, timeout: 2000 })
     try {
       await admin.metadata({ topics: [] })
-      return true
-    } catch {
-      return false
     } finally {
       await admin.close().catch(() => undefined)
     }

@@ -105,6 +105,8 @@ export interface MessageBus {
   /** The partition a key lands on, among `count` (the producers' partitioner). */
   partitionOf(key: string, count: number): number
   ping(): Promise<boolean>
+  /** Asks the cluster for its metadata: resolves when it answers, rejects with why not. */
+  reach(): Promise<void>
   close(): Promise<void>
 }
 

@@ -64,6 +64,7 @@ export async function replay(bus: MessageBus, config: Config, log: Logger, optio
       ensureTopics: (t) => bus.ensureTopics(t),
       partitionOf: (k, n) => bus.partitionOf(k, n),
       ping: () => bus.ping(),
+      reach: () => bus.reach(),
       close: async () => {},
     }
     const db = openDatabase(databasePath(instanceDataDir(config), role), { synchronous: syncFor(config, changelog !== undefined) })

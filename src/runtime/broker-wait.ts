@@ -1,3 +1,4 @@
+import { KafkaSetupError } from '../kafka/explain.js'
 import { BrokerLostError, type MessageBus } from '../kafka/port.js'
 
 export interface BrokerWait {
@@ -12,12 +13,20 @@ export interface BrokerWait {
 }
 
 /**
- * Pings the broker with backoff (250 ms doubling to 5 s) until it answers. Past the deadline it
- * throws a BrokerLostError whose message is the sentence a role exits with.
+ * Asks the broker for metadata, with backoff (250 ms doubling to 5 s), until it answers. Past the
+ * deadline it throws a BrokerLostError whose message is the sentence a role exits with; a broker
+ * that answers with a refusal (a KafkaSetupError) ends the wait at once.
  */
-export async function waitForBroker(bus: Pick<MessageBus, 'ping'>, wait: BrokerWait): Promise<void> {
+export async function waitForBroker(bus: Pick<MessageBus, 'reach'>, wait: BrokerWait): Promise<void> {
   for (let attempt = 0; !wait.stopped?.(); attempt++) {
-    if (await bus.ping()) return
+    try {
+      await bus.reach()
+      return
+    } catch (error) {
+      // A broker that answers and refuses us (credentials, certificates, ACLs) will not change its
+      // mind by waiting: that is a setup error, said at once.
+      if (error instanceof KafkaSetupError) throw error
+    }
     const down = Date.now() - wait.since
     if (down > wait.lostAfterMs) {
       throw new BrokerLostError(`the Kafka broker${wait.what ? ` at ${wait.what}` : ''} has been unreachable for ${Math.round(down / 1000)} s, longer than SAGA_BROKER_LOST_AFTER (${Math.round(wait.lostAfterMs / 1000)} s)`)

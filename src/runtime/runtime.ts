@@ -13,6 +13,7 @@ import type { TopicNames } from '../topics.js'
 import { traceHeadersOf, type HandlingInput, type RuntimeObserver, type TraceHeaders } from '../observe/observer.js'
 import type { DecideContext, Decision, RoleHandler, StateStore } from './role.js'
 import { waitForBroker } from './broker-wait.js'
+import { KafkaSetupError } from '../kafka/explain.js'
 import { DEFAULT_BROKER_LOST_AFTER_MS } from '../config.js'
 
 const RELAY_BATCH = 500
@@ -284,6 +285,7 @@ export class Runtime {
           await this.#consume()
           break
         } catch (failure) {
+          if (failure instanceof KafkaSetupError) throw failure
           const lostAfter = this.#o.brokerLostAfterMs ?? DEFAULT_BROKER_LOST_AFTER_MS
           const down = Date.now() - lostAt
           if (down > lostAfter) throw new BrokerLostError(`could not consume again for ${Math.round(down / 1000)} s, longer than SAGA_BROKER_LOST_AFTER (${Math.round(lostAfter / 1000)} s): ${(failure as Error).message}`)

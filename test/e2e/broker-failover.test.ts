@@ -21,6 +21,18 @@ function reason(line: string): string {
   }
 }
 
+/** POST /orders until accepted: the same key each time, so a retried request stays one order. */
+async function placeOrder(url: string, user: string): Promise<string> {
+  const key = randomUUID()
+  const { order_id } = await waitFor(
+    () => fetch(`${url}/orders`, { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': key }, body: JSON.stringify({ user_id: user, items: [{ sku: 'disk', qty: 1 }], amount: 4200 }) }).then(async (r) => (r.status === 202 ? ((await r.json()) as { order_id: string }) : undefined)),
+    'POST /orders to be accepted',
+    90_000,
+    250,
+  )
+  return order_id
+}
+
 describe('a 3-broker cluster (RF 3, min.insync.replicas 2) loses a broker under load', () => {
   let cluster: LocalCluster
   let system: System
@@ -66,15 +78,7 @@ describe('a 3-broker cluster (RF 3, min.insync.replicas 2) loses a broker under 
     let killed: Promise<void> | undefined
     let next = 0
     const submitOne = async (): Promise<void> => {
-      const key = randomUUID()
-      // The api may be restarting after the broker loss: retry the same request, the key keeps it one order.
-      const { order_id } = await waitFor(
-        () => fetch(`${system.url}/orders`, { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': key }, body: JSON.stringify({ user_id: 'failover', items: [{ sku: 'disk', qty: 1 }], amount: 4200 }) }).then(async (r) => (r.status === 202 ? ((await r.json()) as { order_id: string }) : undefined)),
-        'POST /orders to be accepted',
-        90_000,
-        250,
-      )
-      orderIds.push(order_id)
+      orderIds.push(await placeOrder(system.url, 'failover'))
       if (orderIds.length === KILL_AFTER) killed = cluster.kill(victim)
     }
     await Promise.all(
@@ -117,16 +121,7 @@ describe('a 3-broker cluster (RF 3, min.insync.replicas 2) loses a broker under 
 
     const orderIds: string[] = []
     const placed: Promise<void>[] = []
-    const submit = async (): Promise<void> => {
-      const key = randomUUID()
-      const { order_id } = await waitFor(
-        () => fetch(`${system.url}/orders`, { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': key }, body: JSON.stringify({ user_id: 'rolling', items: [{ sku: 'disk', qty: 1 }], amount: 4200 }) }).then(async (r) => (r.status === 202 ? ((await r.json()) as { order_id: string }) : undefined)),
-        'POST /orders to be accepted',
-        90_000,
-        250,
-      )
-      orderIds.push(order_id)
-    }
+    const submit = async (): Promise<void> => void orderIds.push(await placeOrder(system.url, 'rolling'))
     // 50/s: five orders every 100 ms, for as long as the roll lasts.
     const ticker = setInterval(() => placed.push(...Array.from({ length: 5 }, submit)), 100)
     const rollStart = Date.now()

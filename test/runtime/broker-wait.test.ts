@@ -1,11 +1,17 @@
 import { describe, expect, it } from 'vitest'
 
+import { KafkaSetupError } from '../../src/kafka/explain.js'
 import { BrokerLostError } from '../../src/kafka/port.js'
 import { waitForBroker } from '../../src/runtime/broker-wait.js'
 
-function flakyBus(failures: number): { ping: () => Promise<boolean>; pings: () => number } {
+function flakyBus(failures: number): { reach: () => Promise<void>; pings: () => number } {
   let pings = 0
-  return { ping: async () => ++pings > failures, pings: () => pings }
+  return {
+    reach: async () => {
+      if (++pings <= failures) throw new Error('Connection to 127.0.0.1:9092 failed.')
+    },
+    pings: () => pings,
+  }
 }
 
 function logSink(): { warn: (fields: object, msg: string) => void; lines: string[] } {
@@ -29,9 +35,22 @@ describe('waiting for the broker', () => {
     await expect(wait).rejects.toThrow(/^the Kafka broker at 127\.0\.0\.1:9092 has been unreachable for 12 s, longer than SAGA_BROKER_LOST_AFTER \(10 s\)$/)
   })
 
+  it('given a broker that answers with a refusal, when a role waits, then the setup error comes at once', async () => {
+    const refusal = new KafkaSetupError('SASL authentication failed for user "u" (SCRAM-SHA-512). Check KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD.', undefined)
+    let reaches = 0
+    const bus = { reach: async () => ((reaches += 1), Promise.reject(refusal)) }
+    await expect(waitForBroker(bus, { since: Date.now(), lostAfterMs: 60_000, log: logSink() })).rejects.toBe(refusal)
+    expect(reaches).toBe(1)
+  })
+
   it('given a role that is stopping, when the broker does not answer, then the wait ends without an error', async () => {
     let stopping = false
-    const bus = { ping: async () => ((stopping = true), false) }
+    const bus = {
+      reach: async () => {
+        stopping = true
+        throw new Error('Connection to 127.0.0.1:9092 failed.')
+      },
+    }
     await expect(waitForBroker(bus, { since: Date.now(), lostAfterMs: 60_000, log: logSink(), stopped: () => stopping })).resolves.toBeUndefined()
   })
 })

@@ -67,5 +67,6 @@ export class MemoryBus implements MessageBus {
   async ping(): Promise<boolean> {
     return true
   }
+  async reach(): Promise<void> {}
   async close(): Promise<void> {}
 }
