@@ -503,13 +503,13 @@ function withTimeout<T>(work: Promise<T>, ms: number, what: string): Promise<T> 
   return Promise.race([work, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} did not complete within ${ms} ms`)), ms)))]).finally(() => clearTimeout(timer))
 }
 
-// The coordinator answers CONCURRENT_TRANSACTIONS while it still writes the previous transaction's
-// markers, which takes milliseconds: retrying after the general 200 ms made one transaction in
-// six of a busy partition wait that long. The Java client retries this case after 20 ms too.
 // Back-to-back transactions of one partition meet CONCURRENT_TRANSACTIONS most of the time; on a
 // loaded machine five retries (10 + 20 + … ms) ran out while markers were still being written.
 const TRANSACTION_RETRIES = 20
 
+// The coordinator answers CONCURRENT_TRANSACTIONS while it still writes the previous transaction's
+// markers, which takes milliseconds: retrying after the general 200 ms made one transaction in
+// six of a busy partition wait that long. The Java client retries this case after 20 ms too.
 function transactionRetryDelay(_client: unknown, _operation: string, attempt: number, _retries: number, error: unknown): number {
   const e = error as { findBy?: (property: string, value: unknown) => unknown }
   const concurrent = typeof e?.findBy === 'function' && Boolean(e.findBy('apiId', 'CONCURRENT_TRANSACTIONS'))

@@ -5,7 +5,7 @@ import type { Envelope, Outgoing } from '../envelope.js'
 import type { ConsumedRecord, ProducedRecord } from '../kafka/port.js'
 import type { RoleName } from '../saga/define.js'
 import type { Decision, RoleHandler } from '../runtime/role.js'
-import type { Outcome } from '../runtime/runtime.js'
+import type { Outcome } from '../runtime/role.js'
 import { activeSaga } from '../saga/active.js'
 import type { SagaState } from '../services/orchestrator/saga.js'
 

@@ -1,5 +1,5 @@
 import type { ConsumedRecord, ProducedRecord } from '../kafka/port.js'
-import type { Outcome } from '../runtime/runtime.js'
+import type { Outcome } from '../runtime/role.js'
 
 /** W3C trace context headers: the only headers a role copies from what it handles to what it writes. */
 export const TRACE_HEADERS = ['traceparent', 'tracestate'] as const

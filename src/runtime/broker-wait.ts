@@ -13,25 +13,28 @@ export interface BrokerWait {
 }
 
 /**
- * Asks the broker for metadata, with backoff (250 ms doubling to 5 s), until it answers. Past the
- * deadline it throws a BrokerLostError whose message is the sentence a role exits with; a broker
- * that answers with a refusal (a KafkaSetupError) ends the wait at once.
+ * Asks the broker for metadata, with backoff (250 ms doubling to 5 s), until it answers; with
+ * `work`, until `work` succeeds (joining a group again needs more than an answer: a coordinator).
+ * Past the deadline it throws a BrokerLostError whose message is the sentence a role exits with; a
+ * broker that answers with a refusal (a KafkaSetupError) ends the wait at once.
  */
-export async function waitForBroker(bus: Pick<MessageBus, 'reach'>, wait: BrokerWait): Promise<void> {
+export async function waitForBroker(bus: Pick<MessageBus, 'reach'>, wait: BrokerWait, work: () => Promise<void> = () => bus.reach()): Promise<void> {
   for (let attempt = 0; !wait.stopped?.(); attempt++) {
+    let failure: unknown
     try {
-      await bus.reach()
+      await work()
       return
     } catch (error) {
       // A broker that answers and refuses us (credentials, certificates, ACLs) will not change its
       // mind by waiting: that is a setup error, said at once.
       if (error instanceof KafkaSetupError) throw error
+      failure = error
     }
     const down = Date.now() - wait.since
     if (down > wait.lostAfterMs) {
       throw new BrokerLostError(`the Kafka broker${wait.what ? ` at ${wait.what}` : ''} has been unreachable for ${Math.round(down / 1000)} s, longer than SAGA_BROKER_LOST_AFTER (${Math.round(wait.lostAfterMs / 1000)} s)`)
     }
-    if (attempt % 10 === 0) wait.log.warn({ down_ms: down, gives_up_in_ms: wait.lostAfterMs - down }, `waiting for the Kafka broker${wait.what ? ` at ${wait.what}` : ''}`)
+    if (attempt % 10 === 0) wait.log.warn({ down_ms: down, gives_up_in_ms: wait.lostAfterMs - down, err: failure }, `waiting for the Kafka broker${wait.what ? ` at ${wait.what}` : ''}`)
     await new Promise((resolve) => setTimeout(resolve, Math.min(5_000, 250 * 2 ** Math.min(attempt, 5))))
   }
 }

@@ -53,3 +53,6 @@ export interface RoleHandler {
    */
   settled?(scope: string, value: unknown, now: number): boolean
 }
+
+/** What became of one handled message. */
+export type Outcome = 'processed' | 'duplicate' | 'dead-lettered' | 'not-owned'

@@ -8,12 +8,13 @@ import type { Db } from '../db/database.js'
 import { outbox, positions, processedMessages, state, timers } from '../db/schema.js'
 import { derivedIds, derivedRandom } from './ids.js'
 import { parseEnvelope, type Envelope, type Message } from '../envelope.js'
-import { BrokerLostError, FencedError, type ConsumedRecord, type MessageBus, type PartitionWriter, type ProducedRecord, type Subscription } from '../kafka/port.js'
+import { FencedError, type ConsumedRecord, type MessageBus, type PartitionWriter, type ProducedRecord, type Subscription } from '../kafka/port.js'
 import type { TopicNames } from '../topics.js'
 import { traceHeadersOf, type HandlingInput, type RuntimeObserver, type TraceHeaders } from '../observe/observer.js'
-import type { DecideContext, Decision, RoleHandler, StateStore } from './role.js'
+import type { DecideContext, Decision, Outcome, RoleHandler, StateStore } from './role.js'
+
+export type { Outcome } from './role.js'
 import { waitForBroker } from './broker-wait.js'
-import { KafkaSetupError } from '../kafka/explain.js'
 import { DEFAULT_BROKER_LOST_AFTER_MS } from '../config.js'
 
 const RELAY_BATCH = 500
@@ -63,7 +64,6 @@ export interface RuntimeOptions {
   observer?: RuntimeObserver
 }
 
-export type Outcome = 'processed' | 'duplicate' | 'dead-lettered' | 'not-owned'
 
 export type ConnectionEvent = { kind: 'lost'; reason: string } | { kind: 'back'; downMs: number }
 
@@ -278,20 +278,14 @@ export class Runtime {
     try {
       // The broker may answer before the group does: a coordinator on a dead node stays in the
       // metadata until the cluster has moved it. Each attempt is a fresh client, fresh metadata.
-      for (let attempt = 0; ; attempt++) {
-        await this.#waitForBroker(lostAt)
-        if (this.#stopping) return
-        try {
-          await this.#consume()
-          break
-        } catch (failure) {
-          if (failure instanceof KafkaSetupError) throw failure
-          const lostAfter = this.#o.brokerLostAfterMs ?? DEFAULT_BROKER_LOST_AFTER_MS
-          const down = Date.now() - lostAt
-          if (down > lostAfter) throw new BrokerLostError(`could not consume again for ${Math.round(down / 1000)} s, longer than SAGA_BROKER_LOST_AFTER (${Math.round(lostAfter / 1000)} s): ${(failure as Error).message}`)
-          this.#o.log.warn({ err: failure, attempt }, 'joining again failed; will retry')
-          await new Promise((resolve) => setTimeout(resolve, Math.min(5_000, 500 * 2 ** Math.min(attempt, 4))))
-        }
+      await waitForBroker(this.#o.bus, { since: lostAt, lostAfterMs: this.#o.brokerLostAfterMs ?? DEFAULT_BROKER_LOST_AFTER_MS, log: this.#o.log, stopped: () => this.#stopping }, async () => {
+        await this.#o.bus.reach()
+        await this.#consume()
+      })
+      if (this.#stopping) {
+        // Stopped while joining: stop() may have closed nothing yet.
+        await (this.#subscription as Subscription | undefined)?.close()
+        return
       }
       this.#o.log.info({ down_ms: Date.now() - lostAt }, 'consuming again')
       this.#o.onConnection?.({ kind: 'back', downMs: Date.now() - lostAt })
@@ -300,11 +294,6 @@ export class Runtime {
     } finally {
       this.#rejoining = false
     }
-  }
-
-  /** Pings the broker with backoff until it answers; past the deadline, a BrokerLostError. */
-  async #waitForBroker(since: number): Promise<void> {
-    await waitForBroker(this.#o.bus, { since, lostAfterMs: this.#o.brokerLostAfterMs ?? DEFAULT_BROKER_LOST_AFTER_MS, log: this.#o.log, stopped: () => this.#stopping })
   }
 
   async stop(): Promise<void> {

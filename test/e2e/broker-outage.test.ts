@@ -39,7 +39,7 @@ class Broker {
   }
 }
 
-/** Every process start of every role, from the harness's own record: a restart is a new entry. */
+/** The roles that exited on their own (the harness restarts them), with their last lines. */
 function exitsOf(system: System): string[] {
   return system.unexpectedExits.map((e) => `${e.role} exited ${e.code}: ${e.tail.join(' | ')}`)
 }

@@ -43,6 +43,16 @@ describe('waiting for the broker', () => {
     expect(reaches).toBe(1)
   })
 
+  it('given a broker that answers and a group that does not yet, when a role joins again, then the joining is retried until it succeeds', async () => {
+    const bus = flakyBus(0)
+    let joins = 0
+    await waitForBroker(bus, { since: Date.now(), lostAfterMs: 60_000, log: logSink() }, async () => {
+      await bus.reach()
+      if (++joins < 3) throw new Error('joinGroup failed 4 times. Connection to 127.0.0.1:9093 failed.')
+    })
+    expect(joins).toBe(3)
+  })
+
   it('given a role that is stopping, when the broker does not answer, then the wait ends without an error', async () => {
     let stopping = false
     const bus = {

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 
 import { derivedIds } from '../../runtime/ids.js'
 import type { StateStore } from '../../runtime/role.js'
-import { ORDER_SCOPE, type OrderView } from './orders.js'
+import { ORDER_SCOPE, type OrderView } from './order-view.js'
 
 // Idempotency-Key as payment APIs use it: the same key and body are the same order, the same key
 // with another body is a conflict, and a key names its order for a limited time only.

@@ -3,20 +3,9 @@ import { orderProblem, type OrderLimits, type Problem } from '../../order-schema
 import { tooOldToTrust } from '../../runtime/retention.js'
 import type { Decision, RoleHandler, StateStore } from '../../runtime/role.js'
 import { IDEMPOTENCY_SCOPE, type IdempotencyRecord } from './idempotency.js'
+import { ORDER_SCOPE, type OrderView } from './order-view.js'
 
-export const ORDER_SCOPE = 'order'
-
-export type OrderStatus = 'pending' | 'completed' | 'cancelled'
-
-export interface OrderView {
-  order_id: string
-  saga_id: string
-  status: OrderStatus
-  last_event: string
-  reason?: string
-  created_at: string
-  updated_at: string
-}
+export { ORDER_SCOPE, type OrderStatus, type OrderView } from './order-view.js'
 
 /** The api's read model: each order's status, kept current from order.events. */
 export function evolveOrder(view: OrderView | undefined, message: Message, now: number): OrderView | undefined {
