@@ -5,7 +5,7 @@ import { COMMAND_TYPES, EVENT_TYPES, MAX_MESSAGE_BYTES } from '../envelope.js'
 import { DEFAULT_ORDER_LIMITS, orderSchema } from '../order-schema.js'
 import { TOPICS, type TopicKey } from '../topics.js'
 import { orderSaga } from '../services/orchestrator/order-saga.js'
-import { RETRY_REQUESTED, SAGA_STUCK } from '../services/orchestrator/saga.js'
+import { RETRY_DUE, RETRY_REQUESTED, SAGA_STUCK, STEP_TIMED_OUT } from '../services/orchestrator/saga.js'
 
 // The AsyncAPI document is built from the definitions the code runs on: the topic table, the
 // envelope's types, the order schema and the saga definition. `sagactl docs asyncapi` writes it to
@@ -67,6 +67,10 @@ function messages(): Map<string, Described> {
   out.set(orderSaga.completed, { kind: 'event', topic: 'orderEvents', sender: 'orchestrator', receivers: EVENT_READERS, summary: 'The final event of a saga whose steps all succeeded.', payload: Type.Object({}, { additionalProperties: true }) })
   out.set(orderSaga.cancelled, { kind: 'event', topic: 'orderEvents', sender: 'orchestrator', receivers: EVENT_READERS, summary: 'The final event of a saga that failed for good, after its compensations.', payload: Type.Object({ reason: failure.reason }, { additionalProperties: true }) })
   out.set(SAGA_STUCK, { kind: 'event', topic: 'orderEvents', sender: 'orchestrator', receivers: EVENT_READERS, summary: 'Not final: a compensation ran out of attempts (SAGA_MAX_COMPENSATION_ATTEMPTS); `sagactl saga retry` resumes the saga.', payload: Type.Object({ step: Type.String(), attempt, reason: failure.reason }, { additionalProperties: true }) })
+  // The orchestrator's timers go through its own input, so that every instance that ever held the partition acts on them in the same log order.
+  const timerNote = 'Its due time is in `event_at` (ms), its timer in the `sagactl-timer` header; the orchestrator ignores one for a step that has moved on, and a copy by message_id.'
+  out.set(RETRY_DUE, { kind: 'event', topic: 'orderEvents', sender: 'orchestrator', receivers: EVENT_READERS, summary: `The orchestrator's own timer: the delay after a retryable failure has passed, so the step is sent again. ${timerNote}`, payload: Type.Object({ step: Type.String(), attempt }, { additionalProperties: true }) })
+  out.set(STEP_TIMED_OUT, { kind: 'event', topic: 'orderEvents', sender: 'orchestrator', receivers: EVENT_READERS, summary: `The orchestrator's own timer: a step or compensation did not answer within SAGA_STEP_TIMEOUT, so it is retried or the saga compensates. ${timerNote}`, payload: Type.Object({ step: Type.String(), attempt }, { additionalProperties: true }) })
   out.set(RETRY_REQUESTED, { kind: 'event', topic: 'orderEvents', sender: 'sagactl saga retry', receivers: EVENT_READERS, summary: 'An operator asks the orchestrator to resume a stuck saga with a fresh budget of attempts.', payload: Type.Object({ step: Type.String(), attempt }, { additionalProperties: true }) })
   for (const participantTopic of Object.keys(PARTICIPANT) as TopicKey[]) {
     // set_chaos goes to every participant topic: one entry per topic, named after its receiver.

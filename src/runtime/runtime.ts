@@ -1,35 +1,32 @@
-import fs from 'node:fs'
 import { randomUUID } from 'node:crypto'
 
-import { and, asc, between, eq, isNull, sql } from 'drizzle-orm'
 import type { Logger } from 'pino'
 
 import type { Db } from '../db/database.js'
-import { outbox, positions, processedMessages, state, timers } from '../db/schema.js'
 import { derivedIds, derivedRandom } from './ids.js'
-import { parseEnvelope, type Envelope, type Message } from '../envelope.js'
-import { FencedError, type ConsumedRecord, type MessageBus, type PartitionWriter, type ProducedRecord, type Subscription } from '../kafka/port.js'
+import { parseEnvelope, type Message } from '../envelope.js'
+import type { ConsumedRecord, MessageBus, PartitionWriter, ProducedRecord, Subscription } from '../kafka/port.js'
 import type { TopicNames } from '../topics.js'
 import { traceHeadersOf, type HandlingInput, type RuntimeObserver, type TraceHeaders } from '../observe/observer.js'
-import type { DecideContext, Decision, Outcome, RoleHandler, StateStore } from './role.js'
-
-export type { Outcome } from './role.js'
+import type { DecideContext, Decision, Outcome, RoleHandler } from './role.js'
+import { Crasher, type CrashPlan } from './crash.js'
+import { LocalStore, type TimerRow } from './local-store.js'
+import { Owned, Relay } from './relay.js'
 import { waitForBroker } from './broker-wait.js'
 import { DEFAULT_BROKER_LOST_AFTER_MS } from '../config.js'
 
-const RELAY_BATCH = 500
+export type { Outcome } from './role.js'
+export { CRASH_POINTS, type CrashPlan, type CrashPoint } from './crash.js'
+
 // Records handled in one SQLite transaction at most: enough to amortise the commit, few enough
 // that the relay and the fetches are not kept waiting behind a long synchronous stretch.
 const HANDLE_BATCH = 256
 const TIMER_POLL_MS = 100
 const RELAY_RETRY_MS = 1000
-const STUCK_AFTER_MS = 60_000
-// How often a partition's consumed offset rides along in its transaction. Between commits the
-// output and the changelog (processed ids included) still commit together, so a new owner that
-// starts from an older offset finds the records it re-reads among the processed ids: duplicates,
-// not effects. Committing less often spares most transactions two round trips (AddOffsetsToTxn,
-// TxnOffsetCommit) and a marker in __consumer_offsets.
-const OFFSET_COMMIT_MS = 1000
+// A subscription whose broker is gone may never finish leaving the group: the coordinator expires it.
+const CLOSE_WAIT_MS = 5_000
+/** Marks a timer's message on the role's own input: the timer it fires, by key. */
+export const TIMER_HEADER = 'sagactl-timer'
 
 export interface RuntimeOptions {
   role: RoleHandler
@@ -38,7 +35,7 @@ export interface RuntimeOptions {
   topics: TopicNames
   /**
    * The role's compacted changelog. Every state change is written to it, to the partition of the
-   * input that caused it, in the same transaction as the role's output; a partition's state is
+   * input that caused it, by that partition's transactional writer; a partition's state is
    * restored from it before the partition is consumed. Absent: state stays in the local file.
    */
   changelog?: string
@@ -64,166 +61,60 @@ export interface RuntimeOptions {
   observer?: RuntimeObserver
 }
 
-
 export type ConnectionEvent = { kind: 'lost'; reason: string } | { kind: 'back'; downMs: number }
-
-// A subscription whose broker is gone may never finish leaving the group: the coordinator expires it.
-const CLOSE_WAIT_MS = 5_000
-
-export type CrashPoint = 'before-commit' | 'after-commit' | 'after-publish'
-export const CRASH_POINTS: CrashPoint[] = ['before-commit', 'after-commit', 'after-publish']
-
-/**
- * Test-only: die abruptly (SIGKILL) once, at a chosen point. `onType` is the type of the message
- * being handled (before-commit, after-commit) or being published (after-publish).
- */
-export interface CrashPlan {
-  at: CrashPoint
-  onType?: string
-  /** Written before dying, so the restarted process does not crash again. */
-  marker: string
-  /**
-   * SIGKILL (the default) dies; SIGSTOP freezes, so the process becomes a zombie that holds what it
-   * committed but did not publish, until a SIGCONT wakes it.
-   */
-  signal?: 'SIGKILL' | 'SIGSTOP'
-}
 
 /** SQLite failures that say nothing about the message: retrying later may succeed. */
 const TRANSIENT_SQLITE = /^SQLITE_(BUSY|LOCKED|IOERR|FULL|CANTOPEN|NOMEM|READONLY)/
 
-/** Changelog keys: one record per state entry, per inbox key (its processed ids) and per timer. */
-const STATE = 's|'
-const SEEN = 'p|'
-const TIMER = 't|'
-
-/** A partition this instance owns: its writer, and how far its input has been handled and committed. */
-interface Owned {
-  writer: PartitionWriter
-  ready: boolean
-  handled?: bigint
-  committed?: bigint
-  /** When the offset last went out (ms). */
-  offsetAt: number
-  flight?: Promise<void>
-  again: boolean
-  failingSince?: number
-}
+type Source = { record?: ConsumedRecord; timer?: { key: string; part: number | null; dueAt?: number } }
 
 /**
  * The one I/O shell every role runs in: inbox check → decide → state, inbox row, outbox rows and
- * changelog rows in one synchronous SQLite transaction; a relay publishes them. For a role in a
- * consumer group the relay of each owned partition is a Kafka transaction that also carries the
- * partition's consumed offset, so output, changelog and progress become visible together or not at
- * all, and an instance that lost the partition can no longer publish for it.
+ * changelog rows in one synchronous SQLite transaction. The relay sends the outputs at once and
+ * commits each partition's changelog and offset after them (relay.ts). In a group, every state
+ * change comes from a record of the partition's log, a due timer included: it is published to the
+ * role's own input and handled when it is read back. So an instance that lost the partition and
+ * still runs (a zombie) can only repeat, with the same message ids, what the owner publishes too.
  */
 export class Runtime {
   readonly #o: RuntimeOptions
   readonly #clock: () => number
   readonly #random: (() => number) | undefined
+  readonly #store: LocalStore
+  readonly #crash: Crasher
+  readonly #relay: Relay
+  readonly #owned = new Map<number, Owned>()
   #subscription: Subscription | undefined
   #timerLoop: NodeJS.Timeout | undefined
   #relayLoop: NodeJS.Timeout | undefined
-  #relaying: Promise<void> | undefined
-  #relayAgain = false
-  /** Set once the role consumes in a group: from then on output of a partition goes only through its owner's writer. */
+  /** Set once the role consumes in a group: from then on output of a partition goes only while it is owned here. */
   #grouped = false
   #stopping = false
   #rejoining = false
-  /** Draining: offsets go out with the next transaction, whatever the interval. */
-  #draining = false
-  readonly #owned = new Map<number, Owned>()
-  /** The partition being handled (null: not tied to one), and the changelog keys it touched. */
-  #part: number | null = null
-  readonly #touched = new Set<string>()
-  /** Numbers each transaction's outbox rows; a single writer per file keeps it increasing. */
-  #unit: number
   /** Records received and not yet handled: handled together, in one SQLite transaction. */
   #inbox: ConsumedRecord[] = []
   #flushing = false
-  /** While a batch is in its transaction: what to do once it has committed (logs, relays, crash points). */
+  /** While a batch is in its transaction: what to do once it has committed (logs, crash points). */
   #afterCommit: (() => void)[] | null = null
-  /** The trace context that the message being handled gives to every message it writes. */
-  #trace: TraceHeaders | undefined
-
-  readonly #q
-  readonly #store: StateStore
-  readonly #fullSync: boolean
+  /** Timers whose message is on its way through the input log: key → the message id sent. */
+  readonly #firing = new Map<string, string>()
 
   constructor(options: RuntimeOptions) {
     this.#o = options
     this.#clock = options.clock ?? Date.now
     this.#random = options.random
-    const db = options.db
-    const p = sql.placeholder
-    // Rows of no partition (an HTTP request) are everybody's; the rest only their owner's. A null
-    // scope is every partition (outside a group).
-    const inScope = '(@scope IS NULL OR part IS NULL OR part IN (SELECT value FROM json_each(@scope)))'
-    this.#q = {
-      dueTimers: db.$client.prepare(`SELECT key, input, part, due_at AS dueAt FROM timers WHERE due_at <= @now AND ${inScope} ORDER BY due_at LIMIT 200`),
-      pending: db.$client.prepare(`SELECT count(*) FROM outbox WHERE sent_at IS NULL AND ${inScope}`).pluck(),
-      seen: db.select({ id: processedMessages.messageId }).from(processedMessages).where(eq(processedMessages.messageId, p('id'))).prepare(),
-      markSeen: db.insert(processedMessages).values({ messageId: p('id'), processedAt: p('at'), seenKey: p('key'), part: p('part') }).onConflictDoNothing().prepare(),
-      forgetSeen: db.delete(processedMessages).where(eq(processedMessages.seenKey, p('key'))).prepare(),
-      seenOf: db.select({ id: processedMessages.messageId }).from(processedMessages).where(eq(processedMessages.seenKey, p('key'))).orderBy(asc(processedMessages.processedAt)).prepare(),
-      enqueue: db
-        .insert(outbox)
-        .values({ topic: p('topic'), key: p('key'), value: p('value'), headers: p('headers'), createdAt: p('at'), part: p('part'), destPartition: p('dest'), unit: p('unit') })
-        .prepare(),
-      unsent: db.select().from(outbox).where(isNull(outbox.sentAt)).orderBy(asc(outbox.id)).limit(RELAY_BATCH).prepare(),
-      unsentLoose: db.select().from(outbox).where(and(isNull(outbox.sentAt), isNull(outbox.part))).orderBy(asc(outbox.id)).limit(RELAY_BATCH).prepare(),
-      // Whole units only: the first RELAY_BATCH rows, and the rest of the last unit they reach into.
-      unsentOf: db
-        .select()
-        .from(outbox)
-        .where(
-          and(
-            isNull(outbox.sentAt),
-            eq(outbox.part, p('part')),
-            sql`${outbox.unit} <= (SELECT max(unit) FROM (SELECT unit FROM outbox WHERE sent_at IS NULL AND part = ${p('part')} ORDER BY id LIMIT ${RELAY_BATCH}))`,
-          ),
-        )
-        .orderBy(asc(outbox.id))
-        .prepare(),
-      moreUnsentOf: db.select({ id: outbox.id }).from(outbox).where(and(isNull(outbox.sentAt), eq(outbox.part, p('part')), sql`${outbox.id} > ${p('after')}`)).limit(1).prepare(),
-      // Relays of different partitions interleave ids: each marks only its own rows.
-      markSent: db.update(outbox).set({ sentAt: sql`${p('at')}` }).where(and(between(outbox.id, p('from'), p('to')), isNull(outbox.sentAt))).prepare(),
-      markSentLoose: db.update(outbox).set({ sentAt: sql`${p('at')}` }).where(and(between(outbox.id, p('from'), p('to')), isNull(outbox.sentAt), isNull(outbox.part))).prepare(),
-      markSentOf: db.update(outbox).set({ sentAt: sql`${p('at')}` }).where(and(between(outbox.id, p('from'), p('to')), isNull(outbox.sentAt), eq(outbox.part, p('part')))).prepare(),
-      getState: db.select({ value: state.value }).from(state).where(and(eq(state.scope, p('scope')), eq(state.key, p('key')))).prepare(),
-      putState: db
-        .insert(state)
-        .values({ scope: p('scope'), key: p('key'), value: p('value'), updatedAt: p('at'), part: p('part') })
-        .onConflictDoUpdate({ target: [state.scope, state.key], set: { value: sql`excluded.value`, updatedAt: sql`excluded.updated_at`, part: sql`excluded.part` } })
-        .prepare(),
-      deleteState: db.delete(state).where(and(eq(state.scope, p('scope')), eq(state.key, p('key')))).prepare(),
-      getTimer: db.select().from(timers).where(eq(timers.key, p('key'))).prepare(),
-      setTimer: db
-        .insert(timers)
-        .values({ key: p('key'), dueAt: p('dueAt'), input: p('input'), part: p('part') })
-        .onConflictDoUpdate({ target: timers.key, set: { dueAt: sql`excluded.due_at`, input: sql`excluded.input`, part: sql`excluded.part` } })
-        .prepare(),
-      clearTimer: db.delete(timers).where(eq(timers.key, p('key'))).prepare(),
-      getPosition: db.select().from(positions).where(eq(positions.topic, p('topic'))).prepare(),
-      setPosition: db
-        .insert(positions)
-        .values({ topic: p('topic'), part: p('part'), nextOffset: p('next') })
-        .onConflictDoUpdate({ target: [positions.topic, positions.part], set: { nextOffset: sql`excluded.next_offset` } })
-        .prepare(),
-    }
-    this.#unit = db.$client.prepare('SELECT COALESCE(MAX(unit), 0) FROM outbox').pluck().get() as number
-    this.#fullSync = db.$client.pragma('synchronous', { simple: true }) === 2
-
-    this.#store = {
-      get: <T>(scope: string, key: string): T | undefined => {
-        const row = this.#q.getState.get({ scope, key })
-        return row ? (JSON.parse(row.value) as T) : undefined
-      },
-      put: (scope: string, key: string, value: unknown): void => {
-        this.#q.putState.run({ scope, key, value: JSON.stringify(value), at: this.#clock(), part: this.#part })
-        this.#touched.add(`${STATE}${scope}|${key}`)
-      },
-    }
+    this.#store = new LocalStore(options.db, options.role.global ? undefined : options.changelog, this.#clock)
+    this.#crash = new Crasher(options.crash, options.log)
+    this.#relay = new Relay({
+      store: this.#store,
+      bus: options.bus,
+      owned: this.#owned,
+      grouped: () => this.#grouped,
+      crash: this.#crash,
+      log: options.log,
+      ...(options.observer ? { observer: options.observer } : {}),
+      onStuck: (error) => void this.#rejoin(error),
+    })
   }
 
   get role(): RoleHandler {
@@ -234,8 +125,8 @@ export class Runtime {
     this.#grouped = Boolean(this.#o.role.consumes[0]) && !this.#o.role.global
     await this.#consume()
     this.#timerLoop = setInterval(() => this.fireDueTimers(), TIMER_POLL_MS)
-    this.#relayLoop = setInterval(() => this.relay(), RELAY_RETRY_MS)
-    this.relay()
+    this.#relayLoop = setInterval(() => void this.relay(), RELAY_RETRY_MS)
+    void this.relay()
   }
 
   async #consume(): Promise<void> {
@@ -299,10 +190,11 @@ export class Runtime {
   async stop(): Promise<void> {
     clearInterval(this.#timerLoop)
     clearInterval(this.#relayLoop)
-    // Handle nothing more, publish what was handled while the group membership still stands (the
-    // offsets travel with it), then leave: the next owner starts where this one committed.
+    // Handle nothing more, publish what was handled and commit it while the group membership still
+    // stands, then leave: the next owner starts where this one committed.
     this.#stopping = true
     await this.drain()
+    for (const owned of this.#owned.values()) owned.release()
     await this.#subscription?.close()
   }
 
@@ -329,9 +221,9 @@ export class Runtime {
     try {
       // A read model is read again from its topic if power loss takes its last commits (its
       // positions go with them): it need not wait for the disk.
-      const commit = this.#o.role.global ? this.#lightly.bind(this) : <T>(work: () => T): T => work()
-      outcomes = commit(() => this.#o.db.$client
-        .transaction(() =>
+      const commit = this.#o.role.global ? <T>(work: () => T): T => this.#store.lightly(work) : <T>(work: () => T): T => work()
+      outcomes = commit(() =>
+        this.#store.transaction(() =>
           records.map((record): Outcome => {
             const owned = this.#owned.get(record.partition)
             if (this.#grouped && (this.#stopping || !owned?.ready)) return 'not-owned'
@@ -342,18 +234,16 @@ export class Runtime {
             if (owned) handled.set(record.partition, record.offset + 1n)
             return outcome
           }),
-        )
-        .immediate())
+        ),
+      )
     } finally {
       this.#afterCommit = null
     }
     for (const work of after) work()
-    for (const [partition, next] of handled) {
-      const owned = this.#owned.get(partition)
-      if (!owned) continue
-      owned.handled = next
-      void this.#relayPartition(partition)
-    }
+    const through = this.#store.lastId
+    for (const [partition, next] of handled) this.#owned.get(partition)?.handled(through, next)
+    void this.#relay.publish()
+    for (const partition of handled.keys()) this.#relay.schedule(partition)
     return outcomes
   }
 
@@ -380,22 +270,6 @@ export class Runtime {
     else this.#flushing = false
   }
 
-  /**
-   * Writes whose loss on power failure costs nothing commit without a sync of their own; the next
-   * durable commit syncs them along (one write-ahead log). A lost mark that rows were sent means
-   * they are sent again, and downstream dedupe by message_id drops the copies.
-   */
-  #lightly<T>(work: () => T): T {
-    if (!this.#fullSync) return work()
-    const sqlite = this.#o.db.$client
-    sqlite.pragma('synchronous = NORMAL')
-    try {
-      return work()
-    } finally {
-      sqlite.pragma('synchronous = FULL')
-    }
-  }
-
   /** Runs `work` once the enclosing batch has committed; at once outside a batch. */
   #whenCommitted(work: () => void): void {
     if (this.#afterCommit) this.#afterCommit.push(work)
@@ -403,52 +277,49 @@ export class Runtime {
   }
 
   /** Runs one message through inbox, decision, state and outbox, in one transaction. */
-  apply(message: Message, source: { record?: ConsumedRecord; timer?: { key: string; part: number | null; dueAt?: number } } = {}): Outcome {
-    const sqlite = this.#o.db.$client
-    const now = eventTime(source, this.#clock)
+  apply(message: Message, source: Source = {}): Outcome {
+    const store = this.#store
+    const timerKey = source.timer?.key ?? (source.record ? source.record.headers[TIMER_HEADER] : undefined)
+    const now = eventTime(source, message, timerKey !== undefined, this.#clock)
     const ctx: DecideContext = { now, newId: derivedIds(message.message_id), random: this.#random ?? derivedRandom(message.message_id) }
     const part = source.record?.partition ?? source.timer?.part ?? null
     let decision: Decision | undefined
     try {
-      const outcome = this.#within(part, () =>
-        sqlite
-          .transaction((): Outcome => {
-            if (source.timer) this.#clearTimer(source.timer.key)
-            if (source.record && this.#o.role.global) this.#q.setPosition.run({ topic: source.record.topic, part: source.record.partition, next: (source.record.offset + 1n).toString() })
-            if (this.#q.seen.get({ id: message.message_id })) {
-              this.#writeChangelog(now)
-              return 'duplicate'
-            }
-            decision = this.#o.role.handle(message, this.#store, ctx)
-            if (decision.reject) throw new Rejected(decision.reject)
-            this.#maybeCrash('before-commit', message.type)
-            this.#markSeen(message.message_id, message.order_id, now)
-            // Every message names its cause; a timer's cause is the timer message itself, which shows in the log only this way.
-            for (const out of decision.messages ?? []) this.#enqueue(this.#o.topics[out.topic], { ...out.envelope, causation_id: out.envelope.causation_id ?? message.message_id }, now)
-            if (decision.timer === null) this.#clearTimer(message.order_id)
-            // The timer keeps the trace context, so a retry stays in the order's trace.
-            // A timer's delay runs from when the input is handled here, on this host's clock: an input
-            // handled late (lag, a role back from an outage) must not find its timers already due.
-            // Only the local schedule depends on it: the timer's message is handled at the time the
-            // decision gave (event_at), so what it causes is the same wherever and whenever it fires.
-            else if (decision.timer) {
-              const input = { ...decision.timer.message, event_at: decision.timer.dueAt, ...(this.#trace ? { trace_headers: this.#trace } : {}) }
-              this.#setTimer(message.order_id, this.#clock() + Math.max(0, decision.timer.dueAt - now), JSON.stringify(input))
-            }
-            this.#writeChangelog(now)
-            return 'processed'
-            // IMMEDIATE: take the write lock up front, so a second writer (a replay) waits on the busy
-            // timeout instead of failing with SQLITE_BUSY_SNAPSHOT half-way.
-          })
-          .immediate(),
+      const outcome = store.within(part, () =>
+        store.transaction((): Outcome => {
+          if (timerKey !== undefined) this.#timerFired(timerKey, message.message_id)
+          if (source.record && this.#o.role.global) store.setPosition(source.record.topic, source.record.partition, source.record.offset + 1n)
+          if (store.seen(message.message_id)) {
+            store.writeChangelog(now)
+            return 'duplicate'
+          }
+          decision = this.#o.role.handle(message, store.state, ctx)
+          if (decision.reject) throw new Rejected(decision.reject)
+          this.#crash.maybe('before-commit', message.type)
+          store.markSeen(message.message_id, message.order_id, now)
+          // Every message names its cause; a timer's cause is the timer message itself, which shows in the log only this way.
+          for (const out of decision.messages ?? []) store.enqueue(this.#o.topics[out.topic], { ...out.envelope, causation_id: out.envelope.causation_id ?? message.message_id }, now)
+          if (decision.timer === null) store.clearTimer(message.order_id)
+          // The timer keeps the trace context, so a retry stays in the order's trace.
+          // A timer's delay runs from when the input is handled here, on this host's clock: an input
+          // handled late (lag, a role back from an outage) must not find its timers already due.
+          // Only the local schedule depends on it: the timer's message is handled at the time the
+          // decision gave (event_at), so what it causes is the same wherever and whenever it fires.
+          else if (decision.timer) {
+            const input = { ...decision.timer.message, event_at: decision.timer.dueAt, ...(store.trace ? { trace_headers: store.trace } : {}) }
+            store.setTimer(message.order_id, this.#clock() + Math.max(0, decision.timer.dueAt - now), JSON.stringify(input))
+          }
+          store.writeChangelog(now)
+          return 'processed'
+        }),
       )
       if (outcome === 'duplicate') this.#o.log.debug({ message_id: message.message_id, type: message.type, order_id: message.order_id }, 'duplicate ignored')
       if (outcome === 'processed') {
         this.#whenCommitted(() => {
-          this.#maybeCrash('after-commit', message.type)
+          this.#crash.maybe('after-commit', message.type)
           for (const n of decision?.notices ?? []) this.#o.log[n.level]({ ...n.fields }, n.msg)
-          // A consumed record's partition is relayed by handleRecords, once its offset is known too.
-          if (decision?.messages?.length && !(this.#grouped && source.record)) this.relay(part)
+          // A consumed record's outputs are relayed by handleRecords, with its batch.
+          if (decision?.messages?.length && !source.record) void this.relay()
         })
       }
       return outcome
@@ -457,13 +328,14 @@ export class Runtime {
       if (TRANSIENT_SQLITE.test(code)) throw error
       const reason = error instanceof Rejected ? error.message : `handler error: ${(error as Error).message}`
       // A timer's message was made by this role; if it cannot be handled, log it rather than loop.
-      if (!source.record) {
+      if (source.timer) {
         // The transaction that deleted the timer rolled back: delete it now, or it fires forever.
-        if (source.timer) this.#within(source.timer.part, () => sqlite.transaction(() => {
-          this.#clearTimer(source.timer!.key)
-          this.#writeChangelog(now)
-        })())
+        this.#dropTimer(source.timer.key, source.timer.part)
         this.#o.log.error({ err: error, message }, 'timer message could not be handled; dropped')
+        return 'dead-lettered'
+      }
+      if (!source.record) {
+        this.#o.log.error({ err: error, message }, 'message could not be handled; dropped')
         return 'dead-lettered'
       }
       // Keyed by position, not message_id, so the same message replayed from the dead-letter
@@ -472,69 +344,74 @@ export class Runtime {
     }
   }
 
+  /** The timer's message is being handled: the timer is done, unless a newer one took its key since. */
+  #timerFired(key: string, messageId: string): void {
+    if (this.#firing.get(key) === messageId) this.#firing.delete(key)
+    const timer = this.#store.timer(key)
+    if (timer && messageIdOf(timer.input) === messageId) this.#store.clearTimer(key)
+  }
+
   /**
    * Writes outgoing messages that do not answer a consumed one (an HTTP request, a CLI
    * command) through the outbox, in one transaction with `work`'s own state changes.
    */
-  submit(work: (store: StateStore, ctx: DecideContext) => Decision, trace?: TraceHeaders): Decision {
-    this.#trace = trace
+  submit(work: (store: LocalStore['state'], ctx: DecideContext) => Decision, trace?: TraceHeaders): Decision {
+    const store = this.#store
     const now = this.#clock()
     const ctx: DecideContext = { now, newId: randomUUID, random: this.#random ?? Math.random }
-    const decision = this.#within(null, () =>
-      this.#o.db.$client
-        .transaction(() => {
-          const d = work(this.#store, ctx)
-          if (d.reject) throw new Rejected(d.reject)
-          for (const out of d.messages ?? []) this.#enqueue(this.#o.topics[out.topic], out.envelope, now)
-          this.#touched.clear()
-          return d
-        })
-        .immediate(),
-    )
-    this.relay()
+    const decision = store.within(null, () => {
+      store.trace = trace
+      return store.transaction(() => {
+        const d = work(store.state, ctx)
+        if (d.reject) throw new Rejected(d.reject)
+        for (const out of d.messages ?? []) store.enqueue(this.#o.topics[out.topic], out.envelope, now)
+        return d
+      })
+    })
+    void this.relay()
     return decision
   }
 
   read<T>(scope: string, key: string): T | undefined {
-    return this.#store.get<T>(scope, key)
+    return this.#store.state.get<T>(scope, key)
   }
 
   /**
    * Retention (retention.ts): deletes the rows behind these changelog keys and writes a tombstone
-   * for each, in one transaction of the partition, so a restore does not bring them back. False
-   * when the partition is not, or no longer, owned and restored here.
+   * for each, in one unit of the partition, so a restore does not bring them back. False when the
+   * partition is not, or no longer, owned and restored here.
    */
   forget(part: number, keys: string[]): boolean {
     if (this.#grouped && (this.#stopping || !this.#owned.get(part)?.ready)) return false
+    const store = this.#store
     const now = this.#clock()
-    const changelog = this.#o.role.global ? undefined : this.#o.changelog
-    this.#within(part, () =>
-      this.#o.db.$client
-        .transaction(() => {
-          for (const key of keys) {
-            this.#restoreOne(part, key, null, now)
-            if (changelog) this.#q.enqueue.run({ topic: changelog, key, value: null, headers: null, at: now, part, dest: part, unit: this.#unit })
-          }
-        })
-        .immediate(),
+    store.within(part, () =>
+      store.transaction(() => {
+        for (const key of keys) {
+          store.restoreOne(part, key, null, now)
+          if (store.changelog) store.enqueueRaw({ topic: store.changelog, key, value: null, headers: null, at: now, dest: part })
+        }
+      }),
     )
-    if (this.#owned.has(part)) void this.#relayPartition(part)
+    if (this.#owned.has(part)) this.#relay.schedule(part)
+    else void this.relay()
     return true
   }
 
-  /** Fires the due timers of the partitions this instance owns (all of them outside a group). */
+  /**
+   * Fires the due timers of the partitions this instance owns (all of them outside a group). In a
+   * group a timer's message goes to the role's own input partition and is handled when read back,
+   * in log order with the rest; outside one it is handled here at once.
+   */
   fireDueTimers(): number {
     if (this.#stopping) return 0
-    const due = this.#q.dueTimers.all({ now: this.#clock(), scope: this.#scope(this.ownedPartitions()) }) as { key: string; input: string; part: number | null; dueAt: number }[]
+    const due = this.#store.dueTimers(this.#clock(), this.#grouped ? JSON.stringify(this.ownedPartitions()) : null)
+    if (this.#grouped) return this.#sendTimers(due)
     let fired = 0
     for (const row of due) {
       const parsed = parseEnvelope(Buffer.from(row.input))
       if (!parsed.ok) {
-        this.#within(row.part, () => this.#o.db.$client.transaction(() => {
-          this.#clearTimer(row.key)
-          this.#writeChangelog(this.#clock())
-        })())
-        this.#o.log.error({ key: row.key, reason: parsed.reason }, 'unreadable timer dropped')
+        this.#dropTimer(row.key, row.part, parsed.reason)
         continue
       }
       this.#observed({ trace: (parsed.message as { trace_headers?: TraceHeaders }).trace_headers }, parsed.message.type, () => this.apply(parsed.message, { timer: { key: row.key, part: row.part, dueAt: eventAtOf(parsed.message) ?? row.dueAt } }))
@@ -543,155 +420,95 @@ export class Runtime {
     return fired
   }
 
-  /**
-   * Publishes the outbox. Rows of an owned partition go through that partition's writer; the rest
-   * (HTTP requests, a replay, a role outside a group) through plain idempotent sends, in id order.
-   */
+  #sendTimers(due: TimerRow[]): number {
+    const input = this.#o.topics[this.#o.role.consumes[0]!]
+    const records: ProducedRecord[] = []
+    const sent: [string, string][] = []
+    for (const row of due) {
+      const parsed = parseEnvelope(Buffer.from(row.input))
+      if (!parsed.ok || row.part === null) {
+        this.#dropTimer(row.key, row.part, parsed.ok ? 'a timer of no partition' : parsed.reason)
+        continue
+      }
+      const id = parsed.message.message_id
+      if (this.#firing.get(row.key) === id) continue
+      const { trace_headers: trace, type: _type, ...body } = parsed.message as Message & { trace_headers?: TraceHeaders }
+      records.push({ topic: input, key: parsed.message.order_id, value: JSON.stringify(body), headers: { ...trace, [TIMER_HEADER]: row.key }, partition: row.part })
+      sent.push([row.key, id])
+    }
+    if (records.length === 0) return 0
+    for (const [key, id] of sent) this.#firing.set(key, id)
+    this.#o.bus.publish(records).catch((error: Error) => {
+      // Fired again at the next poll.
+      for (const [key, id] of sent) if (this.#firing.get(key) === id) this.#firing.delete(key)
+      this.#o.log.warn({ err: error }, 'due timers could not be sent; will retry')
+    })
+    return records.length
+  }
+
+  #dropTimer(key: string, part: number | null, reason?: string): void {
+    const store = this.#store
+    store.within(part, () =>
+      store.transaction(() => {
+        store.clearTimer(key)
+        store.writeChangelog(this.#clock())
+      }),
+    )
+    if (part !== null) this.#relay.schedule(part)
+    if (reason) this.#o.log.error({ key, reason }, 'unreadable timer dropped')
+  }
+
+  /** Sends the outputs, and commits the progress of every owned partition that is due. */
   relay(part: number | null = null): Promise<void> {
-    if (this.#grouped) {
-      if (part !== null) return this.#relayPartition(part)
-      for (const p of this.#owned.keys()) void this.#relayPartition(p)
-    }
-    if (this.#relaying) {
-      this.#relayAgain = true
-      return this.#relaying
-    }
-    this.#relaying = this.#publishLoose()
-      .catch((error: Error) => {
-        this.#o.log.warn({ err: error }, 'outbox relay failed; will retry')
-      })
-      .finally(() => {
-        this.#relaying = undefined
-        if (this.#relayAgain) {
-          this.#relayAgain = false
-          void this.relay()
-        }
-      })
-    return this.#relaying
+    if (part !== null && this.#owned.has(part)) return this.#relay.publish().then(() => this.#relay.commit(part))
+    for (const p of this.#owned.keys()) this.#relay.schedule(p)
+    return this.#relay.publish()
   }
 
   /** Relays until the outbox is empty and every handled offset is committed, or the deadline passes (the broker may be down). */
   async drain(timeoutMs = 10_000): Promise<void> {
     const deadline = Date.now() + timeoutMs
-    const busy = (): boolean => this.pendingOutbox() > 0 || [...this.#owned.values()].some((o) => o.handled !== undefined && o.handled !== o.committed)
-    this.#draining = true
+    const busy = (): boolean => this.pendingOutbox() > 0 || [...this.#owned.values()].some((o) => o.behind)
+    this.#relay.draining = true
     try {
       while (busy() && Date.now() < deadline) {
-        await Promise.all([this.relay(), ...[...this.#owned.keys()].map((p) => this.#relayPartition(p))])
+        await this.#relay.publish()
+        await Promise.all([...this.#owned.keys()].map((p) => this.#relay.commit(p)))
         if (busy()) await new Promise((resolve) => setTimeout(resolve, 100))
       }
     } finally {
-      this.#draining = false
+      this.#relay.draining = false
     }
   }
 
   pendingOutbox(): number {
-    return this.#q.pending.get({ scope: this.#scope([...this.#owned.keys()]) }) as number
-  }
-
-  /** The partitions a query may touch, as a JSON array; null: all of them (outside a group). */
-  #scope(partitions: number[]): string | null {
-    return this.#grouped ? JSON.stringify(partitions) : null
-  }
-
-  async #publishLoose(): Promise<void> {
-    for (;;) {
-      this.#relayAgain = false
-      const rows = this.#grouped ? this.#q.unsentLoose.all() : this.#q.unsent.all()
-      if (rows.length === 0) return
-      await this.#sent(rows.map(produced), null, (records) => this.#o.bus.publish(records))
-      this.#maybeCrash('after-publish', this.#crashTypeIn(rows))
-      const range = { at: this.#clock(), from: rows[0]!.id, to: rows[rows.length - 1]!.id }
-      this.#lightly(() => (this.#grouped ? this.#q.markSentLoose.run(range) : this.#q.markSent.run(range)))
-    }
-  }
-
-  #relayPartition(part: number): Promise<void> {
-    const owned = this.#owned.get(part)
-    if (!owned?.ready) return Promise.resolve()
-    if (owned.flight) {
-      owned.again = true
-      return owned.flight
-    }
-    // One turn later, so the rest of a fetched batch joins the same transaction.
-    let failed = false
-    owned.flight = new Promise<void>((resolve) => setImmediate(resolve))
-      .then(() => this.#publishPartition(part, owned))
-      .catch((error: Error) => {
-        failed = true
-        if (error instanceof FencedError) {
-          // Another instance owns it now; the group will tell us so. Until then, nothing of it is ours.
-          this.#o.log.warn({ partition: part, err: error }, 'partition fenced off; it is handled elsewhere now')
-          if (this.#owned.get(part) === owned) this.#owned.delete(part)
-          return
-        }
-        this.#o.log.warn({ partition: part, err: error }, 'partition relay failed; will retry')
-        // A partition that cannot commit for this long is not coming back by retrying (a consumer
-        // that lost its membership, say): stop, and let the supervisor start a fresh member.
-        owned.failingSince ??= Date.now()
-        if (Date.now() - owned.failingSince > STUCK_AFTER_MS) void this.#rejoin(new Error(`partition ${part} could not commit for ${STUCK_AFTER_MS / 1000} s: ${error.message}`))
-      })
-      .finally(() => {
-        owned.flight = undefined
-        // After a failure the relay loop retries, a second later: no tight loop against a sick broker.
-        if (!failed && owned.again && this.#owned.get(part) === owned) {
-          owned.again = false
-          void this.#relayPartition(part)
-        }
-      })
-    return owned.flight
-  }
-
-  async #publishPartition(part: number, owned: Owned): Promise<void> {
-    for (;;) {
-      owned.again = false
-      const rows = this.#q.unsentOf.all({ part })
-      // The offset covers every message handled so far: it may go only with the last of their rows.
-      const complete = rows.length === 0 || !this.#q.moreUnsentOf.get({ part, after: rows[rows.length - 1]!.id })
-      const due = this.#draining || Date.now() - owned.offsetAt >= OFFSET_COMMIT_MS
-      const offset = complete && due && owned.handled !== undefined && owned.handled !== owned.committed ? owned.handled : undefined
-      if (rows.length === 0 && offset === undefined) return
-      await this.#sent(rows.map(produced), part, (records) => owned.writer.commit(records, offset))
-      if (offset !== undefined) owned.offsetAt = Date.now()
-      owned.failingSince = undefined
-      this.#maybeCrash('after-publish', this.#crashTypeIn(rows))
-      // Revoked meanwhile: the rows went out, and the next owner restores from what they say.
-      if (this.#owned.get(part) !== owned) return
-      if (rows.length > 0) this.#lightly(() => this.#q.markSentOf.run({ at: this.#clock(), from: rows[0]!.id, to: rows[rows.length - 1]!.id, part }))
-      if (offset !== undefined) owned.committed = offset
-    }
+    return this.#store.pending(this.#grouped ? JSON.stringify([...this.#owned.keys()]) : null)
   }
 
   async #assigned(writers: PartitionWriter[]): Promise<void> {
     for (const writer of writers) {
-      const owned: Owned = { writer, ready: false, again: false, offsetAt: 0 }
+      const owned = new Owned(writer)
       this.#owned.set(writer.partition, owned)
       const restored = await this.#restore(writer.partition)
       if (this.#owned.get(writer.partition) === owned) owned.ready = true
       this.#o.log.info({ partition: writer.partition, ...restored }, 'partition assigned; state restored from the changelog')
     }
-    this.relay()
+    void this.relay()
   }
 
   #revoked(partitions: number[]): void {
     for (const p of partitions) {
       const owned = this.#owned.get(p)
+      owned?.release()
       this.#owned.delete(p)
-      // Once its last transaction has settled, forget the partition: a stale copy must not be read
+      for (const [key] of this.#firing) if (this.#store.timer(key)?.part === p) this.#firing.delete(key)
+      // Once its last commit has settled, forget the partition: a stale copy must not be read
       // (state keyed by something other than an order, like chaos, is read whatever its partition).
       void (owned?.flight ?? Promise.resolve()).finally(() => {
-        if (!this.#owned.has(p)) this.#wipe(p)
+        if (!this.#owned.has(p)) this.#store.wipe(p)
       })
     }
     this.#o.log.info({ partitions }, 'partitions revoked; their timers stop here')
-  }
-
-  #wipe(part: number): void {
-    const sqlite = this.#o.db.$client
-    if (!sqlite.open) return
-    sqlite.transaction(() => {
-      for (const table of ['state', 'processed_messages', 'timers', 'outbox']) sqlite.prepare(`DELETE FROM ${table} WHERE part = ?`).run(part)
-    })()
   }
 
   /**
@@ -701,39 +518,11 @@ export class Runtime {
   async #restore(part: number): Promise<{ records: number; ms: number }> {
     const started = Date.now()
     const records: { key: string; value: string | null }[] = []
-    if (this.#o.changelog) {
-      await this.#o.bus.read({ topic: this.#o.changelog, partitions: [part], handler: (r) => void records.push({ key: r.key?.toString('utf8') ?? '', value: r.value ? r.value.toString('utf8') : null }) })
+    if (this.#store.changelog) {
+      await this.#o.bus.read({ topic: this.#store.changelog, partitions: [part], handler: (r) => void records.push({ key: r.key?.toString('utf8') ?? '', value: r.value ? r.value.toString('utf8') : null }) })
     }
-    const sqlite = this.#o.db.$client
-    sqlite
-      .transaction(() => {
-        this.#wipe(part)
-        const now = this.#clock()
-        for (const { key, value } of records) this.#restoreOne(part, key, value, now)
-      })
-      .immediate()
+    this.#store.restore(part, records)
     return { records: records.length, ms: Date.now() - started }
-  }
-
-  #restoreOne(part: number, key: string, value: string | null, now: number): void {
-    if (key.startsWith(STATE)) {
-      const rest = key.slice(STATE.length)
-      const bar = rest.indexOf('|')
-      const [scope, k] = [rest.slice(0, bar), rest.slice(bar + 1)]
-      if (value === null) this.#q.deleteState.run({ scope, key: k })
-      else this.#q.putState.run({ scope, key: k, value, at: now, part })
-    } else if (key.startsWith(SEEN)) {
-      const seenKey = key.slice(SEEN.length)
-      this.#q.forgetSeen.run({ key: seenKey })
-      for (const id of value ? (JSON.parse(value) as string[]) : []) this.#q.markSeen.run({ id, at: now, key: seenKey, part })
-    } else if (key.startsWith(TIMER)) {
-      const timerKey = key.slice(TIMER.length)
-      if (value === null) this.#q.clearTimer.run({ key: timerKey })
-      else {
-        const t = JSON.parse(value) as { due_at: number; input: string }
-        this.#q.setTimer.run({ key: timerKey, dueAt: t.due_at, input: t.input, part })
-      }
-    }
   }
 
   /**
@@ -742,7 +531,7 @@ export class Runtime {
    */
   async #followAll(topic: string): Promise<void> {
     const ends = await this.#o.bus.endOffsets(topic)
-    const known = new Map(this.#q.getPosition.all({ topic }).map((r) => [r.part, BigInt(r.nextOffset)]))
+    const known = this.#store.positions(topic)
     this.#subscription = await this.#o.bus.tail({
       topic,
       fromOffsets: ends.map((_, p) => known.get(p) ?? 0n),
@@ -751,83 +540,20 @@ export class Runtime {
     })
   }
 
-  #within<T>(part: number | null, work: () => T): T {
-    this.#part = part
-    this.#unit++
-    this.#touched.clear()
-    try {
-      return work()
-    } finally {
-      this.#part = null
-      this.#touched.clear()
-      this.#trace = undefined
-    }
-  }
-
-  #markSeen(id: string, key: string, now: number): void {
-    this.#q.markSeen.run({ id, at: now, key, part: this.#part })
-    this.#touched.add(`${SEEN}${key}`)
-  }
-
-  #setTimer(key: string, dueAt: number, input: string): void {
-    this.#q.setTimer.run({ key, dueAt, input, part: this.#part })
-    this.#touched.add(`${TIMER}${key}`)
-  }
-
-  #clearTimer(key: string): void {
-    this.#q.clearTimer.run({ key })
-    this.#touched.add(`${TIMER}${key}`)
-  }
-
-  /** Adds the changelog records for what this transaction touched: each key's value as it stands now. */
-  #writeChangelog(now: number): void {
-    const changelog = this.#o.changelog
-    if (!changelog || this.#part === null || this.#o.role.global) return
-    for (const key of this.#touched) {
-      let value: string | null = null
-      if (key.startsWith(STATE)) {
-        const rest = key.slice(STATE.length)
-        const bar = rest.indexOf('|')
-        value = this.#q.getState.get({ scope: rest.slice(0, bar), key: rest.slice(bar + 1) })?.value ?? null
-      } else if (key.startsWith(SEEN)) {
-        value = JSON.stringify(this.#q.seenOf.all({ key: key.slice(SEEN.length) }).map((r) => r.id))
-      } else if (key.startsWith(TIMER)) {
-        const t = this.#q.getTimer.get({ key: key.slice(TIMER.length) })
-        value = t ? JSON.stringify({ due_at: t.dueAt, input: t.input }) : null
-      }
-      this.#q.enqueue.run({ topic: changelog, key, value, headers: null, at: now, part: this.#part, dest: this.#part, unit: this.#unit })
-    }
-    this.#touched.clear()
-  }
-
-  #enqueue(topic: string, envelope: Envelope, now: number): void {
-    this.#q.enqueue.run({ topic, key: envelope.order_id, value: JSON.stringify(envelope), headers: this.#trace ? JSON.stringify(this.#trace) : null, at: now, part: this.#part, dest: null, unit: this.#unit })
-  }
-
   #observed(input: HandlingInput, type: string | undefined, work: () => Outcome): Outcome {
     const seen = this.#o.observer?.handling(input)
-    this.#trace = seen ? seen.headers : input.trace
-    try {
+    const trace = seen ? seen.headers : input.trace
+    const store = this.#store
+    const outer = store.trace
+    return withTrace(store, trace, () => {
       const outcome = work()
       seen?.end(outcome, type)
       return outcome
-    } finally {
-      this.#trace = undefined
-    }
-  }
-
-  async #sent(records: ProducedRecord[], part: number | null, send: (records: ProducedRecord[]) => Promise<void>): Promise<void> {
-    const done = this.#o.observer?.sending(records, part)
-    try {
-      await send(records)
-    } catch (error) {
-      done?.(error as Error)
-      throw error
-    }
-    done?.()
+    }, outer)
   }
 
   #deadLetter(record: ConsumedRecord, reason: string, id: string): Outcome {
+    const store = this.#store
     const now = this.#clock()
     const letter = {
       dead_letter_id: randomUUID(),
@@ -839,51 +565,27 @@ export class Runtime {
       value_base64: record.value?.toString('base64') ?? null,
       dead_lettered_at: new Date(now).toISOString(),
     }
-    const outcome = this.#within(record.partition, () =>
-      this.#o.db.$client
-        .transaction((): Outcome => {
-          if (this.#q.seen.get({ id })) return 'duplicate'
-          this.#markSeen(id, id, now)
-          this.#q.enqueue.run({
-            topic: this.#o.topics.dlq,
-            key: letter.key ?? `${record.topic}:${record.partition}`,
-            value: JSON.stringify(letter),
-            headers: JSON.stringify({ 'x-dlq-reason': reason.slice(0, 500), 'x-dlq-role': this.#o.role.name }),
-            at: now,
-            part: record.partition,
-            dest: null,
-            unit: this.#unit,
-          })
-          if (this.#o.role.global) this.#q.setPosition.run({ topic: record.topic, part: record.partition, next: (record.offset + 1n).toString() })
-          this.#writeChangelog(now)
-          return 'dead-lettered'
+    const outcome = store.within(record.partition, () =>
+      store.transaction((): Outcome => {
+        if (store.seen(id)) return 'duplicate'
+        store.markSeen(id, id, now)
+        store.enqueueRaw({
+          topic: this.#o.topics.dlq,
+          key: letter.key ?? `${record.topic}:${record.partition}`,
+          value: JSON.stringify(letter),
+          headers: JSON.stringify({ 'x-dlq-reason': reason.slice(0, 500), 'x-dlq-role': this.#o.role.name }),
+          at: now,
+          dest: null,
         })
-        .immediate(),
+        if (this.#o.role.global) store.setPosition(record.topic, record.partition, record.offset + 1n)
+        store.writeChangelog(now)
+        return 'dead-lettered'
+      }),
     )
     if (outcome === 'dead-lettered') {
-      this.#whenCommitted(() => {
-        this.#o.log.warn({ reason, topic: record.topic, partition: record.partition, offset: record.offset.toString() }, 'message dead-lettered')
-        if (!this.#grouped) this.relay(record.partition)
-      })
+      this.#whenCommitted(() => this.#o.log.warn({ reason, topic: record.topic, partition: record.partition, offset: record.offset.toString() }, 'message dead-lettered'))
     }
     return outcome
-  }
-
-  // Crash points stay on the hot path: with no crash plan (every run but the crash tests) both return on one undefined check.
-  #crashTypeIn(rows: { value: string | null }[]): string | undefined {
-    const type = this.#o.crash?.onType
-    if (!this.#o.crash || this.#o.crash.at !== 'after-publish') return undefined
-    if (!type) return ''
-    return rows.some((r) => r.value?.includes(`"${type}"`)) ? type : undefined
-  }
-
-  #maybeCrash(point: CrashPoint, type: string | undefined): void {
-    const plan = this.#o.crash
-    if (!plan || plan.at !== point || type === undefined || (plan.onType && plan.onType !== type) || fs.existsSync(plan.marker)) return
-    fs.writeFileSync(plan.marker, `${point} ${type}\n`)
-    const signal = plan.signal ?? 'SIGKILL'
-    this.#o.log.warn({ crash: point, type, signal }, signal === 'SIGSTOP' ? 'crash point reached; freezing' : 'crash point reached; dying abruptly')
-    process.kill(process.pid, signal)
   }
 
   #fatal(error: Error): void {
@@ -894,34 +596,45 @@ export class Runtime {
 
 class Rejected extends Error {}
 
-/**
- * The time a message is handled at, as its decision sees it: the consumed record's timestamp, or a
- * timer's due time. Taken from the input and not the wall clock, so handling the same input from the
- * same state again gives the same messages, bodies included. The wall clock only where the input
- * carries no time (a record without a timestamp, an HTTP request).
- */
+/** Runs `work` with the store's trace set for the messages it writes; restores the outer one after. */
+function withTrace<T>(store: LocalStore, trace: TraceHeaders | undefined, work: () => T, outer: TraceHeaders | undefined): T {
+  store.trace = trace
+  try {
+    return work()
+  } finally {
+    store.trace = outer
+  }
+}
+
 /** The time a timer's decision gave it; absent in timers written before it was recorded. */
 function eventAtOf(message: Message): number | undefined {
   const at = (message as { event_at?: unknown }).event_at
   return typeof at === 'number' && Number.isFinite(at) ? at : undefined
 }
 
-function eventTime(source: { record?: ConsumedRecord; timer?: { dueAt?: number } }, clock: () => number): number {
+/**
+ * The time a message is handled at, as its decision sees it: a timer's due time, or the consumed
+ * record's timestamp. Taken from the input and not the wall clock, so handling the same input from
+ * the same state again gives the same messages, bodies included. The wall clock only where the
+ * input carries no time (a record without a timestamp, an HTTP request).
+ */
+function eventTime(source: Source, message: Message, isTimer: boolean, clock: () => number): number {
+  if (isTimer) {
+    const at = eventAtOf(message) ?? source.timer?.dueAt
+    if (at !== undefined) return at
+  }
   if (source.record && source.record.timestamp > 0n) return Number(source.record.timestamp)
-  if (source.timer?.dueAt !== undefined) return source.timer.dueAt
   return clock()
+}
+
+function messageIdOf(input: string): string | undefined {
+  try {
+    return (JSON.parse(input) as { message_id?: string }).message_id
+  } catch {
+    return undefined
+  }
 }
 
 function positionId(record: ConsumedRecord): string {
   return `record:${record.topic}:${record.partition}:${record.offset}`
-}
-
-function produced(row: { topic: string; key: string; value: string | null; headers: string | null; destPartition: number | null }): ProducedRecord {
-  return {
-    topic: row.topic,
-    key: row.key,
-    value: row.value,
-    ...(row.headers ? { headers: JSON.parse(row.headers) as Record<string, string> } : {}),
-    ...(row.destPartition !== null ? { partition: row.destPartition } : {}),
-  }
 }

@@ -108,10 +108,17 @@ export const SAGA_STUCK = 'saga.stuck'
 /** Published by `sagactl saga retry` on order.events, keyed like the saga, so it is ordered with its replies. */
 export const RETRY_REQUESTED = 'saga.retry-requested'
 /**
+ * The orchestrator's own timers, due: a retry after a failure, or a step that did not answer in
+ * time. Each is published to the order's partition of order.events and acted on when the
+ * orchestrator reads it back, in log order with the replies (docs/commit-path.md says why).
+ */
+export const RETRY_DUE = 'saga.retry-due'
+export const STEP_TIMED_OUT = 'saga.step-timed-out'
+/**
  * Events of the orchestrator about the saga as a whole, on order.events, for every saga whatever
  * its steps: a step module neither declares nor may take them.
  */
-export const SAGA_LEVEL_EVENTS = [SAGA_STUCK, RETRY_REQUESTED] as const
+export const SAGA_LEVEL_EVENTS = [SAGA_STUCK, RETRY_REQUESTED, RETRY_DUE, STEP_TIMED_OUT] as const
 
 /** Names the saga itself uses, that no step may take. */
 const RESERVED = { topics: ['order.events', 'dlq', 'sagactl.control'], roles: ['api', 'orchestrator', 'notifier'], messages: ['set_chaos', ...SAGA_LEVEL_EVENTS] }

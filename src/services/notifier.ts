@@ -1,6 +1,6 @@
 import type { Message } from '../envelope.js'
 import type { Decision, Notice, RoleHandler } from '../runtime/role.js'
-import { RETRY_REQUESTED, SAGA_STUCK, type Saga } from '../saga/define.js'
+import { RETRY_DUE, RETRY_REQUESTED, SAGA_STUCK, STEP_TIMED_OUT, type Saga } from '../saga/define.js'
 import { eventTypes } from '../saga/derive.js'
 import { orderSaga } from './orchestrator/order-saga.js'
 
@@ -31,6 +31,10 @@ export function describe(message: Message, saga: Saga = orderSaga): Notice {
       return line('error', 'order', `⚠ STUCK: ${String(p.reason)}; resume with \`sagactl saga retry ${message.order_id}\``)
     case RETRY_REQUESTED:
       return line('warn', 'order', `retry requested for ${String(p.step)}`)
+    case RETRY_DUE:
+      return line('info', 'order', `⏱ retry of ${String(p.step)} due${attempt}`)
+    case STEP_TIMED_OUT:
+      return line('warn', 'order', `⏱ ${String(p.step)} did not answer in time${attempt}`)
   }
   for (const step of saga.steps) {
     const words = step.notifier

@@ -65,7 +65,7 @@ describe("replay rebuilds the orchestrator's state from order.events", () => {
 
     await system.startRole('orchestrator')
     const events = await system.waitForFinal(pending.order_id, 60_000)
-    expect(events.map((e) => e.type)).toEqual(['order.created', 'inventory.reserved', 'payment.failed', 'payment.succeeded', 'order.completed'])
+    expect(events.map((e) => e.type)).toEqual(['order.created', 'inventory.reserved', 'payment.failed', 'saga.retry-due', 'payment.succeeded', 'order.completed'])
 
     const verify = await system.cli(['verify', '--json'])
     const verdict = JSON.parse(verify.stdout) as VerifyReport

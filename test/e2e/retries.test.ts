@@ -19,7 +19,7 @@ describe('retries with the default 5–10 s delays', () => {
     await system.chaos('payment', '--fail', '2')
     const { order_id } = await system.postOrder()
     const events = await system.waitForFinal(order_id, 60_000)
-    expect(events.map((e) => e.type)).toEqual(['order.created', 'inventory.reserved', 'payment.failed', 'payment.failed', 'payment.succeeded', 'order.completed'])
+    expect(events.map((e) => e.type)).toEqual(['order.created', 'inventory.reserved', 'payment.failed', 'saga.retry-due', 'payment.failed', 'saga.retry-due', 'payment.succeeded', 'order.completed'])
     const charges = await system.messagesOf('paymentCommands', order_id)
     expect(charges.map((c) => c.payload.attempt)).toEqual([1, 2, 3])
     for (const attempt of [1, 2]) {
@@ -52,7 +52,7 @@ describe('retries with the default 5–10 s delays', () => {
     expect(await system.kill('orchestrator', 'SIGKILL')).toBeNull()
     await system.startRole('orchestrator')
     const events = await system.waitForFinal(order_id, 60_000)
-    expect(events.map((e) => e.type)).toEqual(['order.created', 'inventory.reserved', 'payment.failed', 'payment.succeeded', 'order.completed'])
+    expect(events.map((e) => e.type)).toEqual(['order.created', 'inventory.reserved', 'payment.failed', 'saga.retry-due', 'payment.succeeded', 'order.completed'])
     expect((await system.messagesOf('paymentCommands', order_id)).map((c) => c.payload.attempt)).toEqual([1, 2])
     expect(await system.typesOf('inventoryCommands', order_id)).toEqual(['reserve_inventory'])
   })

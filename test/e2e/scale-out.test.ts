@@ -77,7 +77,7 @@ describe('many instances per role: state follows its partitions', () => {
     const killedAt = Date.now()
 
     const events = await s.waitForFinal(order, 60_000)
-    expect(events.map((e) => e.type)).toEqual(['order.created', 'inventory.reserved', 'payment.failed', 'payment.succeeded', 'order.completed'])
+    expect(events.map((e) => e.type)).toEqual(['order.created', 'inventory.reserved', 'payment.failed', 'saga.retry-due', 'payment.succeeded', 'order.completed'])
     const survivor = waiting === 'o1' ? 'o2' : 'o1'
     expect(s.logs(`orchestrator@${survivor}`).some((l) => l.order_id === order && /retrying charge/.test(l.msg))).toBe(true)
     // Not before it was due, and soon after the dead member's session ran out.
@@ -141,7 +141,7 @@ describe('many instances per role: state follows its partitions', () => {
     expect(restored.reduce((n, l) => n + (l.records as number), 0)).toBeGreaterThan(0)
 
     const events = await s.waitForFinal(pending, 30_000)
-    expect(events.map((e) => e.type)).toEqual(['order.created', 'inventory.reserved', 'payment.failed', 'payment.succeeded', 'order.completed'])
+    expect(events.map((e) => e.type)).toEqual(['order.created', 'inventory.reserved', 'payment.failed', 'saga.retry-due', 'payment.succeeded', 'order.completed'])
     for (const id of done) {
       const shown = JSON.parse((await s.cli(['saga', 'show', id, '--json'])).stdout) as SagaReport
       expect(shown.outcome).toBe('completed')

@@ -15,7 +15,7 @@ describe('step timeouts, and a late charge refunded exactly once', () => {
     await system.kill('payment', 'SIGTERM')
     const { order_id } = await system.postOrder()
     const cancelled = await system.waitForFinal(order_id, 60_000)
-    expect(cancelled.map((e) => e.type)).toEqual(['order.created', 'inventory.reserved', 'inventory.reservation-cancelled', 'order.cancelled'])
+    expect(cancelled.map((e) => e.type)).toEqual(['order.created', 'inventory.reserved', 'saga.step-timed-out', 'saga.retry-due', 'saga.step-timed-out', 'saga.retry-due', 'saga.step-timed-out', 'inventory.reservation-cancelled', 'order.cancelled'])
     expect(cancelled.at(-1)!.payload.reason).toMatch(/no reply to charge_payment .*after 3 attempts/)
     expect((await system.messagesOf('paymentCommands', order_id)).map((c) => c.payload.attempt)).toEqual([1, 2, 3])
 

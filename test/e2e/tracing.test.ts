@@ -89,7 +89,7 @@ describe('tracing: one order, one trace across the CLI and all five roles (OTLP 
     expect(created.code, created.stderr).toBe(0)
     const { order_id } = JSON.parse(created.stdout) as { order_id: string }
     const events = await system.waitForFinal(order_id)
-    expect(events.map((e) => e.type)).toEqual(['order.created', 'inventory.reserved', 'payment.failed', 'payment.succeeded', 'order.completed'])
+    expect(events.map((e) => e.type)).toEqual(['order.created', 'inventory.reserved', 'payment.failed', 'saga.retry-due', 'payment.succeeded', 'order.completed'])
 
     const { spans, leaf } = await traceOf(order_id, 'process order.completed')
     const chain = ancestry(spans, leaf).map(label)

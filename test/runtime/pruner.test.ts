@@ -164,6 +164,7 @@ describe('retention in the runtime: the real orchestrator on a real SQLite file,
     now += 10_001
     // Handled now, and held back from the relay: unsent, and new.
     bus.writers.get(PART)!.fenced = true
+    bus.failNext = 1
     runtime.handleRecord(createdOf(randomUUID()))
     expect((await pruner.run()).outbox_rows).toBe(sent)
     expect(db.$client.prepare('SELECT count(*) FROM outbox WHERE sent_at IS NOT NULL').pluck().get()).toBe(0)

@@ -4,13 +4,13 @@ import os from 'node:os'
 import path from 'node:path'
 
 import { pino } from 'pino'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 
 import { openDatabase, type Db } from '../../src/db/database.js'
 import { event } from '../../src/envelope.js'
 import type { ConsumedRecord } from '../../src/kafka/port.js'
 import type { RoleHandler } from '../../src/runtime/role.js'
-import { Runtime } from '../../src/runtime/runtime.js'
+import { Runtime, TIMER_HEADER } from '../../src/runtime/runtime.js'
 import { topicNames } from '../../src/topics.js'
 import { MemoryBus } from './memory-bus.js'
 
@@ -218,20 +218,40 @@ describe('runtime: state that follows its partition (changelog, restore, one com
     await runtime.stop()
   })
 
-  it('given an offset just committed, when more records follow within the interval, then their output goes at once and the offset waits for the interval or a drain', async () => {
+  it('given a handled record, then its output goes out at once, and the changelog and offset commit only once that output is acknowledged', async () => {
+    const { runtime } = await instance('a')
+    const [writer] = await bus.assign([3])
+    const order = randomUUID()
+    bus.failNext = 1
+    // The first record sends nothing; the second's command is refused by the broker once: the
+    // partition commits the first, and nothing past the second until its command is acknowledged.
+    runtime.handleRecord(on(3, event('order.created', { order_id: order, saga_id: order, payload: {} }, now), 41n))
+    runtime.handleRecord(on(3, event('order.paid', { order_id: order, saga_id: order, payload: {} }, now), 42n))
+    await runtime.relay(3)
+    expect(writer!.commits.map((c) => c.nextOffset)).toEqual([42n])
+    expect(writer!.commits[0]!.records.map((r) => r.value)).not.toContain('2')
+    expect(runtime.pendingOutbox()).toBeGreaterThan(0)
+
+    await settled(runtime)
+    expect(writer!.commits.map((c) => c.nextOffset)).toEqual([42n, 43n])
+    const command = bus.published.findIndex((r) => r.topic === topics.inventoryCommands)
+    const itsState = bus.published.findIndex((r) => r.topic === changelog && r.value === '2')
+    expect(command).toBeGreaterThanOrEqual(0)
+    expect(command).toBeLessThan(itsState)
+    await runtime.stop()
+  })
+
+  it('given records within the commit interval, then their outputs go at once and the partition commits them later in one transaction', async () => {
     const { runtime } = await instance('a')
     const [writer] = await bus.assign([3])
     const [a, b] = [randomUUID(), randomUUID()]
-    runtime.handleRecord(on(3, event('order.created', { order_id: a, saga_id: a, payload: {} }, now), 41n))
-    await runtime.relay(3)
-    expect(writer!.commits.map((c) => c.nextOffset)).toEqual([42n])
-    runtime.handleRecord(on(3, event('order.created', { order_id: b, saga_id: b, payload: {} }, now), 42n))
-    await runtime.relay(3)
-    expect(writer!.commits.map((c) => c.nextOffset)).toEqual([42n, undefined])
-    expect(writer!.commits[1]!.records.map((r) => r.key)).toContain(`p|${b}`)
-    await settled(runtime)
-    expect(writer!.commits.map((c) => c.nextOffset)).toEqual([42n, undefined, 43n])
-    expect(writer!.commits[2]!.records).toEqual([])
+    runtime.handleRecord(on(3, event('order.paid', { order_id: a, saga_id: a, payload: {} }, now), 41n))
+    runtime.handleRecord(on(3, event('order.paid', { order_id: b, saga_id: b, payload: {} }, now), 42n))
+    await runtime.relay()
+    expect(bus.published.filter((r) => r.topic === topics.inventoryCommands)).toHaveLength(2)
+    expect(writer!.commits).toEqual([])
+    await vi.waitFor(() => expect(writer!.commits.map((c) => c.nextOffset)).toEqual([43n]), { timeout: 2_000, interval: 20 })
+    expect(writer!.commits[0]!.records.map((r) => r.key)).toEqual(expect.arrayContaining([`p|${a}`, `p|${b}`]))
     await runtime.stop()
   })
 
@@ -259,12 +279,24 @@ describe('runtime: state that follows its partition (changelog, restore, one com
     expect(b.runtime.read<number>('count', order)).toBe(1)
     // The same message again: recognised, though this instance never handled it.
     expect(b.runtime.handleRecord(on(2, created, 0n))).toBe('duplicate')
-    // The timer travelled too, and fires here once due.
+    // The timer travelled too. Once due, its message goes to the partition of the input, and is acted on when read back.
     now += 500
     expect(b.runtime.fireDueTimers()).toBe(1)
+    // On its way: not sent twice.
+    expect(b.runtime.fireDueTimers()).toBe(0)
+    const fired = bus.published.filter((r) => r.topic === topics.orderEvents)
+    expect(fired).toHaveLength(1)
+    expect(fired[0]!.partition).toBe(2)
+    expect(fired[0]!.headers?.[TIMER_HEADER]).toBe(order)
+    const readBack = (at: bigint): ConsumedRecord => ({ topic: topics.orderEvents, partition: 2, offset: at, key: Buffer.from(order), value: Buffer.from(fired[0]!.value as string), headers: fired[0]!.headers ?? {}, timestamp: BigInt(now + 5) })
+    expect(b.runtime.handleRecord(readBack(1n))).toBe('processed')
     await settled(b.runtime)
     expect(b.runtime.read<number>('count', order)).toBe(2)
     expect(bus.published.filter((r) => r.topic === topics.inventoryCommands)).toHaveLength(1)
+    // A second copy (a zombie's, or one sent again after a restore) is a duplicate, and the timer is gone.
+    expect(b.runtime.handleRecord(readBack(2n))).toBe('duplicate')
+    now += 10_000
+    expect(b.runtime.fireDueTimers()).toBe(0)
     await Promise.all([a.runtime.stop(), b.runtime.stop()])
   })
 

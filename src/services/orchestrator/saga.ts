@@ -1,6 +1,6 @@
 import { command, event, type CommandType, type Envelope, type EventType, type Message, type Outgoing, type Payload } from '../../envelope.js'
 import type { DecideContext, Notice, Timer } from '../../runtime/role.js'
-import { RETRY_REQUESTED, SAGA_STUCK } from '../../saga/define.js'
+import { RETRY_DUE, RETRY_REQUESTED, SAGA_STUCK, STEP_TIMED_OUT } from '../../saga/define.js'
 import type { TopicKey } from '../../topics.js'
 
 // A small saga engine: a definition describes steps and compensations; `decide` is the pure
@@ -32,10 +32,8 @@ export interface RetryPolicy {
   maxCompensationAttempts: number
 }
 
-export const RETRY_DUE = 'saga.retry-due'
-export const STEP_TIMED_OUT = 'saga.step-timed-out'
 // Saga-level events belong to every saga, so they are declared with the saga's definition.
-export { RETRY_REQUESTED, SAGA_STUCK } from '../../saga/define.js'
+export { RETRY_DUE, RETRY_REQUESTED, SAGA_STUCK, STEP_TIMED_OUT } from '../../saga/define.js'
 /** The orchestrator's answers to a retry request, on sagactl.control, caused by the request. */
 export const RETRY_ACCEPTED = 'saga.retry-accepted'
 export const RETRY_REFUSED = 'saga.retry-refused'

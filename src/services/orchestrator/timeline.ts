@@ -73,12 +73,15 @@ export async function loadSagaReport(bus: MessageBus, topics: TopicNames, change
   }
   entries.sort((a, b) => (a.record.timestamp === b.record.timestamp ? 0 : a.record.timestamp < b.record.timestamp ? -1 : 1))
   const sent = new Set<string>(activeSaga.steps.map((s) => topics[s.topic.key]))
-  const timeline = withTimers(entries.map(({ record, message }): TimelineEntry => {
+  // A timer's message may be on the log twice (sent again by a new owner of the partition): the first is the one acted on.
+  const timersSeen = new Set<string>()
+  const onLog = entries.filter(({ message }) => !isTimer(typeOf(message)) || (!timersSeen.has(message.message_id) && Boolean(timersSeen.add(message.message_id))))
+  const timeline = withTimers(onLog.map(({ record, message }): TimelineEntry => {
     const type = typeOf(message)
     const own = sent.has(record.topic) || type === activeSaga.completed || type === activeSaga.cancelled || type === SAGA_STUCK
     return {
       at: new Date(Number(record.timestamp)).toISOString(),
-      direction: own ? 'out' : 'in',
+      direction: isTimer(type) ? 'timer' : own ? 'out' : 'in',
       topic: record.topic,
       type,
       step: stepOf(type, message.payload),
@@ -105,8 +108,12 @@ export async function loadSagaReport(bus: MessageBus, topics: TopicNames, change
   }
 }
 
+function isTimer(type: string): boolean {
+  return type === RETRY_DUE || type === STEP_TIMED_OUT
+}
+
 /**
- * The orchestrator's own timers never reach a topic; each one shows in what it caused. A command
+ * Before 0.4 the orchestrator's own timers never reached a topic; each one shows in what it caused. A command
  * whose cause is not on the log was sent by a timer: a retry after a failure reply, or else a wait
  * that ran out (a step timeout, a compensation resent).
  */

@@ -1,0 +1,214 @@
+import type { Logger } from 'pino'
+
+import { FencedError, type MessageBus, type PartitionWriter, type ProducedRecord } from '../kafka/port.js'
+import type { RuntimeObserver } from '../observe/observer.js'
+import type { Crasher } from './crash.js'
+import type { LocalStore, OutboxRow } from './local-store.js'
+
+// How often, at most, a partition commits its changelog records and consumed offset. Outputs do
+// not wait for it: it only bounds how much a new owner handles again after a crash, and it is what
+// a transaction costs the broker (markers, the coordinator's log) spread over more records.
+export const COMMIT_INTERVAL_MS = 100
+const STUCK_AFTER_MS = 60_000
+
+/** Handled up to `next` (the next offset to read), with every outbox row of it at or below `through`. */
+interface Mark {
+  through: number
+  next: bigint
+}
+
+/** A partition this instance owns: its writer, what was handled and what is committed. */
+export class Owned {
+  ready = false
+  readonly marks: Mark[] = []
+  committed: bigint | undefined
+  lastCommitAt = 0
+  flight: Promise<void> | undefined
+  again = false
+  failingSince: number | undefined
+  timer: NodeJS.Timeout | undefined
+  constructor(readonly writer: PartitionWriter) {}
+
+  /** Handled but not yet committed: input records or changelog records that a new owner would not see. */
+  get behind(): boolean {
+    return this.marks.length > 0
+  }
+
+  handled(through: number, next: bigint): void {
+    this.marks.push({ through, next })
+  }
+
+  release(): void {
+    clearTimeout(this.timer)
+    this.timer = undefined
+  }
+}
+
+export interface RelayOptions {
+  store: LocalStore
+  bus: MessageBus
+  owned: Map<number, Owned>
+  /** In a group, outputs and progress follow the partitions owned here; outside one, everything goes out plainly. */
+  grouped: () => boolean
+  crash: Crasher
+  log: Logger
+  observer?: RuntimeObserver
+  /** Nothing has gone out for this long: the member is not coming back by retrying. */
+  onStuck: (error: Error) => void
+}
+
+/**
+ * Two paths out of the outbox. Outputs go at once, through the bus's idempotent producer, batched
+ * across partitions and in id order. A partition's changelog records and its consumed offset go
+ * later, through that partition's transactional writer, and only as far as every output of the
+ * records they cover has been acknowledged: a new owner, fenced or not, never starts past an output
+ * that did not go out.
+ */
+export class Relay {
+  readonly #o: RelayOptions
+  #flight: Promise<void> | undefined
+  #again = false
+  #failingSince: number | undefined
+  /** Stopping: commits go out at once, whatever the interval. */
+  draining = false
+
+  constructor(options: RelayOptions) {
+    this.#o = options
+  }
+
+  /** Sends every waiting output; resolves when the outbox had none left (or a send failed: retried later). */
+  publish(): Promise<void> {
+    if (this.#flight) {
+      this.#again = true
+      return this.#flight
+    }
+    this.#flight = this.#publishOutputs()
+      .then(() => (this.#failingSince = undefined))
+      .catch((error: Error) => {
+        this.#o.log.warn({ err: error }, 'outbox relay failed; will retry')
+        this.#failingSince ??= Date.now()
+        if (Date.now() - this.#failingSince > STUCK_AFTER_MS) this.#o.onStuck(new Error(`the outbox could not be published for ${STUCK_AFTER_MS / 1000} s: ${error.message}`))
+        this.#again = false
+      })
+      .finally(() => {
+        this.#flight = undefined
+        if (this.#again) {
+          this.#again = false
+          void this.publish()
+        }
+      })
+    return this.#flight
+  }
+
+  async #publishOutputs(): Promise<void> {
+    const { store, grouped, owned } = this.#o
+    for (;;) {
+      this.#again = false
+      const rows = grouped() ? store.unsentOutputs(JSON.stringify([...owned.keys()])) : store.unsentAll()
+      if (rows.length === 0) return
+      await this.#sent(rows, null, (records) => this.#o.bus.publish(records))
+      this.#o.crash.maybe('after-publish', this.#o.crash.typeIn('after-publish', rows))
+      store.markSent(rows)
+      if (grouped()) for (const part of new Set(rows.map((r) => r.part))) if (part !== null) this.schedule(part)
+    }
+  }
+
+  /** Commits the partition's progress once the interval since its last commit has passed. */
+  schedule(part: number): void {
+    const owned = this.#o.owned.get(part)
+    if (!owned?.ready || owned.timer) return
+    const wait = this.draining ? 0 : Math.max(0, owned.lastCommitAt + COMMIT_INTERVAL_MS - Date.now())
+    owned.timer = setTimeout(() => {
+      owned.timer = undefined
+      void this.commit(part)
+    }, wait)
+  }
+
+  /** Commits what the partition can commit now: its changelog records and offset, up to its first unacknowledged output. */
+  commit(part: number): Promise<void> {
+    const owned = this.#o.owned.get(part)
+    if (!owned?.ready) return Promise.resolve()
+    if (owned.flight) {
+      owned.again = true
+      return owned.flight
+    }
+    let failed = false
+    owned.flight = this.#commitPartition(part, owned)
+      .catch((error: Error) => {
+        failed = true
+        if (error instanceof FencedError) {
+          // Another instance owns it now; the group will tell us so. Until then, nothing of it is ours.
+          this.#o.log.warn({ partition: part, err: error }, 'partition fenced off; it is handled elsewhere now')
+          if (this.#o.owned.get(part) === owned) {
+            owned.release()
+            this.#o.owned.delete(part)
+          }
+          return
+        }
+        this.#o.log.warn({ partition: part, err: error }, 'partition commit failed; will retry')
+        // A partition that cannot commit for this long is not coming back by retrying (a consumer
+        // that lost its membership, say): join again as a fresh member.
+        owned.failingSince ??= Date.now()
+        if (Date.now() - owned.failingSince > STUCK_AFTER_MS) this.#o.onStuck(new Error(`partition ${part} could not commit for ${STUCK_AFTER_MS / 1000} s: ${error.message}`))
+      })
+      .finally(() => {
+        owned.flight = undefined
+        // After a failure the relay loop retries, a second later: no tight loop against a sick broker.
+        if (!failed && owned.again && this.#o.owned.get(part) === owned) {
+          owned.again = false
+          this.schedule(part)
+        }
+      })
+    return owned.flight
+  }
+
+  async #commitPartition(part: number, owned: Owned): Promise<void> {
+    const { store } = this.#o
+    for (;;) {
+      owned.again = false
+      const bound = store.firstUnsentOutput(part) ?? Number.MAX_SAFE_INTEGER
+      const { rows, complete } = store.unsentChangelog(part, bound)
+      const covered = complete ? bound - 1 : rows[rows.length - 1]!.id
+      let upTo = -1
+      while (upTo + 1 < owned.marks.length && owned.marks[upTo + 1]!.through <= covered) upTo++
+      const next = upTo >= 0 ? owned.marks[upTo]!.next : undefined
+      const offset = next !== undefined && next !== owned.committed ? next : undefined
+      if (rows.length === 0 && offset === undefined) {
+        owned.marks.splice(0, upTo + 1)
+        return
+      }
+      await this.#sent(rows, part, (records) => owned.writer.commit(records, offset))
+      owned.lastCommitAt = Date.now()
+      owned.failingSince = undefined
+      this.#o.crash.maybe('after-changelog', this.#o.crash.typeIn('after-changelog', rows))
+      // Revoked meanwhile: the next owner restores from what the changelog says now.
+      if (this.#o.owned.get(part) !== owned) return
+      store.markSent(rows)
+      owned.marks.splice(0, upTo + 1)
+      if (offset !== undefined) owned.committed = offset
+      if (complete) return
+    }
+  }
+
+  async #sent(rows: OutboxRow[], part: number | null, send: (records: ProducedRecord[]) => Promise<void>): Promise<void> {
+    const records = rows.map(produced)
+    const done = this.#o.observer?.sending(records, part)
+    try {
+      await send(records)
+    } catch (error) {
+      done?.(error as Error)
+      throw error
+    }
+    done?.()
+  }
+}
+
+function produced(row: OutboxRow): ProducedRecord {
+  return {
+    topic: row.topic,
+    key: row.key,
+    value: row.value,
+    ...(row.headers ? { headers: JSON.parse(row.headers) as Record<string, string> } : {}),
+    ...(row.destPartition !== null ? { partition: row.destPartition } : {}),
+  }
+}
