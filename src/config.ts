@@ -31,6 +31,8 @@ export interface Config {
   retentionMs: number
   /** How long the broker may stay unreachable, at start or later, before a role exits. */
   brokerLostAfterMs: number
+  /** How often, at most, a partition commits its changelog records and consumed offset (SAGA_COMMIT_INTERVAL). */
+  commitIntervalMs: number
   /** Where a role other than the api serves GET /metrics; absent: not served. */
   metricsPort?: number
 }
@@ -79,6 +81,9 @@ export function parseDuration(raw: string): number | undefined {
 // Long enough for a broker's restart or a leader election, short enough that an orchestrator
 // (Compose, Kubernetes) hears of a cluster that is really gone.
 export const DEFAULT_BROKER_LOST_AFTER_MS = 5 * 60_000
+// Outputs never wait for it: it bounds what a new owner handles again after a crash, and spreads
+// each transaction's cost to the broker (markers, the coordinator's log) over more records.
+export const DEFAULT_COMMIT_INTERVAL_MS = 100
 
 function duration(env: Env, name: string, fallbackMs: number): number {
   const raw = env[name]
@@ -210,6 +215,7 @@ export function loadConfig(env: Env = process.env, defaults: { allowChaos?: bool
     ...(sqliteSynchronous ? { sqliteSynchronous } : {}),
     retentionMs: duration(env, 'SAGA_RETENTION', DEFAULT_RETENTION_MS),
     brokerLostAfterMs: duration(env, 'SAGA_BROKER_LOST_AFTER', DEFAULT_BROKER_LOST_AFTER_MS),
+    commitIntervalMs: duration(env, 'SAGA_COMMIT_INTERVAL', DEFAULT_COMMIT_INTERVAL_MS),
     ...(metricsPort !== undefined ? { metricsPort } : {}),
   }
 }

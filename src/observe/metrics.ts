@@ -28,6 +28,8 @@ export interface MetricsSources {
   endOffsets(topic: string): Promise<bigint[]>
   /** Counts the committed records of a partition from `from` to its end (the bus's read). */
   countRecords(topic: string, partition: number, from: bigint): Promise<number>
+  /** What an owned partition keeps in memory until sent or committed (a role in a group). */
+  queued?(): { depth: number; oldestAt: number | null }
 }
 
 /**
@@ -97,15 +99,17 @@ export class RoleMetrics {
 
     const db = sources.db
     const unsent = db.prepare('SELECT count(*) AS depth, min(created_at) AS oldest FROM outbox WHERE sent_at IS NULL')
-    const depth = new Gauge({ name: 'sagactl_outbox_depth', help: 'Outbox rows not yet published.', registers })
+    const depth = new Gauge({ name: 'sagactl_outbox_depth', help: "Outbox rows not yet published, and an owned partition's messages and changelog records not yet published or committed.", registers })
     const oldest = new Gauge({
       name: 'sagactl_outbox_oldest_unsent_age_seconds',
       help: 'Age of the oldest outbox row not yet published; 0 when the outbox is empty.',
       registers,
       collect() {
         const row = unsent.get() as { depth: number; oldest: number | null }
-        depth.set(row.depth)
-        this.set(row.oldest === null ? 0 : Math.max(0, (Date.now() - row.oldest) / 1000))
+        const queued = sources.queued?.() ?? { depth: 0, oldestAt: null }
+        const oldestAt = row.oldest === null ? queued.oldestAt : queued.oldestAt === null ? row.oldest : Math.min(row.oldest, queued.oldestAt)
+        depth.set(row.depth + queued.depth)
+        this.set(oldestAt === null ? 0 : Math.max(0, (Date.now() - oldestAt) / 1000))
       },
     })
     void oldest

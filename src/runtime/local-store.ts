@@ -1,7 +1,4 @@
-import { sql } from 'drizzle-orm'
-
 import type { Db } from '../db/database.js'
-import { positions, processedMessages, state, timers } from '../db/schema.js'
 import type { Envelope } from '../envelope.js'
 import type { TraceHeaders } from '../observe/observer.js'
 import type { StateStore } from './role.js'
@@ -21,6 +18,20 @@ export interface OutboxRow {
   headers: string | null
   part: number | null
   destPartition: number | null
+}
+
+/** A row of an owned partition, kept in memory until it is sent: the changelog and offset, not this file, are what a new owner starts from. */
+export interface QueuedRow {
+  seq: number
+  unit: number
+  topic: string
+  key: string
+  value: string | null
+  headers: string | null
+  part: number
+  destPartition: number | null
+  /** When it was written, by this host's clock. */
+  at: number
 }
 
 export interface TimerRow {
@@ -49,6 +60,12 @@ export class LocalStore {
   #unit: number
   /** The highest outbox id written so far. */
   #lastId: number
+  /** Where rows of a partition go once their transaction commits, when they are not written to the file. */
+  #deliver: ((rows: QueuedRow[]) => void) | undefined
+  /** Rows of partitions written by the open transaction, delivered when it commits. */
+  #pending: QueuedRow[] = []
+  #depth = 0
+  #seq = 0
   /** The trace context that the message being handled gives to every message it writes. */
   trace: TraceHeaders | undefined
   readonly fullSync: boolean
@@ -59,50 +76,33 @@ export class LocalStore {
     this.changelog = changelog ?? ''
     this.#clock = clock
     const s = this.sqlite
-    const p = sql.placeholder
     // Rows of no partition (an HTTP request) are everybody's; the rest only their owner's. A null
     // scope is every partition (outside a group).
     const inScope = '(@scope IS NULL OR part IS NULL OR part IN (SELECT value FROM json_each(@scope)))'
     const rowCols = 'id, topic, msg_key AS key, value, headers, part, dest_partition AS destPartition'
     this.#q = {
       dueTimers: s.prepare(`SELECT key, input, part, due_at AS dueAt FROM timers WHERE due_at <= @now AND ${inScope} ORDER BY due_at LIMIT 200`),
-      pending: s.prepare(`SELECT count(*) FROM outbox WHERE sent_at IS NULL AND ${inScope}`).pluck(),
+      pending: s.prepare(`SELECT count(*) FROM outbox INDEXED BY outbox_unsent_by_id WHERE sent_at IS NULL AND ${inScope}`).pluck(),
       seen: s.prepare('SELECT 1 FROM processed_messages WHERE message_id = ?').pluck(),
-      markSeen: db.insert(processedMessages).values({ messageId: p('id'), processedAt: p('at'), seenKey: p('key'), part: p('part') }).onConflictDoNothing().prepare(),
+      markSeen: s.prepare('INSERT INTO processed_messages (message_id, processed_at, seen_key, part) VALUES (@id, @at, @key, @part) ON CONFLICT DO NOTHING'),
       forgetSeen: s.prepare('DELETE FROM processed_messages WHERE seen_key = ?'),
       seenOf: s.prepare('SELECT message_id FROM processed_messages WHERE seen_key = ? ORDER BY processed_at').pluck(),
       enqueue: s.prepare('INSERT INTO outbox (topic, msg_key, value, headers, created_at, part, dest_partition, unit) VALUES (@topic, @key, @value, @headers, @at, @part, @dest, @unit)'),
-      // Outputs (every topic but the changelog) of the partitions in scope and of none, oldest first.
-      unsentOutputs: s.prepare(`SELECT ${rowCols} FROM outbox WHERE sent_at IS NULL AND topic != @changelog AND ${inScope} ORDER BY id LIMIT ${PAGE}`),
-      unsentAll: s.prepare(`SELECT ${rowCols} FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT ${PAGE}`),
-      firstUnsentOutput: s.prepare('SELECT min(id) FROM outbox WHERE sent_at IS NULL AND part = @part AND topic != @changelog').pluck(),
-      // Whole units only: the first PAGE rows below the bound, and the rest of the last unit they reach into.
-      unsentChangelog: s.prepare(
-        `SELECT ${rowCols} FROM outbox WHERE sent_at IS NULL AND part = @part AND topic = @changelog AND id < @below
-           AND unit <= (SELECT max(unit) FROM (SELECT unit FROM outbox WHERE sent_at IS NULL AND part = @part AND topic = @changelog AND id < @below ORDER BY id LIMIT ${PAGE}))
-         ORDER BY id`,
-      ),
+      unsentLoose: s.prepare(`SELECT ${rowCols} FROM outbox INDEXED BY outbox_unsent_by_id WHERE sent_at IS NULL AND part IS NULL ORDER BY id LIMIT ${PAGE}`),
+      unsentAll: s.prepare(`SELECT ${rowCols} FROM outbox INDEXED BY outbox_unsent_by_id WHERE sent_at IS NULL ORDER BY id LIMIT ${PAGE}`),
       markSent: s.prepare('UPDATE outbox SET sent_at = @at WHERE id IN (SELECT value FROM json_each(@ids)) AND sent_at IS NULL'),
       getState: s.prepare('SELECT value FROM state WHERE scope = ? AND key = ?').pluck(),
-      putState: db
-        .insert(state)
-        .values({ scope: p('scope'), key: p('key'), value: p('value'), updatedAt: p('at'), part: p('part') })
-        .onConflictDoUpdate({ target: [state.scope, state.key], set: { value: sql`excluded.value`, updatedAt: sql`excluded.updated_at`, part: sql`excluded.part` } })
-        .prepare(),
+      putState: s.prepare(
+        'INSERT INTO state (scope, key, value, updated_at, part) VALUES (@scope, @key, @value, @at, @part) ON CONFLICT (scope, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at, part = excluded.part',
+      ),
       deleteState: s.prepare('DELETE FROM state WHERE scope = ? AND key = ?'),
       getTimer: s.prepare('SELECT key, input, part, due_at AS dueAt FROM timers WHERE key = ?'),
-      setTimer: db
-        .insert(timers)
-        .values({ key: p('key'), dueAt: p('dueAt'), input: p('input'), part: p('part') })
-        .onConflictDoUpdate({ target: timers.key, set: { dueAt: sql`excluded.due_at`, input: sql`excluded.input`, part: sql`excluded.part` } })
-        .prepare(),
+      setTimer: s.prepare('INSERT INTO timers (key, due_at, input, part) VALUES (@key, @dueAt, @input, @part) ON CONFLICT (key) DO UPDATE SET due_at = excluded.due_at, input = excluded.input, part = excluded.part'),
       clearTimer: s.prepare('DELETE FROM timers WHERE key = ?'),
       getPositions: s.prepare('SELECT part, next_offset AS nextOffset FROM positions WHERE topic = ?'),
-      setPosition: db
-        .insert(positions)
-        .values({ topic: p('topic'), part: p('part'), nextOffset: p('next') })
-        .onConflictDoUpdate({ target: [positions.topic, positions.part], set: { nextOffset: sql`excluded.next_offset` } })
-        .prepare(),
+      setPosition: s.prepare('INSERT INTO positions (topic, part, next_offset) VALUES (@topic, @part, @next) ON CONFLICT (topic, part) DO UPDATE SET next_offset = excluded.next_offset'),
+      syncNormal: s.prepare('PRAGMA synchronous = NORMAL'),
+      syncFull: s.prepare('PRAGMA synchronous = FULL'),
     }
     this.#unit = s.prepare('SELECT COALESCE(MAX(unit), 0) FROM outbox').pluck().get() as number
     this.#lastId = s.prepare('SELECT COALESCE(MAX(id), 0) FROM outbox').pluck().get() as number
@@ -128,6 +128,21 @@ export class LocalStore {
     return this.#lastId
   }
 
+  /** The sequence number of the last row of a partition written; every row of a committed transaction is at or below it. */
+  get lastSeq(): number {
+    return this.#seq
+  }
+
+  /**
+   * Rows of a partition (outputs, changelog records) are kept in memory from now on and handed to
+   * `deliver` once their transaction commits. A role in a group restores a partition from its
+   * changelog and re-reads its input from the committed offset on every assignment, so such rows
+   * in the file would be thrown away unread; writing them would cost two writes per row for nothing.
+   */
+  keepPartitionRowsInMemory(deliver: (rows: QueuedRow[]) => void): void {
+    this.#deliver = deliver
+  }
+
   /** Opens a unit of work tied to a partition (null: to none); the caller runs its SQLite transaction inside. */
   within<T>(part: number | null, work: () => T): T {
     this.#part = part
@@ -144,7 +159,20 @@ export class LocalStore {
 
   /** Runs `work` in one IMMEDIATE transaction: the write lock up front, so a second writer waits on the busy timeout instead of failing half-way. */
   transaction<T>(work: () => T): T {
-    return this.sqlite.transaction(work).immediate()
+    // Nested calls are savepoints: rows of one that rolls back are dropped with it.
+    const start = this.#pending.length
+    let result: T
+    this.#depth++
+    try {
+      result = this.sqlite.transaction(work).immediate()
+    } catch (error) {
+      this.#pending.length = start
+      throw error
+    } finally {
+      this.#depth--
+    }
+    if (this.#depth === 0 && this.#pending.length > 0) this.#deliver?.(this.#pending.splice(0))
+    return result
   }
 
   /**
@@ -153,11 +181,11 @@ export class LocalStore {
    */
   lightly<T>(work: () => T): T {
     if (!this.fullSync) return work()
-    this.sqlite.pragma('synchronous = NORMAL')
+    this.#q.syncNormal.run()
     try {
       return work()
     } finally {
-      this.sqlite.pragma('synchronous = FULL')
+      this.#q.syncFull.run()
     }
   }
 
@@ -201,6 +229,10 @@ export class LocalStore {
   }
 
   enqueueRaw(row: { topic: string; key: string; value: string | null; headers: string | null; at: number; dest: number | null }): void {
+    if (this.#deliver && this.#part !== null) {
+      this.#pending.push({ seq: ++this.#seq, unit: this.#unit, topic: row.topic, key: row.key, value: row.value, headers: row.headers, part: this.#part, destPartition: row.dest, at: Date.now() })
+      return
+    }
     this.#lastId = Number(this.#q.enqueue.run({ ...row, part: this.#part, unit: this.#unit }).lastInsertRowid)
   }
 
@@ -266,25 +298,14 @@ export class LocalStore {
     })()
   }
 
-  /** Outputs waiting to go out: the partitions in scope (a JSON array; null: all) and rows of none. */
-  unsentOutputs(scope: string | null): OutboxRow[] {
-    return this.#q.unsentOutputs.all({ scope, changelog: this.changelog }) as OutboxRow[]
+  /** Rows of no partition (an HTTP request, a command): in a group, the only rows the file keeps. */
+  unsentLoose(): OutboxRow[] {
+    return this.#q.unsentLoose.all() as OutboxRow[]
   }
 
   /** Everything waiting, changelog included: a role outside a group publishes it all plainly. */
   unsentAll(): OutboxRow[] {
     return this.#q.unsentAll.all() as OutboxRow[]
-  }
-
-  /** The oldest output of the partition not yet acknowledged; undefined when all are. */
-  firstUnsentOutput(part: number): number | undefined {
-    return (this.#q.firstUnsentOutput.get({ part, changelog: this.changelog }) as number | null) ?? undefined
-  }
-
-  /** The partition's changelog rows below `below`, in whole units, and whether that is all of them. */
-  unsentChangelog(part: number, below: number): { rows: OutboxRow[]; complete: boolean } {
-    const rows = this.#q.unsentChangelog.all({ part, below, changelog: this.changelog }) as OutboxRow[]
-    return { rows, complete: rows.length < PAGE }
   }
 
   markSent(rows: { id: number }[]): void {

@@ -3,24 +3,27 @@ import type { Logger } from 'pino'
 import { FencedError, type MessageBus, type PartitionWriter, type ProducedRecord } from '../kafka/port.js'
 import type { RuntimeObserver } from '../observe/observer.js'
 import type { Crasher } from './crash.js'
-import type { LocalStore, OutboxRow } from './local-store.js'
+import type { LocalStore, OutboxRow, QueuedRow } from './local-store.js'
 
-// How often, at most, a partition commits its changelog records and consumed offset. Outputs do
-// not wait for it: it only bounds how much a new owner handles again after a crash, and it is what
-// a transaction costs the broker (markers, the coordinator's log) spread over more records.
-export const COMMIT_INTERVAL_MS = 100
 const STUCK_AFTER_MS = 60_000
+// Changelog records per transaction at most (whole units): a partition far behind commits in steps.
+const COMMIT_BATCH = 2000
 
-/** Handled up to `next` (the next offset to read), with every outbox row of it at or below `through`. */
+/** Handled up to `next` (the next offset to read), with every row of it at or below sequence `through`. */
 interface Mark {
   through: number
   next: bigint
 }
 
-/** A partition this instance owns: its writer, what was handled and what is committed. */
+/** A partition this instance owns: its writer, what it handled, and what of that is not yet sent or committed. */
 export class Owned {
   ready = false
   readonly marks: Mark[] = []
+  /** Outputs not yet acknowledged, in order; the first `sending` of them are in flight. */
+  readonly outputs: QueuedRow[] = []
+  sending = 0
+  /** Changelog records not yet committed, in order. */
+  readonly changelog: QueuedRow[] = []
   committed: bigint | undefined
   lastCommitAt = 0
   flight: Promise<void> | undefined
@@ -29,9 +32,9 @@ export class Owned {
   timer: NodeJS.Timeout | undefined
   constructor(readonly writer: PartitionWriter) {}
 
-  /** Handled but not yet committed: input records or changelog records that a new owner would not see. */
+  /** Handled but not yet committed: input records, outputs or changelog records that a new owner would not see. */
   get behind(): boolean {
-    return this.marks.length > 0
+    return this.marks.length > 0 || this.outputs.length > 0 || this.changelog.length > 0
   }
 
   handled(through: number, next: bigint): void {
@@ -55,14 +58,16 @@ export interface RelayOptions {
   observer?: RuntimeObserver
   /** Nothing has gone out for this long: the member is not coming back by retrying. */
   onStuck: (error: Error) => void
+  /** How often, at most, a partition commits its changelog records and offset. */
+  commitIntervalMs: number
 }
 
 /**
- * Two paths out of the outbox. Outputs go at once, through the bus's idempotent producer, batched
- * across partitions and in id order. A partition's changelog records and its consumed offset go
+ * Two paths out. Outputs go at once, through the bus's idempotent producer, batched across
+ * partitions, in order within each. A partition's changelog records and its consumed offset go
  * later, through that partition's transactional writer, and only as far as every output of the
  * records they cover has been acknowledged: a new owner, fenced or not, never starts past an output
- * that did not go out.
+ * that did not go out. Rows of no partition (an HTTP request) wait in the file's outbox.
  */
 export class Relay {
   readonly #o: RelayOptions
@@ -76,7 +81,17 @@ export class Relay {
     this.#o = options
   }
 
-  /** Sends every waiting output; resolves when the outbox had none left (or a send failed: retried later). */
+  /** Rows of an owned partition whose transaction committed: queued for the two paths. */
+  queue(rows: QueuedRow[]): void {
+    for (const row of rows) {
+      const owned = this.#o.owned.get(row.part)
+      if (!owned) continue
+      if (row.destPartition !== null && row.topic === this.#o.store.changelog) owned.changelog.push(row)
+      else owned.outputs.push(row)
+    }
+  }
+
+  /** Sends every waiting output; resolves when none was left (or a send failed: retried later). */
   publish(): Promise<void> {
     if (this.#flight) {
       this.#again = true
@@ -101,15 +116,36 @@ export class Relay {
   }
 
   async #publishOutputs(): Promise<void> {
-    const { store, grouped, owned } = this.#o
+    const { store } = this.#o
     for (;;) {
       this.#again = false
-      const rows = grouped() ? store.unsentOutputs(JSON.stringify([...owned.keys()])) : store.unsentAll()
+      const grouped = this.#o.grouped()
+      const loose = grouped ? store.unsentLoose() : store.unsentAll()
+      const taken: [Owned, number][] = []
+      const rows: (OutboxRow | QueuedRow)[] = [...loose]
+      if (grouped) {
+        for (const owned of this.#o.owned.values()) {
+          const fresh = owned.outputs.slice(owned.sending)
+          if (fresh.length === 0) continue
+          owned.sending += fresh.length
+          taken.push([owned, fresh.length])
+          rows.push(...fresh)
+        }
+      }
       if (rows.length === 0) return
-      await this.#sent(rows, null, (records) => this.#o.bus.publish(records))
+      try {
+        await this.#sent(rows, null, (records) => this.#o.bus.publish(records))
+      } catch (error) {
+        for (const [owned, n] of taken) owned.sending -= n
+        throw error
+      }
       this.#o.crash.maybe('after-publish', this.#o.crash.typeIn('after-publish', rows))
-      store.markSent(rows)
-      if (grouped()) for (const part of new Set(rows.map((r) => r.part))) if (part !== null) this.schedule(part)
+      store.markSent(loose)
+      for (const [owned, n] of taken) {
+        owned.outputs.splice(0, n)
+        owned.sending -= n
+      }
+      for (const [part, owned] of this.#o.owned) if (taken.some(([o]) => o === owned)) this.schedule(part)
     }
   }
 
@@ -117,7 +153,7 @@ export class Relay {
   schedule(part: number): void {
     const owned = this.#o.owned.get(part)
     if (!owned?.ready || owned.timer) return
-    const wait = this.draining ? 0 : Math.max(0, owned.lastCommitAt + COMMIT_INTERVAL_MS - Date.now())
+    const wait = this.draining ? 0 : Math.max(0, owned.lastCommitAt + this.#o.commitIntervalMs - Date.now())
     owned.timer = setTimeout(() => {
       owned.timer = undefined
       void this.commit(part)
@@ -163,12 +199,11 @@ export class Relay {
   }
 
   async #commitPartition(part: number, owned: Owned): Promise<void> {
-    const { store } = this.#o
     for (;;) {
       owned.again = false
-      const bound = store.firstUnsentOutput(part) ?? Number.MAX_SAFE_INTEGER
-      const { rows, complete } = store.unsentChangelog(part, bound)
-      const covered = complete ? bound - 1 : rows[rows.length - 1]!.id
+      const bound = owned.outputs[0]?.seq ?? Number.MAX_SAFE_INTEGER
+      const { rows, complete } = committable(owned.changelog, bound)
+      const covered = complete ? bound - 1 : rows[rows.length - 1]!.seq
       let upTo = -1
       while (upTo + 1 < owned.marks.length && owned.marks[upTo + 1]!.through <= covered) upTo++
       const next = upTo >= 0 ? owned.marks[upTo]!.next : undefined
@@ -177,20 +212,20 @@ export class Relay {
         owned.marks.splice(0, upTo + 1)
         return
       }
-      await this.#sent(rows, part, (records) => owned.writer.commit(records, offset))
+      await this.#sent(latestPerKey(rows), part, (records) => owned.writer.commit(records, offset))
       owned.lastCommitAt = Date.now()
       owned.failingSince = undefined
       this.#o.crash.maybe('after-changelog', this.#o.crash.typeIn('after-changelog', rows))
       // Revoked meanwhile: the next owner restores from what the changelog says now.
       if (this.#o.owned.get(part) !== owned) return
-      store.markSent(rows)
+      owned.changelog.splice(0, rows.length)
       owned.marks.splice(0, upTo + 1)
       if (offset !== undefined) owned.committed = offset
       if (complete) return
     }
   }
 
-  async #sent(rows: OutboxRow[], part: number | null, send: (records: ProducedRecord[]) => Promise<void>): Promise<void> {
+  async #sent(rows: (OutboxRow | QueuedRow)[], part: number | null, send: (records: ProducedRecord[]) => Promise<void>): Promise<void> {
     const records = rows.map(produced)
     const done = this.#o.observer?.sending(records, part)
     try {
@@ -203,7 +238,29 @@ export class Relay {
   }
 }
 
-function produced(row: OutboxRow): ProducedRecord {
+/**
+ * The changelog records below the partition's first unacknowledged output, in whole units (a
+ * unit's outputs come before its changelog records, so none of them straddles the bound), at most
+ * COMMIT_BATCH of them plus the rest of the last unit reached; `complete` when that is all below it.
+ */
+function committable(changelog: QueuedRow[], bound: number): { rows: QueuedRow[]; complete: boolean } {
+  let end = 0
+  while (end < changelog.length && changelog[end]!.seq < bound && (end < COMMIT_BATCH || changelog[end]!.unit === changelog[end - 1]!.unit)) end++
+  const complete = end === changelog.length || changelog[end]!.seq >= bound
+  return { rows: changelog.slice(0, end), complete }
+}
+
+/** Within one transaction only the last record of a key matters to a compacted topic (and to a restore). */
+function latestPerKey(rows: QueuedRow[]): QueuedRow[] {
+  const last = new Map<string, QueuedRow>()
+  for (const row of rows) {
+    last.delete(row.key)
+    last.set(row.key, row)
+  }
+  return [...last.values()]
+}
+
+function produced(row: OutboxRow | QueuedRow): ProducedRecord {
   return {
     topic: row.topic,
     key: row.key,

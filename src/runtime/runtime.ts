@@ -13,7 +13,7 @@ import { Crasher, type CrashPlan } from './crash.js'
 import { LocalStore, type TimerRow } from './local-store.js'
 import { Owned, Relay } from './relay.js'
 import { waitForBroker } from './broker-wait.js'
-import { DEFAULT_BROKER_LOST_AFTER_MS } from '../config.js'
+import { DEFAULT_BROKER_LOST_AFTER_MS, DEFAULT_COMMIT_INTERVAL_MS } from '../config.js'
 
 export type { Outcome } from './role.js'
 export { CRASH_POINTS, type CrashPlan, type CrashPoint } from './crash.js'
@@ -55,6 +55,8 @@ export interface RuntimeOptions {
   onFatal?: (error: Error) => void
   /** How long the broker may stay unreachable before `onFatal` (SAGA_BROKER_LOST_AFTER). */
   brokerLostAfterMs?: number
+  /** How often, at most, a partition commits its changelog records and offset (SAGA_COMMIT_INTERVAL). */
+  commitIntervalMs?: number
   /** Told when the consumer fails and when it is back, for /healthz and the metrics. */
   onConnection?: (event: ConnectionEvent) => void
   /** Metrics and tracing: told of each message handled and each relay send. */
@@ -114,6 +116,7 @@ export class Runtime {
       log: options.log,
       ...(options.observer ? { observer: options.observer } : {}),
       onStuck: (error) => void this.#rejoin(error),
+      commitIntervalMs: options.commitIntervalMs ?? DEFAULT_COMMIT_INTERVAL_MS,
     })
   }
 
@@ -123,6 +126,7 @@ export class Runtime {
 
   async start(): Promise<void> {
     this.#grouped = Boolean(this.#o.role.consumes[0]) && !this.#o.role.global
+    if (this.#grouped) this.#store.keepPartitionRowsInMemory((rows) => this.#relay.queue(rows))
     await this.#consume()
     this.#timerLoop = setInterval(() => this.fireDueTimers(), TIMER_POLL_MS)
     this.#relayLoop = setInterval(() => void this.relay(), RELAY_RETRY_MS)
@@ -240,7 +244,7 @@ export class Runtime {
       this.#afterCommit = null
     }
     for (const work of after) work()
-    const through = this.#store.lastId
+    const through = this.#store.lastSeq
     for (const [partition, next] of handled) this.#owned.get(partition)?.handled(through, next)
     void this.#relay.publish()
     for (const partition of handled.keys()) this.#relay.schedule(partition)
@@ -481,8 +485,22 @@ export class Runtime {
     }
   }
 
+  /** Messages and changelog records handled and not yet published or committed. */
   pendingOutbox(): number {
-    return this.#store.pending(this.#grouped ? JSON.stringify([...this.#owned.keys()]) : null)
+    let queued = 0
+    for (const owned of this.#owned.values()) queued += owned.outputs.length + owned.changelog.length
+    return this.#store.pending(this.#grouped ? '[]' : null) + queued
+  }
+
+  /** The rows of owned partitions waiting in memory, and when the oldest was written (ms), for the metrics. */
+  queued(): { depth: number; oldestAt: number | null } {
+    let depth = 0
+    let oldestAt: number | null = null
+    for (const owned of this.#owned.values()) {
+      depth += owned.outputs.length + owned.changelog.length
+      for (const first of [owned.outputs[0], owned.changelog[0]]) if (first && (oldestAt === null || first.at < oldestAt)) oldestAt = first.at
+    }
+    return { depth, oldestAt }
   }
 
   async #assigned(writers: PartitionWriter[]): Promise<void> {

@@ -101,7 +101,7 @@ export async function startRole(name: RoleName, config: Config, log: Logger, onF
   let connection: { lost: string; since: number } | undefined
   const metrics =
     name === 'api' || config.metricsPort !== undefined
-      ? new RoleMetrics({ role: name, ...(config.instanceId ? { instance: config.instanceId } : {}), db: db.$client, owned: () => (handler.global ? null : (runtime?.ownedPartitions() ?? [])), endOffsets: (topic) => bus.endOffsets(topic), countRecords: (topic, partition, from) => countRecords(bus, topic, partition, from) })
+      ? new RoleMetrics({ role: name, ...(config.instanceId ? { instance: config.instanceId } : {}), db: db.$client, owned: () => (handler.global ? null : (runtime?.ownedPartitions() ?? [])), endOffsets: (topic) => bus.endOffsets(topic), countRecords: (topic, partition, from) => countRecords(bus, topic, partition, from), queued: () => runtime?.queued() ?? { depth: 0, oldestAt: null } })
       : undefined
   const observer = roleObserver(metrics, tracing)
   runtime = new Runtime({
@@ -116,6 +116,7 @@ export async function startRole(name: RoleName, config: Config, log: Logger, onF
     ...(config.instanceId ? { instanceId: `${groupId(config, name)}@${config.instanceId}` } : {}),
     onFatal,
     brokerLostAfterMs: config.brokerLostAfterMs,
+    commitIntervalMs: config.commitIntervalMs,
     onConnection: (event) => {
       connection = event.kind === 'lost' ? { lost: event.reason, since: Date.now() } : undefined
       metrics?.connection(event)
