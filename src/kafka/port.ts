@@ -22,8 +22,9 @@ export interface ProducedRecord {
 }
 
 /**
- * The only way output leaves a partition that an instance owns: a Kafka transaction with its own
- * transactional id per input partition, so the next owner's first transaction fences this one.
+ * How a partition that an instance owns commits its progress (its changelog records and consumed
+ * offset): a Kafka transaction with its own transactional id per input partition, so the next
+ * owner's first transaction fences this one. Its outputs go through `publish`, before.
  */
 export interface PartitionWriter {
   readonly partition: number

@@ -7,8 +7,8 @@ export const CRASH_POINTS: CrashPoint[] = ['before-commit', 'after-commit', 'aft
 
 /**
  * Test-only: die abruptly (SIGKILL) once, at a chosen point. `onType` is the type of the message
- * being handled (before-commit, after-commit) or being published (after-publish), or one whose
- * changelog records were just committed (after-changelog).
+ * being handled (before-commit, after-commit), being published (after-publish), or handled and
+ * whose changelog records and offset were just committed (after-changelog).
  */
 export interface CrashPlan {
   at: CrashPoint
@@ -24,12 +24,28 @@ export interface CrashPlan {
 
 // Crash points stay on the hot path: with no crash plan (every run but the crash tests) each check returns on one undefined test.
 export class Crasher {
+  /** after-changelog: the partition and the sequence of the rows of the handling to die after, once a commit covers them. */
+  #armed: { part: number; seq: number } | undefined
+
   constructor(
     private readonly plan: CrashPlan | undefined,
     private readonly log: Logger,
   ) {}
 
-  /** The plan's type if one of these rows carries it ('' when the plan names no type), for a point reached by rows. */
+  /** A message of `type` was handled, its rows at or below `seq`: a plan for `point` waits for a commit that covers them. */
+  arm(point: CrashPoint, type: string, part: number | null, seq: number): void {
+    const plan = this.plan
+    if (!plan || plan.at !== point || part === null || this.#armed !== undefined || (plan.onType && plan.onType !== type)) return
+    this.#armed = { part, seq }
+  }
+
+  /** The partition's rows up to `seq` were committed: dies if they cover the armed handling. */
+  reached(point: CrashPoint, part: number, seq: number): void {
+    if (this.#armed === undefined || this.#armed.part !== part || seq < this.#armed.seq) return
+    this.maybe(point, this.plan?.onType ?? '')
+  }
+
+  /** The plan's type if one of these rows carries it ('' when the plan names no type), for a point reached by published rows. */
   typeIn(point: CrashPoint, rows: { value: string | null }[]): string | undefined {
     const plan = this.plan
     if (!plan || plan.at !== point) return undefined

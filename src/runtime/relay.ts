@@ -215,7 +215,7 @@ export class Relay {
       await this.#sent(latestPerKey(rows), part, (records) => owned.writer.commit(records, offset))
       owned.lastCommitAt = Date.now()
       owned.failingSince = undefined
-      this.#o.crash.maybe('after-changelog', this.#o.crash.typeIn('after-changelog', rows))
+      this.#o.crash.reached('after-changelog', part, Math.max(rows[rows.length - 1]?.seq ?? -1, upTo >= 0 ? owned.marks[upTo]!.through : -1))
       // Revoked meanwhile: the next owner restores from what the changelog says now.
       if (this.#o.owned.get(part) !== owned) return
       owned.changelog.splice(0, rows.length)

@@ -321,6 +321,7 @@ export class Runtime {
       if (outcome === 'processed') {
         this.#whenCommitted(() => {
           this.#crash.maybe('after-commit', message.type)
+          this.#crash.arm('after-changelog', message.type, part, this.#store.lastSeq)
           for (const n of decision?.notices ?? []) this.#o.log[n.level]({ ...n.fields }, n.msg)
           // A consumed record's outputs are relayed by handleRecords, with its batch.
           if (decision?.messages?.length && !source.record) void this.relay()
