@@ -5,15 +5,18 @@ import type { Logger } from 'pino'
 import type { Db } from '../db/database.js'
 import { derivedIds, derivedRandom } from './ids.js'
 import { parseEnvelope, type Message } from '../envelope.js'
-import type { ConsumedRecord, MessageBus, PartitionWriter, ProducedRecord, Subscription } from '../kafka/port.js'
+import type { ConsumedRecord, MessageBus } from '../kafka/port.js'
 import type { TopicNames } from '../topics.js'
 import { traceHeadersOf, type HandlingInput, type RuntimeObserver, type TraceHeaders } from '../observe/observer.js'
 import type { DecideContext, Decision, Outcome, RoleHandler } from './role.js'
 import { Crasher, type CrashPlan } from './crash.js'
-import { LocalStore, type TimerRow } from './local-store.js'
+import { LocalStore } from './local-store.js'
 import { Owned, Relay } from './relay.js'
-import { waitForBroker } from './broker-wait.js'
-import { DEFAULT_BROKER_LOST_AFTER_MS, DEFAULT_COMMIT_INTERVAL_MS } from '../config.js'
+import { eventAtOf, TIMER_HEADER, Timers } from './timers.js'
+
+export { TIMER_HEADER } from './timers.js'
+import { DEFAULT_COMMIT_INTERVAL_MS } from '../config.js'
+import { Membership, type ConnectionEvent } from './membership.js'
 
 export type { Outcome } from './role.js'
 export { CRASH_POINTS, type CrashPlan, type CrashPoint } from './crash.js'
@@ -23,10 +26,6 @@ export { CRASH_POINTS, type CrashPlan, type CrashPoint } from './crash.js'
 const HANDLE_BATCH = 256
 const TIMER_POLL_MS = 100
 const RELAY_RETRY_MS = 1000
-// A subscription whose broker is gone may never finish leaving the group: the coordinator expires it.
-const CLOSE_WAIT_MS = 5_000
-/** Marks a timer's message on the role's own input: the timer it fires, by key. */
-export const TIMER_HEADER = 'sagactl-timer'
 
 export interface RuntimeOptions {
   role: RoleHandler
@@ -63,7 +62,7 @@ export interface RuntimeOptions {
   observer?: RuntimeObserver
 }
 
-export type ConnectionEvent = { kind: 'lost'; reason: string } | { kind: 'back'; downMs: number }
+export type { ConnectionEvent } from './membership.js'
 
 /** SQLite failures that say nothing about the message: retrying later may succeed. */
 const TRANSIENT_SQLITE = /^SQLITE_(BUSY|LOCKED|IOERR|FULL|CANTOPEN|NOMEM|READONLY)/
@@ -86,20 +85,18 @@ export class Runtime {
   readonly #crash: Crasher
   readonly #relay: Relay
   readonly #owned = new Map<number, Owned>()
-  #subscription: Subscription | undefined
+  readonly #membership: Membership
   #timerLoop: NodeJS.Timeout | undefined
   #relayLoop: NodeJS.Timeout | undefined
   /** Set once the role consumes in a group: from then on output of a partition goes only while it is owned here. */
   #grouped = false
   #stopping = false
-  #rejoining = false
   /** Records received and not yet handled: handled together, in one SQLite transaction. */
   #inbox: ConsumedRecord[] = []
   #flushing = false
   /** While a batch is in its transaction: what to do once it has committed (logs, crash points). */
   #afterCommit: (() => void)[] | null = null
-  /** Timers whose message is on its way through the input log: key → the message id sent. */
-  readonly #firing = new Map<string, string>()
+  readonly #timers: Timers
 
   constructor(options: RuntimeOptions) {
     this.#o = options
@@ -115,8 +112,32 @@ export class Runtime {
       crash: this.#crash,
       log: options.log,
       ...(options.observer ? { observer: options.observer } : {}),
-      onStuck: (error) => void this.#rejoin(error),
+      onStuck: (error) => void this.#membership.rejoin(error),
       commitIntervalMs: options.commitIntervalMs ?? DEFAULT_COMMIT_INTERVAL_MS,
+    })
+    this.#timers = new Timers({
+      store: this.#store,
+      bus: options.bus,
+      log: options.log,
+      clock: this.#clock,
+      input: () => options.topics[options.role.consumes[0]!],
+      act: (message, timer, trace) => void this.#observed({ trace }, message.type, () => this.apply(message, { timer })),
+      touched: (part) => (part !== null && this.#owned.has(part) ? this.#relay.schedule(part) : void this.relay()),
+    })
+    const [input] = options.role.consumes
+    this.#membership = new Membership({
+      bus: options.bus,
+      log: options.log,
+      store: this.#store,
+      relay: this.#relay,
+      timers: this.#timers,
+      owned: this.#owned,
+      input: input ? { topic: options.topics[input], groupId: options.groupId, ...(options.instanceId ? { instanceId: options.instanceId } : {}), all: Boolean(options.role.global) } : undefined,
+      receive: (record) => this.#receive(record),
+      stopping: () => this.#stopping,
+      ...(options.brokerLostAfterMs !== undefined ? { brokerLostAfterMs: options.brokerLostAfterMs } : {}),
+      ...(options.onConnection ? { onConnection: options.onConnection } : {}),
+      fatal: (error) => this.#fatal(error),
     })
   }
 
@@ -127,68 +148,10 @@ export class Runtime {
   async start(): Promise<void> {
     this.#grouped = Boolean(this.#o.role.consumes[0]) && !this.#o.role.global
     if (this.#grouped) this.#store.keepPartitionRowsInMemory((rows) => this.#relay.queue(rows))
-    await this.#consume()
+    await this.#membership.consume()
     this.#timerLoop = setInterval(() => this.fireDueTimers(), TIMER_POLL_MS)
     this.#relayLoop = setInterval(() => void this.relay(), RELAY_RETRY_MS)
     void this.relay()
-  }
-
-  async #consume(): Promise<void> {
-    const [input] = this.#o.role.consumes
-    if (input && this.#o.role.global) {
-      await this.#followAll(this.#o.topics[input])
-    } else if (input) {
-      this.#subscription = await this.#o.bus.subscribe({
-        groupId: this.#o.groupId,
-        topic: this.#o.topics[input],
-        ...(this.#o.instanceId ? { instanceId: this.#o.instanceId } : {}),
-        ownership: {
-          assigned: (writers) => this.#assigned(writers),
-          revoked: (partitions) => this.#revoked(partitions),
-        },
-        handler: (record) => this.#receive(record),
-        onError: (error) => void this.#rejoin(error),
-      })
-    }
-  }
-
-  /**
-   * The consumer failed: a connection that closed, a broker or coordinator that went away, a
-   * partition fenced while still assigned here. Do in the process what a supervisor would do with
-   * a fresh one: drop every partition (a new owner, maybe this one, restores it from the
-   * changelog), wait for the broker, and join again. Only a broker gone for longer than
-   * `brokerLostAfterMs` ends the role.
-   */
-  async #rejoin(error: Error): Promise<void> {
-    if (this.#stopping || this.#rejoining) return
-    this.#rejoining = true
-    const lostAt = Date.now()
-    this.#o.log.warn({ err: error }, 'the consumer failed; leaving and joining again')
-    this.#o.onConnection?.({ kind: 'lost', reason: error.message })
-    const subscription = this.#subscription
-    this.#subscription = undefined
-    const partitions = [...this.#owned.keys()]
-    if (partitions.length > 0) this.#revoked(partitions)
-    await Promise.race([subscription?.close().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, CLOSE_WAIT_MS).unref())])
-    try {
-      // The broker may answer before the group does: a coordinator on a dead node stays in the
-      // metadata until the cluster has moved it. Each attempt is a fresh client, fresh metadata.
-      await waitForBroker(this.#o.bus, { since: lostAt, lostAfterMs: this.#o.brokerLostAfterMs ?? DEFAULT_BROKER_LOST_AFTER_MS, log: this.#o.log, stopped: () => this.#stopping }, async () => {
-        await this.#o.bus.reach()
-        await this.#consume()
-      })
-      if (this.#stopping) {
-        // Stopped while joining: stop() may have closed nothing yet.
-        await (this.#subscription as Subscription | undefined)?.close()
-        return
-      }
-      this.#o.log.info({ down_ms: Date.now() - lostAt }, 'consuming again')
-      this.#o.onConnection?.({ kind: 'back', downMs: Date.now() - lostAt })
-    } catch (failure) {
-      this.#fatal(failure as Error)
-    } finally {
-      this.#rejoining = false
-    }
   }
 
   async stop(): Promise<void> {
@@ -199,7 +162,7 @@ export class Runtime {
     this.#stopping = true
     await this.drain()
     for (const owned of this.#owned.values()) owned.release()
-    await this.#subscription?.close()
+    await this.#membership.close()
   }
 
   /** Partitions owned and restored, in order. */
@@ -291,7 +254,7 @@ export class Runtime {
     try {
       const outcome = store.within(part, () =>
         store.transaction((): Outcome => {
-          if (timerKey !== undefined) this.#timerFired(timerKey, message.message_id)
+          if (timerKey !== undefined) this.#timers.fired(timerKey, message.message_id)
           if (source.record && this.#o.role.global) store.setPosition(source.record.topic, source.record.partition, source.record.offset + 1n)
           if (store.seen(message.message_id)) {
             store.writeChangelog(now)
@@ -335,7 +298,7 @@ export class Runtime {
       // A timer's message was made by this role; if it cannot be handled, log it rather than loop.
       if (source.timer) {
         // The transaction that deleted the timer rolled back: delete it now, or it fires forever.
-        this.#dropTimer(source.timer.key, source.timer.part)
+        this.#timers.drop(source.timer.key, source.timer.part)
         this.#o.log.error({ err: error, message }, 'timer message could not be handled; dropped')
         return 'dead-lettered'
       }
@@ -347,13 +310,6 @@ export class Runtime {
       // topic after a fix is handled afresh.
       return this.#deadLetter(source.record, reason, positionId(source.record))
     }
-  }
-
-  /** The timer's message is being handled: the timer is done, unless a newer one took its key since. */
-  #timerFired(key: string, messageId: string): void {
-    if (this.#firing.get(key) === messageId) this.#firing.delete(key)
-    const timer = this.#store.timer(key)
-    if (timer && messageIdOf(timer.input) === messageId) this.#store.clearTimer(key)
   }
 
   /**
@@ -410,57 +366,7 @@ export class Runtime {
    */
   fireDueTimers(): number {
     if (this.#stopping) return 0
-    const due = this.#store.dueTimers(this.#clock(), this.#grouped ? JSON.stringify(this.ownedPartitions()) : null)
-    if (this.#grouped) return this.#sendTimers(due)
-    let fired = 0
-    for (const row of due) {
-      const parsed = parseEnvelope(Buffer.from(row.input))
-      if (!parsed.ok) {
-        this.#dropTimer(row.key, row.part, parsed.reason)
-        continue
-      }
-      this.#observed({ trace: (parsed.message as { trace_headers?: TraceHeaders }).trace_headers }, parsed.message.type, () => this.apply(parsed.message, { timer: { key: row.key, part: row.part, dueAt: eventAtOf(parsed.message) ?? row.dueAt } }))
-      fired++
-    }
-    return fired
-  }
-
-  #sendTimers(due: TimerRow[]): number {
-    const input = this.#o.topics[this.#o.role.consumes[0]!]
-    const records: ProducedRecord[] = []
-    const sent: [string, string][] = []
-    for (const row of due) {
-      const parsed = parseEnvelope(Buffer.from(row.input))
-      if (!parsed.ok || row.part === null) {
-        this.#dropTimer(row.key, row.part, parsed.ok ? 'a timer of no partition' : parsed.reason)
-        continue
-      }
-      const id = parsed.message.message_id
-      if (this.#firing.get(row.key) === id) continue
-      const { trace_headers: trace, type: _type, ...body } = parsed.message as Message & { trace_headers?: TraceHeaders }
-      records.push({ topic: input, key: parsed.message.order_id, value: JSON.stringify(body), headers: { ...trace, [TIMER_HEADER]: row.key }, partition: row.part })
-      sent.push([row.key, id])
-    }
-    if (records.length === 0) return 0
-    for (const [key, id] of sent) this.#firing.set(key, id)
-    this.#o.bus.publish(records).catch((error: Error) => {
-      // Fired again at the next poll.
-      for (const [key, id] of sent) if (this.#firing.get(key) === id) this.#firing.delete(key)
-      this.#o.log.warn({ err: error }, 'due timers could not be sent; will retry')
-    })
-    return records.length
-  }
-
-  #dropTimer(key: string, part: number | null, reason?: string): void {
-    const store = this.#store
-    store.within(part, () =>
-      store.transaction(() => {
-        store.clearTimer(key)
-        store.writeChangelog(this.#clock())
-      }),
-    )
-    if (part !== null) this.#relay.schedule(part)
-    if (reason) this.#o.log.error({ key, reason }, 'unreadable timer dropped')
+    return this.#timers.fire(this.#grouped ? this.ownedPartitions() : null, this.#grouped)
   }
 
   /** Sends the outputs, and commits the progress of every owned partition that is due. */
@@ -502,61 +408,6 @@ export class Runtime {
       for (const first of [owned.outputs[0], owned.changelog[0]]) if (first && (oldestAt === null || first.at < oldestAt)) oldestAt = first.at
     }
     return { depth, oldestAt }
-  }
-
-  async #assigned(writers: PartitionWriter[]): Promise<void> {
-    for (const writer of writers) {
-      const owned = new Owned(writer)
-      this.#owned.set(writer.partition, owned)
-      const restored = await this.#restore(writer.partition)
-      if (this.#owned.get(writer.partition) === owned) owned.ready = true
-      this.#o.log.info({ partition: writer.partition, ...restored }, 'partition assigned; state restored from the changelog')
-    }
-    void this.relay()
-  }
-
-  #revoked(partitions: number[]): void {
-    for (const p of partitions) {
-      const owned = this.#owned.get(p)
-      owned?.release()
-      this.#owned.delete(p)
-      for (const [key] of this.#firing) if (this.#store.timer(key)?.part === p) this.#firing.delete(key)
-      // Once its last commit has settled, forget the partition: a stale copy must not be read
-      // (state keyed by something other than an order, like chaos, is read whatever its partition).
-      void (owned?.flight ?? Promise.resolve()).finally(() => {
-        if (!this.#owned.has(p)) this.#store.wipe(p)
-      })
-    }
-    this.#o.log.info({ partitions }, 'partitions revoked; their timers stop here')
-  }
-
-  /**
-   * Replaces the local copy of a partition's state with the changelog's. The local copy may be
-   * ahead (handled here, never committed to Kafka) or behind (another instance owned it since).
-   */
-  async #restore(part: number): Promise<{ records: number; ms: number }> {
-    const started = Date.now()
-    const records: { key: string; value: string | null }[] = []
-    if (this.#store.changelog) {
-      await this.#o.bus.read({ topic: this.#store.changelog, partitions: [part], handler: (r) => void records.push({ key: r.key?.toString('utf8') ?? '', value: r.value ? r.value.toString('utf8') : null }) })
-    }
-    this.#store.restore(part, records)
-    return { records: records.length, ms: Date.now() - started }
-  }
-
-  /**
-   * A role that needs every partition (the api's read model) reads them all itself, from positions
-   * kept in its own file: a deleted file reads the topic again from the start.
-   */
-  async #followAll(topic: string): Promise<void> {
-    const ends = await this.#o.bus.endOffsets(topic)
-    const known = this.#store.positions(topic)
-    this.#subscription = await this.#o.bus.tail({
-      topic,
-      fromOffsets: ends.map((_, p) => known.get(p) ?? 0n),
-      handler: (record) => this.#receive(record),
-      onError: (error) => void this.#rejoin(error),
-    })
   }
 
   #observed(input: HandlingInput, type: string | undefined, work: () => Outcome): Outcome {
@@ -625,12 +476,6 @@ function withTrace<T>(store: LocalStore, trace: TraceHeaders | undefined, work: 
   }
 }
 
-/** The time a timer's decision gave it; absent in timers written before it was recorded. */
-function eventAtOf(message: Message): number | undefined {
-  const at = (message as { event_at?: unknown }).event_at
-  return typeof at === 'number' && Number.isFinite(at) ? at : undefined
-}
-
 /**
  * The time a message is handled at, as its decision sees it: a timer's due time, or the consumed
  * record's timestamp. Taken from the input and not the wall clock, so handling the same input from
@@ -644,14 +489,6 @@ function eventTime(source: Source, message: Message, isTimer: boolean, clock: ()
   }
   if (source.record && source.record.timestamp > 0n) return Number(source.record.timestamp)
   return clock()
-}
-
-function messageIdOf(input: string): string | undefined {
-  try {
-    return (JSON.parse(input) as { message_id?: string }).message_id
-  } catch {
-    return undefined
-  }
 }
 
 function positionId(record: ConsumedRecord): string {
