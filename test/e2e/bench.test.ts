@@ -92,7 +92,8 @@ describe('a short bench run on the test broker', () => {
     }
     expect(report.floor_ms?.count).toBe(20)
     expect(report.p50_vs_floor).toBeGreaterThan(0)
-    expect(report.outbox_lag_ms.orchestrator?.count).toBe(600)
+    // An owned partition's outputs wait in memory, not in the file: the roles in a group report no outbox rows.
+    expect(report.outbox_lag_ms.orchestrator?.count ?? 0).toBe(0)
     expect(chart).toMatch(/^<svg[\s\S]*<polyline[\s\S]*<\/svg>\s*$/)
   }, 300_000)
 
@@ -116,5 +117,7 @@ describe('a short bench run on the test broker', () => {
     expect(restarted).toMatchObject({ started_during_run: true, cpu_measured: 'at the end of the run' })
     expect(restarted!.cpu_ms).toBeGreaterThan(0)
     expect(report.loop_delay_ms.payment?.processes).toBeGreaterThanOrEqual(1)
+    // The api's accepted orders go through its file's outbox: one row each, and its wait is measured.
+    expect(report.outbox_lag_ms.api?.count).toBe(60)
   }, 300_000)
 })
