@@ -19,12 +19,17 @@ export interface DeadLetter {
 
 export async function listDeadLetters(bus: MessageBus, topics: TopicNames): Promise<DeadLetter[]> {
   const letters: DeadLetter[] = []
+  const seen = new Set<string>()
   await bus.read({
     topic: topics.dlq,
     handler: (record) => {
       try {
         const letter = JSON.parse(record.value?.toString() ?? '') as DeadLetter
-        if (letter.dead_letter_id) letters.push({ ...letter, replayed_at: null })
+        // A record handled again (after a crash, or by a zombie) is dead-lettered again with the same id: one letter.
+        if (letter.dead_letter_id && !seen.has(letter.dead_letter_id)) {
+          seen.add(letter.dead_letter_id)
+          letters.push({ ...letter, replayed_at: null })
+        }
       } catch {
         // Something that is not ours on the dead-letter topic: nothing to list.
       }

@@ -22,6 +22,8 @@ export interface MembershipOptions {
   /** The input: one topic in a group, or every partition of it read directly (`all`). */
   input: { topic: string; groupId: string; instanceId?: string; all: boolean } | undefined
   receive: (record: ConsumedRecord) => void
+  /** These partitions left: records of them received and not yet handled must not be handled. */
+  dropped: (partitions: number[]) => void
   stopping: () => boolean
   brokerLostAfterMs?: number
   onConnection?: (event: ConnectionEvent) => void
@@ -37,6 +39,8 @@ export class Membership {
   readonly #o: MembershipOptions
   #subscription: Subscription | undefined
   #rejoining = false
+  /** Moves on each rejoin: an assignment of the subscription left behind stops restoring. */
+  #generation = 0
 
   constructor(options: MembershipOptions) {
     this.#o = options
@@ -76,6 +80,7 @@ export class Membership {
   async rejoin(error: Error): Promise<void> {
     if (this.#o.stopping() || this.#rejoining) return
     this.#rejoining = true
+    this.#generation++
     const lostAt = Date.now()
     this.#o.log.warn({ err: error }, 'the consumer failed; leaving and joining again')
     this.#o.onConnection?.({ kind: 'lost', reason: error.message })
@@ -106,10 +111,16 @@ export class Membership {
   }
 
   async #assigned(writers: PartitionWriter[]): Promise<void> {
+    const generation = this.#generation
     for (const writer of writers) {
+      if (generation !== this.#generation) return
       const owned = new Owned(writer)
       this.#o.owned.set(writer.partition, owned)
       const restored = await this.#restore(writer.partition)
+      if (generation !== this.#generation) {
+        if (this.#o.owned.get(writer.partition) === owned) this.revoked([writer.partition])
+        return
+      }
       if (this.#o.owned.get(writer.partition) === owned) owned.ready = true
       this.#o.log.info({ partition: writer.partition, ...restored }, 'partition assigned; state restored from the changelog')
     }
@@ -118,6 +129,7 @@ export class Membership {
 
   revoked(partitions: number[]): void {
     this.#o.timers.forget(partitions)
+    this.#o.dropped(partitions)
     for (const p of partitions) {
       const owned = this.#o.owned.get(p)
       owned?.release()

@@ -58,6 +58,8 @@ export interface RelayOptions {
   observer?: RuntimeObserver
   /** Nothing has gone out for this long: the member is not coming back by retrying. */
   onStuck: (error: Error) => void
+  /** Another instance owns the partition now: everything of it here is to be forgotten. */
+  onFenced: (part: number) => void
   /** How often, at most, a partition commits its changelog records and offset. */
   commitIntervalMs: number
 }
@@ -121,32 +123,49 @@ export class Relay {
       this.#again = false
       const grouped = this.#o.grouped()
       const loose = grouped ? store.unsentLoose() : store.unsentAll()
-      const taken: [Owned, number][] = []
-      const rows: (OutboxRow | QueuedRow)[] = [...loose]
+      // Each group is acknowledged (or not) as a whole: the file's rows, then each owned partition's.
+      const groups: { rows: (OutboxRow | QueuedRow)[]; owned?: Owned }[] = loose.length > 0 ? [{ rows: loose }] : []
       if (grouped) {
         for (const owned of this.#o.owned.values()) {
           const fresh = owned.outputs.slice(owned.sending)
           if (fresh.length === 0) continue
           owned.sending += fresh.length
-          taken.push([owned, fresh.length])
-          rows.push(...fresh)
+          groups.push({ rows: fresh, owned })
         }
       }
-      if (rows.length === 0) return
+      if (groups.length === 0) return
+      let failure: Error | undefined
       try {
-        await this.#sent(rows, null, (records) => this.#o.bus.publish(records))
+        await this.#sent(groups.flatMap((g) => g.rows), null, (records) => this.#o.bus.publish(records))
+        for (const group of groups) this.#acknowledged(group)
       } catch (error) {
-        for (const [owned, n] of taken) owned.sending -= n
-        throw error
+        failure = error as Error
+        // One record the broker keeps refusing must not hold every partition back: send each group
+        // on its own, so only the partition it belongs to waits (and its offset with it).
+        for (const group of groups) {
+          try {
+            if (groups.length === 1) throw failure
+            await this.#sent(group.rows, null, (records) => this.#o.bus.publish(records))
+            this.#acknowledged(group)
+          } catch {
+            if (group.owned) group.owned.sending -= group.rows.length
+          }
+        }
       }
-      this.#o.crash.maybe('after-publish', this.#o.crash.typeIn('after-publish', rows))
-      store.markSent(loose)
-      for (const [owned, n] of taken) {
-        owned.outputs.splice(0, n)
-        owned.sending -= n
-      }
-      for (const [part, owned] of this.#o.owned) if (taken.some(([o]) => o === owned)) this.schedule(part)
+      // Retried by the relay loop, a second later: no tight loop against a record or a broker that refuses.
+      if (failure) throw failure
     }
+  }
+
+  #acknowledged(group: { rows: (OutboxRow | QueuedRow)[]; owned?: Owned }): void {
+    this.#o.crash.maybe('after-publish', this.#o.crash.typeIn('after-publish', group.rows))
+    if (!group.owned) {
+      this.#o.store.markSent(group.rows as OutboxRow[])
+      return
+    }
+    group.owned.outputs.splice(0, group.rows.length)
+    group.owned.sending -= group.rows.length
+    for (const [part, owned] of this.#o.owned) if (owned === group.owned) this.schedule(part)
   }
 
   /** Commits the partition's progress once the interval since its last commit has passed. */
@@ -175,10 +194,7 @@ export class Relay {
         if (error instanceof FencedError) {
           // Another instance owns it now; the group will tell us so. Until then, nothing of it is ours.
           this.#o.log.warn({ partition: part, err: error }, 'partition fenced off; it is handled elsewhere now')
-          if (this.#o.owned.get(part) === owned) {
-            owned.release()
-            this.#o.owned.delete(part)
-          }
+          if (this.#o.owned.get(part) === owned) this.#o.onFenced(part)
           return
         }
         this.#o.log.warn({ partition: part, err: error }, 'partition commit failed; will retry')

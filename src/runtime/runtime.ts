@@ -113,6 +113,7 @@ export class Runtime {
       log: options.log,
       ...(options.observer ? { observer: options.observer } : {}),
       onStuck: (error) => void this.#membership.rejoin(error),
+      onFenced: (part) => this.#membership.revoked([part]),
       commitIntervalMs: options.commitIntervalMs ?? DEFAULT_COMMIT_INTERVAL_MS,
     })
     this.#timers = new Timers({
@@ -134,6 +135,9 @@ export class Runtime {
       owned: this.#owned,
       input: input ? { topic: options.topics[input], groupId: options.groupId, ...(options.instanceId ? { instanceId: options.instanceId } : {}), all: Boolean(options.role.global) } : undefined,
       receive: (record) => this.#receive(record),
+      dropped: (partitions) => {
+        if (this.#inbox.length > 0) this.#inbox = this.#inbox.filter((r) => !partitions.includes(r.partition))
+      },
       stopping: () => this.#stopping,
       ...(options.brokerLostAfterMs !== undefined ? { brokerLostAfterMs: options.brokerLostAfterMs } : {}),
       ...(options.onConnection ? { onConnection: options.onConnection } : {}),
@@ -306,6 +310,8 @@ export class Runtime {
         this.#o.log.error({ err: error, message }, 'message could not be handled; dropped')
         return 'dead-lettered'
       }
+      // A timer's message read back from the log: its timer came back with the rollback; it must not fire again.
+      if (timerKey !== undefined) this.#timers.drop(timerKey, part, undefined, message.message_id)
       // Keyed by position, not message_id, so the same message replayed from the dead-letter
       // topic after a fix is handled afresh.
       return this.#deadLetter(source.record, reason, positionId(source.record))
@@ -426,7 +432,8 @@ export class Runtime {
     const store = this.#store
     const now = this.#clock()
     const letter = {
-      dead_letter_id: randomUUID(),
+      // Derived from the role and the record's position: handling the record again gives the same letter id.
+      dead_letter_id: derivedIds(`${this.#o.role.name}|${id}`)(),
       reason,
       role: this.#o.role.name,
       source: { topic: record.topic, partition: record.partition, offset: record.offset.toString() },

@@ -86,9 +86,17 @@ export class Timers {
     if (timer && messageIdOf(timer.input) === messageId) this.#o.store.clearTimer(key)
   }
 
-  /** A timer that cannot be handled: deleted, with its changelog record, so it does not fire forever. */
-  drop(key: string, part: number | null, reason?: string): void {
+  /**
+   * A timer that cannot be handled: deleted, with its changelog record, so it does not fire
+   * forever. With `messageId`, only if the timer still sends that message (a newer one stays).
+   */
+  drop(key: string, part: number | null, reason?: string, messageId?: string): void {
     const store = this.#o.store
+    if (messageId !== undefined) {
+      const timer = store.timer(key)
+      if (!timer || messageIdOf(timer.input) !== messageId) return
+      if (this.#firing.get(key) === messageId) this.#firing.delete(key)
+    }
     store.within(part, () =>
       store.transaction(() => {
         store.clearTimer(key)

@@ -24,10 +24,13 @@ export class MemoryWriter implements PartitionWriter {
 export class MemoryBus implements MessageBus {
   published: ProducedRecord[] = []
   failNext = 0
+  /** A send with a record this matches is refused, every time (a record the broker will never take). */
+  refuse: ((record: ProducedRecord) => boolean) | undefined
   subscription: SubscribeOptions | undefined
   readonly writers = new Map<number, MemoryWriter>()
 
   async publish(records: ProducedRecord[]): Promise<void> {
+    if (this.refuse && records.some(this.refuse)) throw new Error('record refused by the broker')
     if (this.failNext > 0) {
       this.failNext--
       throw new Error('broker unavailable')
