@@ -134,26 +134,14 @@ export class Relay {
         }
       }
       if (groups.length === 0) return
-      let failure: Error | undefined
+      const rows = groups.flatMap((g) => g.rows)
       try {
-        await this.#sent(groups.flatMap((g) => g.rows), null, (records) => this.#o.bus.publish(records))
-        for (const group of groups) this.#acknowledged(group)
+        await this.#sent(rows, null, (records) => this.#o.bus.publish(records))
       } catch (error) {
-        failure = error as Error
-        // One record the broker keeps refusing must not hold every partition back: send each group
-        // on its own, so only the partition it belongs to waits (and its offset with it).
-        for (const group of groups) {
-          try {
-            if (groups.length === 1) throw failure
-            await this.#sent(group.rows, null, (records) => this.#o.bus.publish(records))
-            this.#acknowledged(group)
-          } catch {
-            if (group.owned) group.owned.sending -= group.rows.length
-          }
-        }
+        for (const group of groups) if (group.owned) group.owned.sending -= group.rows.length
+        throw error
       }
-      // Retried by the relay loop, a second later: no tight loop against a record or a broker that refuses.
-      if (failure) throw failure
+      for (const group of groups) this.#acknowledged(group)
     }
   }
 

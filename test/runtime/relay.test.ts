@@ -117,18 +117,4 @@ describe('the relay of a role in a group: outputs at once from memory, the chang
     await runtime.relay()
     expect(bus.published).toEqual([])
   })
-
-  it('given one partition whose output the broker keeps refusing, then the other partitions still publish and commit', async () => {
-    await bus.assign([PART + 1])
-    const [stuck, fine] = [randomUUID(), randomUUID()]
-    bus.refuse = (r) => r.key === stuck
-    runtime.handleRecords([on(stuck), { ...on(fine), partition: PART + 1 }])
-    await runtime.drain(1_000)
-    expect(commands().map((r) => r.key)).toEqual([fine])
-    expect(bus.writers.get(PART + 1)!.commits.at(-1)!.nextOffset).toBe(offset)
-    expect(bus.writers.get(PART)!.commits.some((c) => c.nextOffset !== undefined)).toBe(false)
-    bus.refuse = undefined
-    await runtime.drain(2_000)
-    expect(commands().map((r) => r.key).sort()).toEqual([stuck, fine].sort())
-  })
 })
