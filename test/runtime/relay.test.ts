@@ -1,21 +1,17 @@
 import { randomUUID } from 'node:crypto'
-import fs from 'node:fs'
-import os from 'node:os'
-import path from 'node:path'
 
-import { pino } from 'pino'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 
-import { openDatabase, type Db } from '../../src/db/database.js'
+import type { Db } from '../../src/db/database.js'
 import { event } from '../../src/envelope.js'
 import type { ConsumedRecord } from '../../src/kafka/port.js'
 import type { RoleHandler } from '../../src/runtime/role.js'
 import { Runtime } from '../../src/runtime/runtime.js'
-import { changelogTopic, topicNames } from '../../src/topics.js'
-import { MemoryBus } from './memory-bus.js'
+import { topicNames } from '../../src/topics.js'
+import { groupedRuntime, type GroupedRuntime } from './grouped-runtime.js'
+import type { MemoryBus } from './memory-bus.js'
 
 const topics = topicNames('')
-const changelog = changelogTopic('', 'orchestrator')
 const PART = 4
 
 /** Counts each order's messages in its state and sends one command per message; throws or fails the database on demand. */
@@ -31,7 +27,6 @@ const counter: RoleHandler = {
 }
 
 describe('the relay of a role in a group: outputs at once from memory, the changelog and offset after them', () => {
-  let dir: string
   let db: Db
   let bus: MemoryBus
   let runtime: Runtime
@@ -49,20 +44,13 @@ describe('the relay of a role in a group: outputs at once from memory, the chang
   const commands = () => bus.published.filter((r) => r.topic === topics.inventoryCommands)
   const fileOutbox = () => db.$client.prepare('SELECT count(*) FROM outbox').pluck().get() as number
 
+  let system: GroupedRuntime
   beforeEach(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sagactl-relay-'))
-    db = openDatabase(path.join(dir, 'orchestrator.db'))
-    bus = new MemoryBus()
     offset = 0n
-    runtime = new Runtime({ role: counter, db, bus, topics, changelog, log: pino({ level: 'silent' }), groupId: 'g' })
-    await runtime.start()
-    await bus.assign([PART])
+    system = await groupedRuntime(counter, PART)
+    ;({ db, bus, runtime } = system)
   })
-  afterEach(async () => {
-    await runtime.stop()
-    db.$client.close()
-    fs.rmSync(dir, { recursive: true, force: true })
-  })
+  afterEach(() => system.close())
 
   it('given a record of an owned partition, then its rows never reach the file, and it is published and committed all the same', async () => {
     const order = randomUUID()

@@ -1,17 +1,16 @@
 import { randomUUID } from 'node:crypto'
-import fs from 'node:fs'
-import os from 'node:os'
 import path from 'node:path'
 
 import { pino } from 'pino'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 
-import { openDatabase, type Db } from '../../src/db/database.js'
+import { openDatabase } from '../../src/db/database.js'
 import { event } from '../../src/envelope.js'
 import type { ConsumedRecord, ProducedRecord } from '../../src/kafka/port.js'
 import type { RoleHandler } from '../../src/runtime/role.js'
 import { Runtime, TIMER_HEADER } from '../../src/runtime/runtime.js'
-import { changelogTopic, topicNames } from '../../src/topics.js'
+import { topicNames } from '../../src/topics.js'
+import { groupedRuntime, type GroupedRuntime } from './grouped-runtime.js'
 import { MemoryBus } from './memory-bus.js'
 
 const topics = topicNames('')
@@ -30,27 +29,19 @@ const brokenTimer: RoleHandler = {
 
 describe('timers of a role in a group: through the log, and never fired forever', () => {
   let dir: string
-  let db: Db
   let bus: MemoryBus
   let runtime: Runtime
   let now = 10_000
 
   const readBack = (r: ProducedRecord, offset: bigint): ConsumedRecord => ({ topic: r.topic, partition: r.partition!, offset, key: Buffer.from(r.key), value: Buffer.from(r.value as string), headers: r.headers ?? {}, timestamp: BigInt(now) })
 
+  let system: GroupedRuntime
   beforeEach(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sagactl-timers-'))
-    db = openDatabase(path.join(dir, 'orchestrator.db'))
-    bus = new MemoryBus()
     now = 10_000
-    runtime = new Runtime({ role: brokenTimer, db, bus, topics, changelog: changelogTopic('', 'orchestrator'), log: pino({ level: 'silent' }), groupId: 'g', clock: () => now })
-    await runtime.start()
-    await bus.assign([PART])
+    system = await groupedRuntime(brokenTimer, PART, () => now)
+    ;({ dir, bus, runtime } = system)
   })
-  afterEach(async () => {
-    await runtime.stop()
-    db.$client.close()
-    fs.rmSync(dir, { recursive: true, force: true })
-  })
+  afterEach(() => system.close())
 
   it('given a timer whose message fails when read back, then that message is dead-lettered once and the timer fires no more', async () => {
     const order = randomUUID()
