@@ -135,9 +135,9 @@ export class Runtime {
       owned: this.#owned,
       input: input ? { topic: options.topics[input], groupId: options.groupId, ...(options.instanceId ? { instanceId: options.instanceId } : {}), all: Boolean(options.role.global) } : undefined,
       receive: (record) => this.#receive(record),
-      dropped: (partitions) => {
-        if (this.#inbox.length > 0) this.#inbox = this.#inbox.filter((r) => !partitions.includes(r.partition))
-      },
+      // Records already received for a revoked partition stay: the consumer may keep its position
+      // when the partition comes back, and dropping them lost orders in the soak.
+      dropped: () => undefined,
       stopping: () => this.#stopping,
       ...(options.brokerLostAfterMs !== undefined ? { brokerLostAfterMs: options.brokerLostAfterMs } : {}),
       ...(options.onConnection ? { onConnection: options.onConnection } : {}),
