@@ -5,6 +5,7 @@ import { openBus } from '../kafka/open-bus.js'
 import { listDeadLetters } from '../ops/dead-letters.js'
 import { deadLetteredIds, renderVerifyReport, verifyMessages, type VerifyReport } from '../ops/verify.js'
 import { waitForQuiet } from '../ops/quiet.js'
+import { groupInputs } from '../services/start-role.js'
 import { readSagaMessages, sagaTopics } from '../services/orchestrator/saga-log.js'
 import { activeSaga } from '../saga/active.js'
 import { topicNames } from '../topics.js'
@@ -17,7 +18,7 @@ export default class Verify extends Command {
   static override enableJsonFlag = true
   static override flags = {
     ...connectionFlags,
-    'wait-quiet': Flags.integer({ description: 'first wait up to N seconds for the topics to stop growing', min: 0, default: 0 }),
+    'wait-quiet': Flags.integer({ description: 'first wait up to N seconds for the topics to stop growing and every role group to read up to their end', min: 0, default: 0 }),
     'allow-empty': Flags.boolean({ description: 'exit 0 when no order is found (otherwise that exits 1)', default: false }),
   }
 
@@ -28,7 +29,7 @@ export default class Verify extends Command {
     const bus = openBus(config, 'sagactl-verify')
     try {
       // A saga waiting out a retry is silent for up to the longest delay: quiet means longer than that.
-      if (flags['wait-quiet'] > 0) await waitForQuiet(bus, sagaTopics(names), flags['wait-quiet'] * 1000, config.retry.maxDelayMs + 3000)
+      if (flags['wait-quiet'] > 0) await waitForQuiet(bus, sagaTopics(names), flags['wait-quiet'] * 1000, config.retry.maxDelayMs + 3000, groupInputs(config.topicPrefix))
       const report = verifyMessages(await readSagaMessages(bus, names), deadLetteredIds(await listDeadLetters(bus, names)), { allowEmpty: flags['allow-empty'], saga: activeSaga })
       this.log(renderVerifyReport(report))
       if (!report.ok) process.exitCode = 1

@@ -400,6 +400,19 @@ export class PlatformaticBus implements MessageBus {
     }
   }
 
+  async committedOffsets(groupId: string, topic: string): Promise<bigint[]> {
+    const partitions = (await this.endOffsets(topic)).map((_, p) => p)
+    const admin = new Admin(this.#client('admin'))
+    try {
+      const [group] = await admin.listConsumerGroupOffsets({ groups: [{ groupId, topics: [{ name: topic, partitionIndexes: partitions }] }] })
+      const committed = partitions.map(() => -1n)
+      for (const p of group?.topics.find((t) => t.name === topic)?.partitions ?? []) committed[p.partitionIndex] = p.committedOffset
+      return committed
+    } finally {
+      await admin.close().catch(() => undefined)
+    }
+  }
+
   async ensureTopics(specs: TopicSpec[]): Promise<void> {
     const admin = new Admin(this.#client('admin'))
     try {

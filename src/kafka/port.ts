@@ -102,6 +102,8 @@ export interface MessageBus {
   tail(options: TailOptions): Promise<Subscription>
   /** The next offset to be written, per partition. */
   endOffsets(topic: string): Promise<bigint[]>
+  /** The group's committed offset of each partition of the topic (index = partition); -1 where none. */
+  committedOffsets(groupId: string, topic: string): Promise<bigint[]>
   ensureTopics(specs: TopicSpec[]): Promise<void>
   /** The partition a key lands on, among `count` (the producers' partitioner). */
   partitionOf(key: string, count: number): number

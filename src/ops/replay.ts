@@ -61,6 +61,7 @@ export async function replay(bus: MessageBus, config: Config, log: Logger, optio
       read: (o) => bus.read(o),
       tail: (o) => bus.tail(o),
       endOffsets: (t) => bus.endOffsets(t),
+      committedOffsets: (g, t) => bus.committedOffsets(g, t),
       ensureTopics: (t) => bus.ensureTopics(t),
       partitionOf: (k, n) => bus.partitionOf(k, n),
       ping: () => bus.ping(),

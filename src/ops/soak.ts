@@ -10,6 +10,7 @@ import { activeSaga } from '../saga/active.js'
 import { roleNames } from '../saga/derive.js'
 import { topicNames, topicSpecs } from '../topics.js'
 import { keyedIds } from '../services/api/idempotency.js'
+import { groupInputs } from '../services/start-role.js'
 import { waitForQuiet } from './quiet.js'
 import { readSagaMessages, sagaTopics } from '../services/orchestrator/saga-log.js'
 import { Supervisor, unitsFor, waitForHealthy } from './supervisor.js'
@@ -207,7 +208,7 @@ export async function soak(o: SoakOptions): Promise<SoakReport> {
     await sleep(2000)
     for (const unit of supervisor.names()) if (!supervisor.running(unit)) supervisor.start(unit)
     o.log('all orders submitted; waiting for the system to go quiet')
-    const quiet = await waitForQuiet(bus, sagaTopics(topics), o.quietTimeoutMs, STEP_TIMEOUT_MS + RETRY_MAX_MS + 3000)
+    const quiet = await waitForQuiet(bus, sagaTopics(topics), o.quietTimeoutMs, STEP_TIMEOUT_MS + RETRY_MAX_MS + 3000, groupInputs(prefix))
     if (!quiet) o.log('the system did not go quiet before the deadline; verifying anyway')
 
     const messages = await readSagaMessages(bus, topics)

@@ -43,8 +43,14 @@ export function roleHandler(name: RoleName, config: Config, saga: Saga = activeS
   return participantRole(participantSpec(step), { successRate, allowChaos: config.allowChaos, retentionMs: config.retentionMs })
 }
 
-export function groupId(config: Config, role: RoleName): string {
+export function groupId(config: Pick<Config, 'topicPrefix'>, role: RoleName): string {
   return `${config.topicPrefix}sagactl-${role}`
+}
+
+/** Each role that reads in a consumer group, as that group and the topic it reads. */
+export function groupInputs(topicPrefix: string, saga: Saga = activeSaga): { groupId: string; topic: string }[] {
+  const names = topicNames(topicPrefix, saga)
+  return Object.entries(changelogInputs(saga)).map(([role, input]) => ({ groupId: groupId({ topicPrefix }, role as RoleName), topic: names[input] }))
 }
 
 /** Where this instance keeps its cache: its own directory when it is named. */

@@ -7,6 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vi
 
 import { PlatformaticBus } from '../../src/kafka/platformatic.js'
 import { FencedError, TopicMismatchError, type ConsumedRecord, type PartitionWriter, type Subscription } from '../../src/kafka/port.js'
+import { caughtUp } from '../../src/ops/quiet.js'
 import { waitFor } from './harness.js'
 
 // The adapter driven directly, with no role on top: the guarantees the README's "Scaling out"
@@ -394,6 +395,23 @@ describe('the Kafka adapter on a real broker', () => {
       await open.commit()
       await waitFor(async () => (await visible(f.bus, f.output)).length === 3, 'the committed transaction to become visible')
       expect(await visible(f.bus, f.output)).toEqual(['c1', 'open', 'c2'])
+    })
+
+    it('committedOffsets gives the group’s offset per partition (-1 where none), and a group is caught up only once it committed up to the end', async () => {
+      const f = await fresh(2)
+      const a = await join(f, 'a')
+      await waitFor(async () => a.owned.size === 2, 'both partitions assigned')
+      const groups = [{ groupId: f.group, topic: f.input }]
+      expect(await f.bus.committedOffsets(f.group, f.input)).toEqual([-1n, -1n])
+      expect(await caughtUp(f.bus, groups)).toBe(true)
+
+      await f.bus.publish([{ topic: f.input, key: 'k', value: 'r0', partition: 1 }])
+      await waitFor(() => a.handled.length === 1, 'the record to be handled')
+      expect(await caughtUp(f.bus, groups)).toBe(false)
+      await writerOf(a, 1).commit([], a.handled[0]!.offset + 1n)
+      await waitFor(async () => (await f.bus.committedOffsets(f.group, f.input))[1] === 1n, 'the offset to be committed')
+      expect(await f.bus.committedOffsets(f.group, f.input)).toEqual([-1n, 1n])
+      expect(await caughtUp(f.bus, groups)).toBe(true)
     })
 
     it('ensureTopics refuses an existing changelog that is not compacted, or has another partition count (TopicMismatchError)', async () => {

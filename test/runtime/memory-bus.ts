@@ -64,6 +64,9 @@ export class MemoryBus implements MessageBus {
   async endOffsets(): Promise<bigint[]> {
     return []
   }
+  async committedOffsets(): Promise<bigint[]> {
+    return []
+  }
   partitionOf(): number {
     return 0
   }
