@@ -24,6 +24,8 @@ export interface Envelope {
   payload: Payload
   occurred_at?: string
   causation_id?: string
+  /** The hash of the saga definition the writer runs (derive.ts definitionHash); a role running another refuses the message. */
+  saga_definition?: string
 }
 
 /** An envelope whose type has been resolved; `type` is the event or command type. */

@@ -6,6 +6,8 @@ export interface DecideContext {
   now: number
   newId(): string
   random(): number
+  /** What the role's prepare() returned for this message, when it has one. */
+  prepared?: unknown
 }
 
 /** Synchronous keyed state, read and written inside the role's transaction. */
@@ -47,6 +49,13 @@ export interface RoleHandler {
    */
   global?: boolean
   handle(message: Message, store: StateStore, ctx: DecideContext): Decision
+  /**
+   * Outside work (a call to another service) done before `handle`, outside the transaction, for a
+   * message not handled before; its result reaches `handle` as ctx.prepared. A partition's
+   * messages are prepared and handled one at a time, in order. It may run again for the same
+   * message after a crash, so it must be idempotent (the step's idempotency key).
+   */
+  prepare?(message: Message, state: Pick<StateStore, 'get'>): Promise<unknown> | undefined
   /**
    * Whether a state row is done with (a finished saga), so retention may forget it once idle for
    * SAGA_RETENTION. Absent: every row is, and only idle time decides.

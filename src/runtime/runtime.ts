@@ -4,7 +4,7 @@ import type { Logger } from 'pino'
 
 import type { Db } from '../db/database.js'
 import { derivedIds, derivedRandom } from './ids.js'
-import { parseEnvelope, type Message } from '../envelope.js'
+import { parseEnvelope, type Envelope, type Message } from '../envelope.js'
 import type { ConsumedRecord, MessageBus } from '../kafka/port.js'
 import type { TopicNames } from '../topics.js'
 import { traceHeadersOf, type HandlingInput, type RuntimeObserver, type TraceHeaders } from '../observe/observer.js'
@@ -60,6 +60,13 @@ export interface RuntimeOptions {
   onConnection?: (event: ConnectionEvent) => void
   /** Metrics and tracing: told of each message handled and each relay send. */
   observer?: RuntimeObserver
+  /**
+   * The saga definition's hash: stamped on every message this role writes, and a message stamped
+   * with another one is refused (dead-lettered with the reason), not handled under the wrong steps.
+   */
+  definition?: string
+  /** Partitions whose records are prepared (a role's outside work) at once; each partition stays in order. */
+  concurrency?: number
 }
 
 export type { ConnectionEvent } from './membership.js'
@@ -67,7 +74,13 @@ export type { ConnectionEvent } from './membership.js'
 /** SQLite failures that say nothing about the message: retrying later may succeed. */
 const TRANSIENT_SQLITE = /^SQLITE_(BUSY|LOCKED|IOERR|FULL|CANTOPEN|NOMEM|READONLY)/
 
-type Source = { record?: ConsumedRecord; timer?: { key: string; part: number | null; dueAt?: number } }
+type Source = { record?: ConsumedRecord; timer?: { key: string; part: number | null; dueAt?: number }; prepared?: unknown }
+
+const DEFAULT_CONCURRENCY = 8
+/** A role's prepare() that threw: the record is dead-lettered with the error, like a handler's. */
+class PrepareFailed {
+  constructor(readonly error: Error) {}
+}
 
 /**
  * The one I/O shell every role runs in: inbox check → decide → state, inbox row, outbox rows and
@@ -94,6 +107,10 @@ export class Runtime {
   /** Records received and not yet handled: handled together, in one SQLite transaction. */
   #inbox: ConsumedRecord[] = []
   #flushing = false
+  /** With a role that prepares: records waiting per partition, and the partitions being worked on. */
+  readonly #lanes = new Map<number, ConsumedRecord[]>()
+  readonly #running = new Map<number, Promise<void>>()
+  #closing = false
   /** While a batch is in its transaction: what to do once it has committed (logs, crash points). */
   #afterCommit: (() => void)[] | null = null
   readonly #timers: Timers
@@ -163,6 +180,9 @@ export class Runtime {
     clearInterval(this.#relayLoop)
     // Handle nothing more, publish what was handled and commit it while the group membership still
     // stands, then leave: the next owner starts where this one committed.
+    // A lane in the middle of its outside work finishes it and records the result; it takes no more.
+    this.#closing = true
+    await Promise.race([Promise.all(this.#running.values()), new Promise((resolve) => setTimeout(resolve, 5_000).unref())])
     this.#stopping = true
     await this.drain()
     for (const owned of this.#owned.values()) owned.release()
@@ -184,7 +204,7 @@ export class Runtime {
    * record that fails rolls back alone and is dead-lettered while the others stand. Synchronous:
    * when it returns, every record's effects are committed locally.
    */
-  handleRecords(records: ConsumedRecord[]): Outcome[] {
+  handleRecords(records: ConsumedRecord[], prepared: unknown[] = []): Outcome[] {
     const after: (() => void)[] = []
     const handled = new Map<number, bigint>()
     this.#afterCommit = after
@@ -195,12 +215,13 @@ export class Runtime {
       const commit = this.#o.role.global ? <T>(work: () => T): T => this.#store.lightly(work) : <T>(work: () => T): T => work()
       outcomes = commit(() =>
         this.#store.transaction(() =>
-          records.map((record): Outcome => {
+          records.map((record, i): Outcome => {
             const owned = this.#owned.get(record.partition)
             if (this.#grouped && (this.#stopping || !owned?.ready)) return 'not-owned'
+            const work = prepared[i]
             const parsed = parseEnvelope(record.value)
             const outcome = this.#observed({ record, trace: traceHeadersOf(record.headers) }, parsed.ok ? parsed.message.type : undefined, () =>
-              parsed.ok ? this.apply(parsed.message, { record }) : this.#deadLetter(record, parsed.reason, positionId(record)),
+              parsed.ok ? this.apply(parsed.message, { record, ...(work !== undefined ? { prepared: work } : {}) }) : this.#deadLetter(record, parsed.reason, positionId(record)),
             )
             if (owned) handled.set(record.partition, record.offset + 1n)
             return outcome
@@ -220,6 +241,13 @@ export class Runtime {
 
   /** Records that arrive in one turn (a fetch) are handled in the next, together. */
   #receive(record: ConsumedRecord): void {
+    if (this.#o.role.prepare) {
+      const lane = this.#lanes.get(record.partition)
+      if (lane) lane.push(record)
+      else this.#lanes.set(record.partition, [record])
+      this.#pump()
+      return
+    }
     this.#inbox.push(record)
     if (this.#flushing) return
     this.#flushing = true
@@ -241,6 +269,63 @@ export class Runtime {
     else this.#flushing = false
   }
 
+  /**
+   * A role that does outside work: each partition's records one at a time, in order (prepare,
+   * then handle in one transaction), up to `concurrency` partitions at once.
+   */
+  #pump(): void {
+    const limit = this.#o.concurrency ?? DEFAULT_CONCURRENCY
+    for (const [part, lane] of this.#lanes) {
+      if (this.#running.size >= limit || this.#closing || this.#stopping) return
+      if (this.#running.has(part) || lane.length === 0) continue
+      const run = this.#runLane(part, lane).finally(() => {
+        this.#running.delete(part)
+        if (lane.length === 0 && this.#lanes.get(part) === lane) this.#lanes.delete(part)
+        this.#pump()
+      })
+      this.#running.set(part, run)
+    }
+  }
+
+  async #runLane(part: number, lane: ConsumedRecord[]): Promise<void> {
+    while (lane.length > 0 && !this.#closing && !this.#stopping) {
+      const record = lane.shift()!
+      const prepared = await this.#prepare(record)
+      try {
+        this.handleRecords([record], [prepared])
+      } catch (error) {
+        // Nothing of it was committed: it comes again to whoever owns the partition next.
+        lane.length = 0
+        this.#fatal(error as Error)
+        return
+      }
+    }
+  }
+
+  /** The role's outside work for a record it will handle: nothing for one not owned, unreadable or seen. */
+  async #prepare(record: ConsumedRecord): Promise<unknown> {
+    const prepare = this.#o.role.prepare
+    if (!prepare) return undefined
+    if (this.#grouped && !this.#owned.get(record.partition)?.ready) return undefined
+    const parsed = parseEnvelope(record.value)
+    if (!parsed.ok || this.#refusal(parsed.message)) return undefined
+    const store = this.#store
+    if (store.seen(parsed.message.message_id)) return undefined
+    try {
+      return await prepare(parsed.message, { get: (scope, key) => store.state.get(scope, key) })
+    } catch (error) {
+      return new PrepareFailed(error as Error)
+    }
+  }
+
+  /** Why this role must not handle a message made under another saga definition; undefined if it may. */
+  #refusal(message: Message): string | undefined {
+    const theirs = message.saga_definition
+    const ours = this.#o.definition
+    if (!ours || typeof theirs !== 'string' || theirs === ours) return undefined
+    return `saga definition mismatch: this message was made under definition ${theirs}, ${this.#o.role.name} runs ${ours}; give every role the same saga module (--saga)`
+  }
+
   /** Runs `work` once the enclosing batch has committed; at once outside a batch. */
   #whenCommitted(work: () => void): void {
     if (this.#afterCommit) this.#afterCommit.push(work)
@@ -252,7 +337,7 @@ export class Runtime {
     const store = this.#store
     const timerKey = source.timer?.key ?? (source.record ? source.record.headers[TIMER_HEADER] : undefined)
     const now = eventTime(source, message, timerKey !== undefined, this.#clock)
-    const ctx: DecideContext = { now, newId: derivedIds(message.message_id), random: this.#random ?? derivedRandom(message.message_id) }
+    const ctx: DecideContext = { now, newId: derivedIds(message.message_id), random: this.#random ?? derivedRandom(message.message_id), ...(source.prepared !== undefined ? { prepared: source.prepared } : {}) }
     const part = source.record?.partition ?? source.timer?.part ?? null
     let decision: Decision | undefined
     try {
@@ -264,12 +349,15 @@ export class Runtime {
             store.writeChangelog(now)
             return 'duplicate'
           }
+          const refusal = this.#refusal(message)
+          if (refusal) throw new Refused(refusal)
+          if (source.prepared instanceof PrepareFailed) throw source.prepared.error
           decision = this.#o.role.handle(message, store.state, ctx)
           if (decision.reject) throw new Rejected(decision.reject)
           this.#crash.maybe('before-commit', message.type)
           store.markSeen(message.message_id, message.order_id, now)
           // Every message names its cause; a timer's cause is the timer message itself, which shows in the log only this way.
-          for (const out of decision.messages ?? []) store.enqueue(this.#o.topics[out.topic], { ...out.envelope, causation_id: out.envelope.causation_id ?? message.message_id }, now)
+          for (const out of decision.messages ?? []) store.enqueue(this.#o.topics[out.topic], this.#stamped({ ...out.envelope, causation_id: out.envelope.causation_id ?? message.message_id }), now)
           if (decision.timer === null) store.clearTimer(message.order_id)
           // The timer keeps the trace context, so a retry stays in the order's trace.
           // A timer's delay runs from when the input is handled here, on this host's clock: an input
@@ -299,6 +387,7 @@ export class Runtime {
       const code = (error as { code?: string }).code ?? ''
       if (TRANSIENT_SQLITE.test(code)) throw error
       const reason = error instanceof Rejected ? error.message : `handler error: ${(error as Error).message}`
+      if (error instanceof Refused) this.#o.log.error({ message_id: message.message_id, order_id: message.order_id, type: message.type }, reason)
       // A timer's message was made by this role; if it cannot be handled, log it rather than loop.
       if (source.timer) {
         // The transaction that deleted the timer rolled back: delete it now, or it fires forever.
@@ -318,6 +407,10 @@ export class Runtime {
     }
   }
 
+  #stamped(envelope: Envelope): Envelope {
+    return this.#o.definition ? { ...envelope, saga_definition: this.#o.definition } : envelope
+  }
+
   /**
    * Writes outgoing messages that do not answer a consumed one (an HTTP request, a CLI
    * command) through the outbox, in one transaction with `work`'s own state changes.
@@ -331,7 +424,7 @@ export class Runtime {
       return store.transaction(() => {
         const d = work(store.state, ctx)
         if (d.reject) throw new Rejected(d.reject)
-        for (const out of d.messages ?? []) store.enqueue(this.#o.topics[out.topic], out.envelope, now)
+        for (const out of d.messages ?? []) store.enqueue(this.#o.topics[out.topic], this.#stamped(out.envelope), now)
         return d
       })
     })
@@ -472,6 +565,8 @@ export class Runtime {
 }
 
 class Rejected extends Error {}
+/** Refused for its saga definition: logged as an error, as a person has to deploy the same one everywhere. */
+class Refused extends Rejected {}
 
 /** Runs `work` with the store's trace set for the messages it writes; restores the outer one after. */
 function withTrace<T>(store: LocalStore, trace: TraceHeaders | undefined, work: () => T, outer: TraceHeaders | undefined): T {

@@ -1,5 +1,5 @@
 import type { Payload } from '../envelope.js'
-import type { SagaDefinition, StepDefinition } from '../services/orchestrator/saga.js'
+import type { SagaDefinition, StepDefinition, StepRetryPolicy } from '../services/orchestrator/saga.js'
 import type { TopicKey } from '../topics.js'
 
 // A saga step is one module: its messages, its topic, its participant, what `verify` checks of it
@@ -46,6 +46,41 @@ export interface StepLines {
   confirmed(payload: Payload): string
 }
 
+/** The command a step's code is given: its type, ids and payload (the order, the attempt, an undo's effect). */
+export interface StepCommand {
+  type: string
+  order_id: string
+  saga_id: string
+  payload: Payload
+}
+
+export interface StepLog {
+  info(fields: Record<string, unknown>, msg: string): void
+  warn(fields: Record<string, unknown>, msg: string): void
+  error(fields: Record<string, unknown>, msg: string): void
+}
+
+export interface StepContext {
+  /**
+   * Derived from the saga and the step (undo has its own): the same on every attempt and every
+   * redelivery of this step of this saga. Pass it to the outside API, which does the work once.
+   */
+  idempotencyKey: string
+  attempt: number
+  now: number
+  log: StepLog
+  /** Aborted when the step's timeout passes: the orchestrator has stopped waiting. */
+  signal: AbortSignal
+}
+
+/**
+ * What a step's code answers: done (with the payload of the success reply), or declined for good
+ * (no retry). A throw is a transient failure: retried under the step's policy.
+ */
+export type StepResult = { ok: true; payload?: Payload } | { declined: string }
+
+export type StepAction = (command: StepCommand, ctx: StepContext) => StepResult | Promise<StepResult>
+
 export interface StepModuleInput {
   role: ParticipantRole
   /** The step's name in saga state and timelines. Persisted: never rename it. Defaults to the command. */
@@ -57,15 +92,24 @@ export interface StepModuleInput {
   compensation: { command: string; confirmed: string }
   /** The payload field of the success reply that identifies the effect, e.g. reservation_id. */
   effectId: string
-  participant: {
+  /** The participant's work. Absent: the stub (a success rate and chaos) stands in for it. */
+  act?: StepAction
+  /** Undoes what act did; given the success reply's payload. Absent with act: nothing to undo outside. */
+  undo?: StepAction
+  /** This step's retry policy, over the saga's (the environment's). */
+  retry?: StepRetryPolicy
+  /** The stub's numbers. Defaults: echo nothing, fail retryably as "<command> failed", <ROLE>_SUCCESS_RATE (default 1). */
+  participant?: {
     /** Fields of the command's payload echoed in the success reply. */
     echo: string[]
     /** What the stub says when it fails on its own (not by chaos). */
     failure: Failure
     successRate: { env: string; default: number }
   }
-  verify: StepChecks
-  notifier: StepLines
+  /** What verify calls a breach of this step. Defaults are derived from the step's names. */
+  verify?: StepChecks
+  /** The notifier's words. Defaults are derived from the step's names. */
+  notifier?: StepLines
 }
 
 /** A step module: the engine's view of the step (StepDefinition) plus everything derived from it. */
@@ -73,9 +117,11 @@ export interface SagaStep extends StepDefinition {
   role: ParticipantRole
   topic: { key: TopicKey; name: string; partitions: number }
   compensation: { type: string; topic: TopicKey; confirmed: string }
-  participant: StepModuleInput['participant']
+  participant: NonNullable<StepModuleInput['participant']>
   verify: StepChecks
   notifier: StepLines
+  act?: StepAction
+  undo?: StepAction
 }
 
 export interface Saga extends SagaDefinition {
@@ -88,6 +134,8 @@ export function commandTopicKey(role: ParticipantRole): TopicKey {
 
 export function defineStep(input: StepModuleInput): SagaStep {
   const topic = commandTopicKey(input.role)
+  const name = input.name ?? input.command
+  const id = (p: Payload) => String(p[input.effectId])
   return {
     name: input.name ?? input.command,
     role: input.role,
@@ -97,9 +145,18 @@ export function defineStep(input: StepModuleInput): SagaStep {
     failed: input.failed,
     effectId: input.effectId,
     compensation: { type: input.compensation.command, topic, confirmed: input.compensation.confirmed },
-    participant: input.participant,
-    verify: input.verify,
-    notifier: input.notifier,
+    participant: input.participant ?? { echo: [], failure: { reason: `${input.command} failed`, retryable: true }, successRate: { env: `${input.role.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_SUCCESS_RATE`, default: 1 } },
+    verify: input.verify ?? {
+      double: { kind: `double_${name}`, rule: `one ${name} per saga`, detail: `different ${input.effectId}s` },
+      completedWithout: { kind: `completed_without_${name}`, rule: `completed ⇒ ${name} done`, never: `${name} was never done`, undone: `${name} was undone` },
+      cancelledStanding: { rule: `cancelled ⇒ ${name} undone`, detail: `${name} effect(s) not undone` },
+      undoneTwice: `${input.effectId} {id} undone {n} times`,
+      withoutPrevious: { kind: `${name}_without_previous_step`, rule: `no ${name} after the step before failed`, taken: `${name} done without the step before`, sent: `${input.command} sent without the step before` },
+    },
+    notifier: input.notifier ?? { succeeded: (p) => `${name} done as ${id(p)}`, failed: name, confirmed: (p) => `${name} ${id(p)} undone` },
+    ...(input.act ? { act: input.act } : {}),
+    ...(input.undo ? { undo: input.undo } : {}),
+    ...(input.retry ? { retry: input.retry } : {}),
   }
 }
 
@@ -146,6 +203,18 @@ export function defineSaga(saga: Saga): Saga {
     if (!Number.isInteger(s.topic.partitions) || s.topic.partitions < 1) problems.push(`step ${s.name}: topic ${s.topic.name} needs at least one partition`)
     if (i > 0 && !s.verify.withoutPrevious) problems.push(`step ${s.name} follows another step, so its verify checks need withoutPrevious`)
     if (s.topic.key !== commandTopicKey(s.role) || s.command.topic !== s.topic.key || s.compensation.topic !== s.topic.key) problems.push(`step ${s.name}: build it with defineStep`)
+    for (const [field, value] of Object.entries(s.retry ?? {})) {
+      if (field === 'notRetryable') {
+        if (!Array.isArray(value) || value.some((v) => typeof v !== 'string')) problems.push(`step ${s.name}: retry.notRetryable must be a list of strings`)
+      } else if (!['maxAttempts', 'minDelayMs', 'maxDelayMs', 'stepTimeoutMs', 'maxCompensationAttempts'].includes(field)) {
+        problems.push(`step ${s.name}: retry.${field} is not a retry setting (maxAttempts, minDelayMs, maxDelayMs, stepTimeoutMs, maxCompensationAttempts, notRetryable)`)
+      } else if (typeof value !== 'number' || !Number.isInteger(value) || value < (field.endsWith('Ms') && field !== 'stepTimeoutMs' ? 0 : 1)) {
+        problems.push(`step ${s.name}: retry.${field} must be a whole number${field.endsWith('Ms') && field !== 'stepTimeoutMs' ? ' ≥ 0' : ' ≥ 1'}, got ${JSON.stringify(value)}`)
+      }
+    }
+    if (s.retry?.minDelayMs !== undefined && s.retry.maxDelayMs !== undefined && s.retry.minDelayMs > s.retry.maxDelayMs) problems.push(`step ${s.name}: retry.minDelayMs is above retry.maxDelayMs`)
+    if (s.act !== undefined && typeof s.act !== 'function') problems.push(`step ${s.name}: act must be a function`)
+    if (s.undo !== undefined && typeof s.undo !== 'function') problems.push(`step ${s.name}: undo must be a function`)
   })
   if (problems.length > 0) throw new Error(`invalid saga definition: ${problems.join('; ')}`)
   return saga

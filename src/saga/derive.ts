@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto'
+
 import { SAGA_LEVEL_EVENTS, type ParticipantRole, type RoleName, type Saga, type SagaStep } from './define.js'
 
 // Everything that used to restate the saga's steps, read off its definition instead. Pure.
@@ -57,4 +59,19 @@ export function breachKinds(saga: Saga): string[] {
     'compensation_applied_twice',
     'message_id_conflict',
   ]
+}
+
+/**
+ * The saga's shape, hashed: its steps, roles, topics and message types, what routes a message and
+ * names state. Every role stamps it on what it writes and refuses a message of another shape.
+ * Code and retry policies are left out: changing them is safe while sagas are in flight.
+ */
+export function definitionHash(saga: Saga): string {
+  const shape = {
+    started: saga.started,
+    completed: saga.completed,
+    cancelled: saga.cancelled,
+    steps: saga.steps.map((s) => ({ name: s.name, role: s.role, topic: s.topic, command: s.command, succeeded: s.succeeded, failed: s.failed, compensation: s.compensation, effectId: s.effectId })),
+  }
+  return createHash('sha256').update(JSON.stringify(shape)).digest('hex').slice(0, 12)
 }

@@ -1,7 +1,8 @@
 import { event, type CommandType, type EventType, type Message, type Outgoing, type Payload } from '../envelope.js'
 import { tooOldToTrust } from '../runtime/retention.js'
 import type { DecideContext, Decision, Notice, RoleHandler, StateStore } from '../runtime/role.js'
-import type { ParticipantRole, SagaStep } from '../saga/define.js'
+import { derivedIds } from '../runtime/ids.js'
+import type { ParticipantRole, SagaStep, StepAction, StepLog, StepResult } from '../saga/define.js'
 import { inventory } from '../saga/steps/inventory.js'
 import { payment } from '../saga/steps/payment.js'
 import type { TopicKey } from '../topics.js'
@@ -11,9 +12,12 @@ import type { TopicKey } from '../topics.js'
 
 export interface ParticipantSpec {
   name: ParticipantRole
+  /** The step's name: with the saga id, it makes the idempotency key of the step's code. */
+  step?: string
   topic: TopicKey
-  act: { command: CommandType; succeeded: EventType; failed: EventType; failure: { reason: string; retryable: boolean } }
-  undo: { command: CommandType; confirmed: EventType }
+  /** `code`: the step module's act; absent, the stub (a success rate) decides. */
+  act: { command: CommandType; succeeded: EventType; failed: EventType; failure: { reason: string; retryable: boolean }; code?: StepAction }
+  undo: { command: CommandType; confirmed: EventType; code?: StepAction }
   effectId: string
   /** Fields of the command's payload echoed in the success reply. */
   echo: string[]
@@ -47,11 +51,61 @@ export interface ParticipantDecision {
 export interface ParticipantOptions {
   successRate: number
   allowChaos: boolean
+  /** How long the step's code may take: past it, its signal aborts (the orchestrator stopped waiting). */
+  stepTimeoutMs?: number
+  log?: StepLog
   /** SAGA_RETENTION: a command older than this, for an effect not (or no longer) known, is not carried out. */
   retentionMs?: number
 }
 
 export const NO_CHAOS: Chaos = { fail: 0, reject: 0 }
+
+/** What the step's code did, as prepare() hands it to the decision. */
+export type StepOutcome = { kind: 'ok'; payload: Payload } | { kind: 'declined'; reason: string } | { kind: 'error'; reason: string }
+
+/** The same for every attempt and redelivery of one step of one saga; undo has its own. */
+export function idempotencyKey(sagaId: string, step: string, kind: 'act' | 'undo'): string {
+  return derivedIds(`${sagaId}|${step}|${kind}`)()
+}
+
+const DEFAULT_CODE_TIMEOUT_MS = 30_000
+const SILENT: StepLog = { info: () => {}, warn: () => {}, error: () => {} }
+
+function outcomeOf(result: StepResult | undefined): StepOutcome {
+  if (result && typeof result === 'object') {
+    if ('ok' in result && result.ok === true) return { kind: 'ok', payload: result.payload && typeof result.payload === 'object' ? result.payload : {} }
+    if ('declined' in result && typeof result.declined === 'string') return { kind: 'declined', reason: result.declined }
+  }
+  return { kind: 'error', reason: 'the step returned neither { ok: true } nor { declined: "<reason>" }' }
+}
+
+/**
+ * Runs the step's code for a command the decision will have to answer, outside the transaction.
+ * Nothing for a command already answered (its effect is held), a chaos-driven failure, or a stub.
+ */
+export async function prepareParticipant(spec: ParticipantSpec, options: ParticipantOptions, state: ParticipantState, message: Message, now: number): Promise<StepOutcome | undefined> {
+  const attempt = message.payload.attempt ?? 1
+  if (typeof attempt !== 'number' || !Number.isInteger(attempt) || attempt < 1) return undefined
+  const isAct = message.type === spec.act.command
+  const code = isAct ? spec.act.code : message.type === spec.undo.command ? spec.undo.code : undefined
+  if (!code) return undefined
+  if (isAct && (state.effect || state.chaos.fail > 0 || state.chaos.reject > 0)) return undefined
+  if (!isAct && state.effect?.status !== 'held') return undefined
+  if (!state.effect && tooOldToTrust(message, now, options.retentionMs)) return undefined
+  const payload = isAct ? message.payload : { ...state.effect!.payload, ...message.payload, [spec.effectId]: state.effect!.effect_id }
+  const ctx = {
+    idempotencyKey: idempotencyKey(message.saga_id, spec.step ?? spec.act.command, isAct ? 'act' : 'undo'),
+    attempt,
+    now,
+    log: options.log ?? SILENT,
+    signal: AbortSignal.timeout(options.stepTimeoutMs ?? DEFAULT_CODE_TIMEOUT_MS),
+  }
+  try {
+    return outcomeOf(await code({ type: message.type, order_id: message.order_id, saga_id: message.saga_id, payload }, ctx))
+  } catch (error) {
+    return { kind: 'error', reason: (error as Error).message || String(error) }
+  }
+}
 
 function count(value: unknown): number | undefined {
   return typeof value === 'number' && Number.isInteger(value) && value >= 0 ? value : undefined
@@ -90,6 +144,11 @@ export function decideParticipant(spec: ParticipantSpec, options: ParticipantOpt
     } else if (chaos.fail > 0) {
       chaos.fail -= 1
       failure = { reason: 'failed by chaos', retryable: true }
+    } else if (spec.act.code) {
+      const done = ctx.prepared as StepOutcome | undefined
+      if (!done) failure = { reason: `${spec.act.command} was not carried out here`, retryable: true }
+      else if (done.kind === 'declined') failure = { reason: done.reason, retryable: false }
+      else if (done.kind === 'error') failure = { reason: done.reason, retryable: true }
     } else if (ctx.random() >= options.successRate) {
       failure = spec.act.failure
     }
@@ -101,8 +160,12 @@ export function decideParticipant(spec: ParticipantSpec, options: ParticipantOpt
         notices: [{ level: 'warn', msg: `${spec.act.command} failed: ${failure.reason}`, fields }],
       }
     }
-    const echoed = Object.fromEntries(spec.echo.filter((k) => k in message.payload).map((k) => [k, message.payload[k]]))
-    const next: Effect = { effect_id: ctx.newId(), status: 'held', payload: echoed, at: ctx.now }
+    const done = ctx.prepared as StepOutcome | undefined
+    const echoed = { ...Object.fromEntries(spec.echo.filter((k) => k in message.payload).map((k) => [k, message.payload[k]])), ...(done?.kind === 'ok' ? done.payload : {}) }
+    // The step's code may name its effect (the outside service's id); otherwise its idempotency key does.
+    const named = echoed[spec.effectId]
+    const effectId = typeof named === 'string' && named !== '' ? named : spec.act.code ? idempotencyKey(message.saga_id, spec.step ?? spec.act.command, 'act') : ctx.newId()
+    const next: Effect = { effect_id: effectId, status: 'held', payload: echoed, at: ctx.now }
     return {
       effect: next,
       messages: [reply(spec.act.succeeded, { ...echoed, [spec.effectId]: next.effect_id })],
@@ -117,6 +180,14 @@ export function decideParticipant(spec: ParticipantSpec, options: ParticipantOpt
     }
     if (effect.status === 'released') {
       return { messages: [reply(spec.undo.confirmed, { ...effect.payload, [spec.effectId]: effect.effect_id, repeated: true })], notices: [] }
+    }
+    if (spec.undo.code) {
+      const done = ctx.prepared as StepOutcome | undefined
+      if (done?.kind !== 'ok') {
+        // No answer: the orchestrator sends the compensation again when its timeout passes.
+        const why = !done ? 'not carried out here' : done.reason
+        return { messages: [], notices: [{ level: 'warn', msg: `${spec.undo.command} failed: ${why}; waiting for the orchestrator to send it again`, fields }] }
+      }
     }
     const released: Effect = { ...effect, status: 'released', at: ctx.now }
     return {
@@ -148,15 +219,16 @@ const CHAOS_SCOPE = 'chaos'
 const EFFECT_SCOPE = 'effect'
 
 export function participantRole(spec: ParticipantSpec, options: ParticipantOptions): RoleHandler {
+  const read = (store: Pick<StateStore, 'get'>, message: Message): ParticipantState => ({
+    effect: message.type === 'set_chaos' ? undefined : store.get<Effect>(EFFECT_SCOPE, message.order_id),
+    chaos: store.get<Chaos>(CHAOS_SCOPE, spec.name) ?? NO_CHAOS,
+  })
   return {
     name: spec.name,
     consumes: [spec.topic],
+    ...(spec.act.code || spec.undo.code ? { prepare: (message: Message, store: Pick<StateStore, 'get'>) => prepareParticipant(spec, options, read(store, message), message, Date.now()) } : {}),
     handle(message: Message, store: StateStore, ctx: DecideContext): Decision {
-      const state: ParticipantState = {
-        effect: message.type === 'set_chaos' ? undefined : store.get<Effect>(EFFECT_SCOPE, message.order_id),
-        chaos: store.get<Chaos>(CHAOS_SCOPE, spec.name) ?? NO_CHAOS,
-      }
-      const d = decideParticipant(spec, options, state, message, ctx)
+      const d = decideParticipant(spec, options, read(store, message), message, ctx)
       if (d.effect) store.put(EFFECT_SCOPE, message.order_id, d.effect)
       if (d.chaos) store.put(CHAOS_SCOPE, spec.name, d.chaos)
       return d
@@ -170,9 +242,10 @@ export function participantRole(spec: ParticipantSpec, options: ParticipantOptio
 export function participantSpec(step: SagaStep): ParticipantSpec {
   return {
     name: step.role,
+    step: step.name,
     topic: step.topic.key,
-    act: { command: step.command.type, succeeded: step.succeeded, failed: step.failed, failure: step.participant.failure },
-    undo: { command: step.compensation.type, confirmed: step.compensation.confirmed },
+    act: { command: step.command.type, succeeded: step.succeeded, failed: step.failed, failure: step.participant.failure, ...(step.act ? { code: step.act } : {}) },
+    undo: { command: step.compensation.type, confirmed: step.compensation.confirmed, ...(step.undo ? { code: step.undo } : {}) },
     effectId: step.effectId,
     echo: step.participant.echo,
   }

@@ -13,7 +13,8 @@ import { waitForBroker } from '../runtime/broker-wait.js'
 import { rate, syncFor, type Config, type Env } from '../config.js'
 import { activeSaga } from '../saga/active.js'
 import type { RoleName, Saga } from '../saga/define.js'
-import { eventTypes, stepOfRole } from '../saga/derive.js'
+import { definitionHash, eventTypes, stepOfRole } from '../saga/derive.js'
+import { policyFor } from './orchestrator/saga.js'
 import { topicRetentions } from '../kafka/topic-retention.js'
 import { RoleMetrics } from '../observe/metrics.js'
 import { serveMetrics } from '../observe/metrics-server.js'
@@ -28,7 +29,7 @@ import { orchestratorRole } from './orchestrator/role.js'
 import { participantRole, participantSpec } from './participant.js'
 
 /** A participant's success rate is named by its step module (INVENTORY_SUCCESS_RATE …) and checked like every variable. */
-export function roleHandler(name: RoleName, config: Config, saga: Saga = activeSaga, env: Env = process.env): RoleHandler {
+export function roleHandler(name: RoleName, config: Config, saga: Saga = activeSaga, env: Env = process.env, log?: Logger): RoleHandler {
   switch (name) {
     case 'api':
       return apiRole(config.orderLimits, { retentionMs: config.retentionMs, idempotencyTtlMs: config.idempotencyTtlMs }, eventTypes(saga))
@@ -40,7 +41,8 @@ export function roleHandler(name: RoleName, config: Config, saga: Saga = activeS
   const step = stepOfRole(saga, name)
   if (!step) throw new Error(`the saga has no participant "${name}"`)
   const successRate = rate(env, step.participant.successRate.env, step.participant.successRate.default)
-  return participantRole(participantSpec(step), { successRate, allowChaos: config.allowChaos, retentionMs: config.retentionMs })
+  const { stepTimeoutMs } = policyFor(step, { ...config.retry, stepTimeoutMs: config.stepTimeoutMs })
+  return participantRole(participantSpec(step), { successRate, allowChaos: config.allowChaos, retentionMs: config.retentionMs, stepTimeoutMs, ...(log ? { log: log.child({ step: step.name }) } : {}) })
 }
 
 export function groupId(config: Pick<Config, 'topicPrefix'>, role: RoleName): string {
@@ -98,7 +100,7 @@ export async function startRole(name: RoleName, config: Config, log: Logger, onF
   const dataFile = databasePath(instanceDataDir(config), name)
   const changelog = roleChangelog(config, name)
   const db = openDatabase(dataFile, { synchronous: syncFor(config, changelog !== undefined) })
-  const handler = roleHandler(name, config)
+  const handler = roleHandler(name, config, activeSaga, process.env, log)
   await warnOnShortRetention(config, handler, log)
   const tracing = await loadTracing(`sagactl-${name}`, config.instanceId)
   // The api serves /metrics on its own port; the other roles only when given a metrics port.
@@ -123,6 +125,7 @@ export async function startRole(name: RoleName, config: Config, log: Logger, onF
     onFatal,
     brokerLostAfterMs: config.brokerLostAfterMs,
     commitIntervalMs: config.commitIntervalMs,
+    definition: definitionHash(activeSaga),
     onConnection: (event) => {
       connection = event.kind === 'lost' ? { lost: event.reason, since: Date.now() } : undefined
       metrics?.connection(event)

@@ -14,6 +14,14 @@ export interface StepDefinition {
   /** Names the payload field of the success reply that identifies the effect (e.g. reservation_id). */
   effectId: string
   compensation?: { type: CommandType; topic: TopicKey; confirmed: EventType }
+  /** This step's retry policy; what it leaves out comes from the saga's (the environment's). */
+  retry?: StepRetryPolicy
+}
+
+/** A step's own retry policy: a named value in its module, visible in review. */
+export interface StepRetryPolicy extends Partial<RetryPolicy> {
+  /** Failure reasons (substrings) never retried, whatever the participant says. */
+  notRetryable?: string[]
 }
 
 export interface SagaDefinition {
@@ -84,6 +92,15 @@ export function isFinished(state: SagaState): boolean {
   return state.status === 'completed' || state.status === 'cancelled'
 }
 
+/** The policy a step runs under: its own, over the saga's. */
+export function policyFor(step: StepDefinition, policy: RetryPolicy): RetryPolicy & { notRetryable: string[] } {
+  const own = step.retry ?? {}
+  const merged = { ...policy, notRetryable: [] as string[] }
+  for (const key of ['maxAttempts', 'minDelayMs', 'maxDelayMs', 'stepTimeoutMs', 'maxCompensationAttempts'] as const) if (own[key] !== undefined) merged[key] = own[key]
+  if (own.notRetryable) merged.notRetryable = own.notRetryable
+  return merged
+}
+
 export function retryDelay(policy: RetryPolicy, random: number): number {
   return policy.minDelayMs + Math.floor(random * (policy.maxDelayMs - policy.minDelayMs + 1))
 }
@@ -140,11 +157,11 @@ export function decide(def: SagaDefinition, policy: RetryPolicy, current: SagaSt
   }
   // STEP_TIMED_OUT
   if (isCurrent(s, step.name, attempt, 'running')) {
-    return onFailure(def, policy, s, step, { retryable: true, reason: `no reply to ${step.command.type} within ${policy.stepTimeoutMs} ms` }, ctx)
+    return onFailure(def, policy, s, step, { retryable: true, reason: `no reply to ${step.command.type} within ${policyFor(step, policy).stepTimeoutMs} ms` }, ctx)
   }
   if (isCurrent(s, step.name, attempt, 'compensating') && step.compensation) {
     const spent = s.attempt - (s.budget_from ?? 1) + 1
-    if (spent >= policy.maxCompensationAttempts) return becomeStuck(s, step, spent, ctx)
+    if (spent >= policyFor(step, policy).maxCompensationAttempts) return becomeStuck(s, step, spent, ctx)
     // Resent (the participant is idempotent) until confirmed or out of attempts.
     s.attempt += 1
     return { state: s, ...sendCompensation(step, policy, s, ctx), notices: [notice('warn', `resending compensation of ${step.name}`, s)] }
@@ -192,9 +209,9 @@ function onRetryRequested(def: SagaDefinition, policy: RetryPolicy, current: Sag
   const sent = sendCompensation(step, policy, s, ctx)
   return {
     state: s,
-    messages: [...sent.messages, answer(RETRY_ACCEPTED, s, { attempts: policy.maxCompensationAttempts })],
+    messages: [...sent.messages, answer(RETRY_ACCEPTED, s, { attempts: policyFor(step, policy).maxCompensationAttempts })],
     timer: sent.timer,
-    notices: [notice('warn', `retry requested: resending compensation of ${step.name}, up to ${policy.maxCompensationAttempts} more attempt(s)`, s)],
+    notices: [notice('warn', `retry requested: resending compensation of ${step.name}, up to ${policyFor(step, policy).maxCompensationAttempts} more attempt(s)`, s)],
   }
 }
 
@@ -280,8 +297,10 @@ function onFailure(
   failure: { retryable: boolean; reason: string },
   ctx: DecideContext,
 ): SagaDecision {
-  if (failure.retryable && s.attempt < policy.maxAttempts) {
-    const delay = retryDelay(policy, ctx.random())
+  const own = policyFor(step, policy)
+  const retryable = failure.retryable && !own.notRetryable.some((r) => failure.reason.includes(r))
+  if (retryable && s.attempt < own.maxAttempts) {
+    const delay = retryDelay(own, ctx.random())
     s.status = 'waiting_retry'
     const timerMessage = event(RETRY_DUE, { order_id: s.order_id, saga_id: s.saga_id, payload: { step: step.name, attempt: s.attempt + 1 } }, ctx.now, ctx.newId())
     return {
@@ -292,7 +311,7 @@ function onFailure(
     }
   }
   s.status = 'compensating'
-  s.reason = failure.retryable ? `${failure.reason} (after ${s.attempt} attempts)` : failure.reason
+  s.reason = retryable ? `${failure.reason} (after ${s.attempt} attempts)` : failure.reason
   return compensateNext(def, policy, s, ctx, [notice('warn', `${step.name} failed for good: ${s.reason}; compensating`, s)])
 }
 
@@ -340,7 +359,7 @@ function compensationMessage(step: StepDefinition, s: SagaState, payload: Payloa
 
 function timeout(step: StepDefinition, policy: RetryPolicy, s: SagaState, ctx: DecideContext): Timer {
   return {
-    dueAt: ctx.now + policy.stepTimeoutMs,
+    dueAt: ctx.now + policyFor(step, policy).stepTimeoutMs,
     message: event(STEP_TIMED_OUT, { order_id: s.order_id, saga_id: s.saga_id, payload: { step: step.name, attempt: s.attempt } }, ctx.now, ctx.newId()),
   }
 }
