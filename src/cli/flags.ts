@@ -5,6 +5,7 @@ import { ConfigError, loadConfig, type Config } from '../config.js'
 export const connectionFlags = {
   brokers: Flags.string({ description: 'Kafka bootstrap servers, host:port[,…] (overrides KAFKA_BROKERS)' }),
   'data-dir': Flags.string({ description: "directory of each role's SQLite file (overrides SAGA_DATA_DIR)" }),
+  saga: Flags.string({ description: 'your saga: a built JavaScript module whose default export is defineSaga(...) (overrides SAGA_DEFINITION_MODULE); every role of one system runs the same one' }),
 }
 
 /** Environment first, then flags on top; a bad value stops the command with the variable's name. */

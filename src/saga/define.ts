@@ -133,6 +133,11 @@ export function commandTopicKey(role: ParticipantRole): TopicKey {
 }
 
 export function defineStep(input: StepModuleInput): SagaStep {
+  const missing = (['role', 'command', 'succeeded', 'failed', 'effectId'] as const).filter((f) => typeof input?.[f] !== 'string' || input[f] === '')
+  if (typeof input?.topic?.name !== 'string' || input.topic.name === '') missing.push('topic.name' as never)
+  if (typeof input?.compensation?.command !== 'string' || input.compensation.command === '') missing.push('compensation.command' as never)
+  if (typeof input?.compensation?.confirmed !== 'string' || input.compensation.confirmed === '') missing.push('compensation.confirmed' as never)
+  if (missing.length > 0) throw new Error(`invalid step${typeof input?.command === 'string' ? ` ${input.command}` : ''}: ${missing.join(', ')} must be a non-empty string`)
   const topic = commandTopicKey(input.role)
   const name = input.name ?? input.command
   const id = (p: Payload) => String(p[input.effectId])
@@ -186,6 +191,9 @@ const RESERVED = { topics: ['order.events', 'dlq', 'sagactl.control'], roles: ['
  */
 export function defineSaga(saga: Saga): Saga {
   const problems: string[] = []
+  for (const field of ['started', 'completed', 'cancelled'] as const) if (typeof saga[field] !== 'string' || saga[field] === '') problems.push(`${field} must be a message type (a non-empty string)`)
+  const unbuilt = saga.steps.findIndex((s) => !s || typeof s !== 'object' || typeof s.name !== 'string' || !s.topic || !s.command || !s.compensation || !s.verify)
+  if (unbuilt !== -1) throw new Error(`invalid saga definition: step ${unbuilt + 1} was not made by defineStep (it lacks name, topic, command or compensation)`)
   if (saga.steps.length === 0) problems.push('a saga needs at least one step')
   const taken = (what: string, values: string[], reserved: string[] = []) => {
     const seen = new Set(reserved)

@@ -39,6 +39,8 @@ export interface SystemOptions {
   brokers?: string
   /** Start a role again when it exits on its own, as a production supervisor would. */
   supervise?: boolean
+  /** A built saga module: every role and CLI command is given `--saga <it>`. */
+  saga?: string
 }
 
 export interface RoleExit {
@@ -82,6 +84,7 @@ export class System {
   /** Roles that exited on their own while supervised, oldest first. */
   readonly unexpectedExits: RoleExit[] = []
   readonly #supervise: boolean
+  readonly #saga: string[]
   #stopping = false
   port = 0
   env: Record<string, string>
@@ -97,6 +100,7 @@ export class System {
     }
     this.brokers = options.brokers ?? inject('brokers')
     this.#supervise = options.supervise ?? false
+    this.#saga = options.saga ? ['--saga', options.saga] : []
     this.bus = openBus({ brokers: this.brokers.split(','), kafka: loadConfig(this.env).kafka }, 'sagactl-test')
   }
 
@@ -116,9 +120,9 @@ export class System {
   }
 
   /** Starts a role; with `instance`, a named instance of it (its own data directory), keyed role@instance. */
-  async startRole(role: RoleName, env: Record<string, string> = {}, instance?: string): Promise<string> {
+  async startRole(role: RoleName, env: Record<string, string> = {}, instance?: string, saga: string[] = this.#saga): Promise<string> {
     const name = instance ? `${role}@${instance}` : role
-    const child = spawn(process.execPath, [BIN, 'start', role], { env: { ...this.processEnv(), ...env, ...(instance ? { SAGA_INSTANCE_ID: instance } : {}) }, stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, [BIN, 'start', role, ...saga], { env: { ...this.processEnv(), ...env, ...(instance ? { SAGA_INSTANCE_ID: instance } : {}) }, stdio: ['ignore', 'pipe', 'pipe'] })
     const rp: RoleProcess = { child, lines: [], raw: [], exited: new Promise((resolve) => child.once('exit', (code) => resolve(code))) }
     this.roles.set(name, rp)
     const onData = (chunk: Buffer): void => {
@@ -177,7 +181,7 @@ export class System {
   }
 
   async cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...this.processEnv(), ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, [BIN, ...args, ...this.#saga], { env: { ...this.processEnv(), ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()))
