@@ -329,3 +329,99 @@ describe('runtime: state that follows its partition (changelog, restore, one com
     await runtime.stop()
   })
 })
+
+describe('runtime: the saga definition on every message, and outside work before the transaction', () => {
+  let dir: string
+  const dbs: Db[] = []
+
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sagactl-runtime-'))
+  })
+  afterEach(() => {
+    for (const db of dbs.splice(0)) db.$client.close()
+    fs.rmSync(dir, { recursive: true, force: true })
+  })
+
+  function make(role: RoleHandler, bus = new MemoryBus()): { runtime: Runtime; bus: MemoryBus; db: Db } {
+    const db = openDatabase(path.join(dir, `${randomUUID()}.db`))
+    dbs.push(db)
+    return { runtime: new Runtime({ role, db, bus, topics, log: pino({ level: 'silent' }), groupId: 'g', definition: 'aaaaaaaaaaaa' }), bus, db }
+  }
+
+  it('given a role running definition A, then what it writes is stamped A, and a message stamped B is dead-lettered with why', async () => {
+    const { runtime, bus } = make(counter)
+    const order = randomUUID()
+    const own = { ...event('order.created', { order_id: order, saga_id: randomUUID(), payload: {} }, Date.now()), saga_definition: 'aaaaaaaaaaaa' }
+    const foreign = { ...event('order.created', { order_id: randomUUID(), saga_id: randomUUID(), payload: {} }, Date.now()), saga_definition: 'bbbbbbbbbbbb' }
+    const unstamped = event('order.created', { order_id: randomUUID(), saga_id: randomUUID(), payload: {} }, Date.now())
+
+    expect(runtime.handleRecords([record(own), record(foreign), record(unstamped)])).toEqual(['processed', 'dead-lettered', 'processed'])
+    await runtime.drain()
+    const commands = bus.published.filter((r) => r.topic === topics.inventoryCommands).map((r) => JSON.parse(String(r.value)) as { saga_definition?: string })
+    expect(commands.map((c) => c.saga_definition)).toEqual(['aaaaaaaaaaaa', 'aaaaaaaaaaaa'])
+    const letters = bus.published.filter((r) => r.topic === topics.dlq).map((r) => JSON.parse(String(r.value)) as { reason: string })
+    expect(letters.map((l) => l.reason)).toEqual(['saga definition mismatch: this message was made under definition bbbbbbbbbbbb, orchestrator runs aaaaaaaaaaaa; give every role the same saga module (--saga)'])
+  })
+
+  it('given a role that prepares, then each partition’s records are prepared and handled one at a time in order, partitions side by side, and a seen message is not prepared again', async () => {
+    const log: string[] = []
+    const gates = new Map<string, () => void>()
+    const role: RoleHandler = {
+      ...counter,
+      async prepare(message) {
+        log.push(`start ${String(message.payload.n)}`)
+        await new Promise<void>((resolve) => gates.set(String(message.payload.n), resolve))
+        log.push(`end ${String(message.payload.n)}`)
+        return `work ${String(message.payload.n)}`
+      },
+      handle(message, store, ctx) {
+        log.push(`handle ${String(message.payload.n)} with ${String(ctx.prepared)}`)
+        return {}
+      },
+    }
+    const { runtime, bus } = make(role)
+    await runtime.start()
+    await bus.assign([0, 1])
+    const on = (partition: number, n: string, id = randomUUID()): ConsumedRecord => ({ ...record({ ...event('order.updated', { order_id: 'o', saga_id: 's', payload: { n } }, 0, id) }), partition })
+    const repeated = randomUUID()
+    bus.subscription!.handler(on(0, 'a1', repeated))
+    bus.subscription!.handler(on(0, 'a2'))
+    bus.subscription!.handler(on(1, 'b1'))
+    bus.subscription!.handler(on(0, 'a1', repeated))
+
+    await vi.waitFor(() => expect(log).toEqual(['start a1', 'start b1']))
+    gates.get('b1')!()
+    await vi.waitFor(() => expect(log).toContain('handle b1 with work b1'))
+    expect(log).not.toContain('start a2')
+    gates.get('a1')!()
+    await vi.waitFor(() => expect(log).toContain('start a2'))
+    gates.get('a2')!()
+    await vi.waitFor(() => expect(log.filter((l) => l.startsWith('handle'))).toHaveLength(3))
+    expect(log).toEqual(['start a1', 'start b1', 'end b1', 'handle b1 with work b1', 'end a1', 'handle a1 with work a1', 'start a2', 'end a2', 'handle a2 with work a2'])
+    await runtime.stop()
+  })
+
+  it('given a prepare that throws, then the record is dead-lettered with the error and the partition goes on', async () => {
+    const handled: string[] = []
+    const role: RoleHandler = {
+      ...counter,
+      async prepare(message) {
+        if (message.payload.n === 'bad') throw new Error('service said no')
+        return 'ok'
+      },
+      handle(message) {
+        handled.push(String(message.payload.n))
+        return {}
+      },
+    }
+    const { runtime, bus } = make(role)
+    await runtime.start()
+    await bus.assign([0])
+    for (const n of ['bad', 'good']) bus.subscription!.handler({ ...record(event('order.updated', { order_id: 'o', saga_id: 's', payload: { n } }, 0)), partition: 0 })
+    await vi.waitFor(() => expect(handled).toEqual(['good']))
+    await runtime.drain()
+    const letters = bus.published.filter((r) => r.topic === topics.dlq).map((r) => JSON.parse(String(r.value)) as { reason: string })
+    expect(letters.map((l) => l.reason)).toEqual(['handler error: service said no'])
+    await runtime.stop()
+  })
+})

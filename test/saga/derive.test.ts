@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest'
 
 import { COMMAND_TYPES, EVENT_TYPES } from '../../src/envelope.js'
-import { defineSaga } from '../../src/saga/define.js'
-import { breachKinds, chaosTargets, commandTypes, eventTypes, roleNames, sagaHops } from '../../src/saga/derive.js'
+import { defineSaga, type SagaStep } from '../../src/saga/define.js'
+import { breachKinds, chaosTargets, commandTypes, definitionHash, eventTypes, roleNames, sagaHops } from '../../src/saga/derive.js'
 import { inventory } from '../../src/saga/steps/inventory.js'
 import { payment } from '../../src/saga/steps/payment.js'
 import { SAGA_HOPS } from '../../src/ops/bench/bench.js'
@@ -116,5 +116,17 @@ describe('defineSaga refuses a definition that would misroute replies', () => {
   })
   it('given a step replying with a saga-level event, then it is refused: saga.stuck belongs to every saga', () => {
     expect(() => defineSaga({ ...threeStepSaga, steps: [inventory, payment, { ...shipping, failed: 'saga.stuck' }] })).toThrow(/message type "saga.stuck" is used twice/)
+  })
+})
+
+describe('definitionHash: the saga’s shape, not its code or policies', () => {
+  it('given the same steps with other code or another retry policy, then the same hash; another effect id or step, another hash', () => {
+    const base = definitionHash(orderSaga)
+    expect(base).toMatch(/^[0-9a-f]{12}$/)
+    const withPolicy = defineSaga({ ...orderSaga, steps: [inventory, { ...payment, retry: { maxAttempts: 9 }, act: async () => ({ ok: true }) }] })
+    expect(definitionHash(withPolicy)).toBe(base)
+    const renamed: SagaStep = { ...payment, effectId: 'charge_id' }
+    expect(definitionHash(defineSaga({ ...orderSaga, steps: [inventory, renamed] }))).not.toBe(base)
+    expect(definitionHash(defineSaga({ ...orderSaga, steps: [inventory] }))).not.toBe(base)
   })
 })

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest'
 
 import { command, type Message } from '../../src/envelope.js'
-import { decideParticipant, inventorySpec, NO_CHAOS, paymentSpec, type ParticipantState } from '../../src/services/participant.js'
+import type { StepCommand, StepContext, StepResult } from '../../src/saga/define.js'
+import { decideParticipant, idempotencyKey, inventorySpec, NO_CHAOS, paymentSpec, prepareParticipant, type ParticipantState } from '../../src/services/participant.js'
 
 const ctx = (random = 0.5) => {
   let n = 0
@@ -71,5 +72,99 @@ describe('inventory participant', () => {
   it('a command it does not know, or a bad attempt, is rejected to the dead-letter topic', () => {
     expect(decideParticipant(inventorySpec, options, fresh, cmd('charge_payment', { attempt: 1 }), ctx()).reject).toMatch(/does not handle/)
     expect(decideParticipant(inventorySpec, options, fresh, cmd('reserve_inventory', { attempt: 'x' }), ctx()).reject).toMatch(/attempt/)
+  })
+})
+
+describe('a participant whose step is code (act/undo)', () => {
+  const calls: { type: string; key: string; attempt: number; payload: Record<string, unknown> }[] = []
+  let answer: () => Promise<StepResult> = async () => ({ ok: true, payload: { transfer_id: 'bank-1' } })
+  const spec = {
+    ...paymentSpec,
+    step: 'charge_payment',
+    act: {
+      ...paymentSpec.act,
+      code: async (c: StepCommand, x: StepContext) => {
+        calls.push({ type: c.type, key: x.idempotencyKey, attempt: x.attempt, payload: c.payload })
+        return answer()
+      },
+    },
+    undo: {
+      ...paymentSpec.undo,
+      code: async (c: StepCommand, x: StepContext) => {
+        calls.push({ type: c.type, key: x.idempotencyKey, attempt: x.attempt, payload: c.payload })
+        return answer()
+      },
+    },
+  }
+  const run = async (state: ParticipantState, message: Message) => {
+    const prepared = await prepareParticipant(spec, options, state, message, 0)
+    return { prepared, decision: decideParticipant(spec, options, state, message, { ...ctx(), ...(prepared ? { prepared } : {}) }) }
+  }
+  const reset = (next: () => Promise<StepResult>) => {
+    calls.length = 0
+    answer = next
+  }
+
+  it('given no effect, when the command comes, then act is called once with the step’s key and the service’s id becomes the effect', async () => {
+    reset(async () => ({ ok: true, payload: { payment_id: 'bank-1', fee: 2 } }))
+    const { decision } = await run(fresh, cmd('charge_payment', { amount: 999, attempt: 2 }))
+    expect(calls).toEqual([{ type: 'charge_payment', key: idempotencyKey('s1', 'charge_payment', 'act'), attempt: 2, payload: { amount: 999, attempt: 2 } }])
+    expect(decision.effect).toMatchObject({ effect_id: 'bank-1', status: 'held' })
+    expect(decision.messages[0]!.envelope).toMatchObject({ event_type: 'payment.succeeded', payload: { payment_id: 'bank-1', fee: 2, amount: 999 } })
+  })
+
+  it('given the key, then it is the same on every attempt of the saga’s step, and another for its undo and for another saga', () => {
+    expect(idempotencyKey('s1', 'charge_payment', 'act')).toBe(idempotencyKey('s1', 'charge_payment', 'act'))
+    expect(idempotencyKey('s1', 'charge_payment', 'undo')).not.toBe(idempotencyKey('s1', 'charge_payment', 'act'))
+    expect(idempotencyKey('s2', 'charge_payment', 'act')).not.toBe(idempotencyKey('s1', 'charge_payment', 'act'))
+  })
+
+  it('given an effect already held, when the command comes again, then no call and the same answer', async () => {
+    reset(async () => ({ ok: true }))
+    const held: ParticipantState = { chaos: NO_CHAOS, effect: { effect_id: 'bank-1', status: 'held', payload: {}, at: 0 } }
+    const { prepared, decision } = await run(held, cmd('charge_payment', { amount: 999, attempt: 3 }))
+    expect(prepared).toBeUndefined()
+    expect(calls).toEqual([])
+    expect(decision.messages[0]!.envelope.payload).toMatchObject({ payment_id: 'bank-1', repeated: true })
+  })
+
+  it('when act declines, then a failure that is not retried; when it throws, a failure that is', async () => {
+    reset(async () => ({ declined: 'account closed' }))
+    const declined = await run(fresh, cmd('charge_payment', { amount: 1, attempt: 1 }))
+    expect(declined.decision.messages[0]!.envelope).toMatchObject({ event_type: 'payment.failed', payload: { retryable: false, reason: 'account closed' } })
+    reset(async () => {
+      throw new Error('bank busy')
+    })
+    const thrown = await run(fresh, cmd('charge_payment', { amount: 1, attempt: 1 }))
+    expect(thrown.decision.messages[0]!.envelope).toMatchObject({ event_type: 'payment.failed', payload: { retryable: true, reason: 'bank busy' } })
+    expect(thrown.decision.effect).toBeUndefined()
+  })
+
+  it('when act answers something else, then a retryable failure that says what was expected', async () => {
+    reset(async () => 'yes' as unknown as StepResult)
+    const { decision } = await run(fresh, cmd('charge_payment', { amount: 1, attempt: 1 }))
+    expect(decision.messages[0]!.envelope.payload).toMatchObject({ retryable: true, reason: expect.stringContaining('neither { ok: true } nor { declined') })
+  })
+
+  it('given chaos, then chaos decides and act is not called', async () => {
+    reset(async () => ({ ok: true }))
+    const { decision } = await run({ chaos: { fail: 1, reject: 0 } }, cmd('charge_payment', { amount: 1, attempt: 1 }))
+    expect(calls).toEqual([])
+    expect(decision.messages[0]!.envelope.payload).toMatchObject({ reason: 'failed by chaos' })
+  })
+
+  it('given a held effect, when undo throws, then no answer (the orchestrator resends) and the effect stays held; when it works, released', async () => {
+    const held: ParticipantState = { chaos: NO_CHAOS, effect: { effect_id: 'bank-1', status: 'held', payload: { amount: 5 }, at: 0 } }
+    reset(async () => {
+      throw new Error('bank busy')
+    })
+    const failed = await run(held, cmd('refund_payment', { attempt: 1 }))
+    expect(failed.decision.messages).toEqual([])
+    expect(failed.decision.effect).toBeUndefined()
+    reset(async () => ({ ok: true }))
+    const done = await run(held, cmd('refund_payment', { attempt: 2 }))
+    expect(calls).toEqual([{ type: 'refund_payment', key: idempotencyKey('s1', 'charge_payment', 'undo'), attempt: 2, payload: { amount: 5, attempt: 2, payment_id: 'bank-1' } }])
+    expect(done.decision.effect?.status).toBe('released')
+    expect(done.decision.messages[0]!.envelope).toMatchObject({ event_type: 'payment.refunded', payload: { payment_id: 'bank-1' } })
   })
 })
