@@ -1,16 +1,10 @@
 import { randomUUID } from 'node:crypto'
 
-import { commandTypes, eventTypes } from './saga/derive.js'
-import { orderSaga } from './services/orchestrator/order-saga.js'
-import type { TopicKey } from './topics.js'
+import type { TopicKey } from './saga/names.js'
 
-// The saga definition is the one list of message types; these are the order saga's, as the
-// contract names them. A role that runs another saga derives its own from that definition.
-export const EVENT_TYPES: readonly string[] = eventTypes(orderSaga)
-/** A type is data of the saga definition, so any string the definition names. */
+// The envelope every message of every saga shares. Which types exist is data of the saga
+// definition (saga/derive.ts eventTypes, commandTypes), so a type is any string it names.
 export type EventType = string
-
-export const COMMAND_TYPES: readonly string[] = commandTypes(orderSaga)
 export type CommandType = string
 
 export type Payload = Record<string, unknown>

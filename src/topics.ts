@@ -1,10 +1,10 @@
 import type { TopicSpec } from './kafka/port.js'
 import { activeSaga } from './saga/active.js'
-import type { ParticipantRole, Saga } from './saga/define.js'
-import { orderSaga } from './services/orchestrator/order-saga.js'
+import type { Saga } from './saga/define.js'
+import type { ParticipantRole, TopicKey } from './saga/names.js'
+import { orderSaga } from './order-saga/saga.js'
 
-/** Each participant's command topic is keyed by its role: inventory → inventoryCommands. */
-export type TopicKey = 'orderEvents' | `${ParticipantRole}Commands` | 'dlq' | 'control'
+export type { TopicKey } from './saga/names.js'
 
 export interface TopicEntry {
   name: string

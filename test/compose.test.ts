@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest'
 import { parse } from 'yaml'
 
 import { roleNames } from '../src/saga/derive.js'
-import { orderSaga } from '../src/services/orchestrator/order-saga.js'
+import { orderSaga } from '../src/order-saga/saga.js'
 
 // docker-compose.yml is written by hand (Compose cannot be generated at `up`); a step whose
 // participant it forgets would leave every saga waiting at that step.

@@ -7,7 +7,7 @@ import type { RoleName } from '../saga/define.js'
 import type { Decision, RoleHandler } from '../runtime/role.js'
 import type { Outcome } from '../runtime/role.js'
 import { activeSaga } from '../saga/active.js'
-import type { SagaState } from '../services/orchestrator/saga.js'
+import type { SagaState } from '../saga/decide.js'
 
 /** Every status a saga can be in, `stuck` included, so a dashboard sees a zero rather than a gap. */
 export const SAGA_STATUSES = ['running', 'waiting_retry', 'compensating', 'completed', 'cancelled', 'stuck'] as const

@@ -1,7 +1,7 @@
 import type { Message } from '../envelope.js'
 import { RETRY_REQUESTED, SAGA_STUCK, type Saga } from '../saga/define.js'
 import { breachKinds } from '../saga/derive.js'
-import { orderSaga } from '../services/orchestrator/order-saga.js'
+import { orderSaga } from '../order-saga/saga.js'
 
 /**
  * What can be wrong with one order, as a closed set so scripts and tests can match on it; `rule`

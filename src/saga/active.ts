@@ -1,7 +1,7 @@
 import path from 'node:path'
 import { pathToFileURL } from 'node:url'
 
-import { orderSaga } from '../services/orchestrator/order-saga.js'
+import { orderSaga } from '../order-saga/saga.js'
 import { defineSaga, type Saga } from './define.js'
 
 /**

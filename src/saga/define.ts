@@ -1,20 +1,12 @@
 import type { Payload } from '../envelope.js'
-import type { SagaDefinition, StepDefinition, StepRetryPolicy } from '../services/orchestrator/saga.js'
-import type { TopicKey } from '../topics.js'
+import type { SagaDefinition, StepDefinition, StepRetryPolicy } from './decide.js'
+import type { ParticipantRole, TopicKey } from './names.js'
 
 // A saga step is one module: its messages, its topic, its participant, what `verify` checks of it
 // and how the notifier tells it. Everything else (envelope type lists, topics, changelogs, roles,
 // chaos targets, bench hops, verify) is derived from the saga definition in ./derive.ts.
 
-/**
- * The participant roles the type checker knows. Each step module adds its own role here by
- * declaration merging, so its topic key and role name type-check without an edit anywhere else.
- */
-export interface ParticipantRoles {}
-export type ParticipantRole = keyof ParticipantRoles & string
-
-/** One role per process; a saga's participants are its steps' roles (roleNames() in ./derive.ts lists them). */
-export type RoleName = 'api' | 'orchestrator' | 'notifier' | ParticipantRole
+export type { ParticipantRoles, ParticipantRole, RoleName, TopicKey } from './names.js'
 
 export interface Failure {
   reason: string
@@ -165,22 +157,8 @@ export function defineStep(input: StepModuleInput): SagaStep {
   }
 }
 
-/** Published when a compensation ran out of attempts: not final, but the saga waits for an operator. */
-export const SAGA_STUCK = 'saga.stuck'
-/** Published by `sagactl saga retry` on order.events, keyed like the saga, so it is ordered with its replies. */
-export const RETRY_REQUESTED = 'saga.retry-requested'
-/**
- * The orchestrator's own timers, due: a retry after a failure, or a step that did not answer in
- * time. Each is published to the order's partition of order.events and acted on when the
- * orchestrator reads it back, in log order with the replies (docs/commit-path.md says why).
- */
-export const RETRY_DUE = 'saga.retry-due'
-export const STEP_TIMED_OUT = 'saga.step-timed-out'
-/**
- * Events of the orchestrator about the saga as a whole, on order.events, for every saga whatever
- * its steps: a step module neither declares nor may take them.
- */
-export const SAGA_LEVEL_EVENTS = [SAGA_STUCK, RETRY_REQUESTED, RETRY_DUE, STEP_TIMED_OUT] as const
+export { RETRY_DUE, RETRY_REQUESTED, SAGA_LEVEL_EVENTS, SAGA_STUCK, STEP_TIMED_OUT } from './decide.js'
+import { SAGA_LEVEL_EVENTS } from './decide.js'
 
 /** Names the saga itself uses, that no step may take. */
 const RESERVED = { topics: ['order.events', 'dlq', 'sagactl.control'], roles: ['api', 'orchestrator', 'notifier'], messages: ['set_chaos', ...SAGA_LEVEL_EVENTS] }

@@ -2,7 +2,7 @@ import type { Message } from '../envelope.js'
 import type { Decision, Notice, RoleHandler } from '../runtime/role.js'
 import { RETRY_DUE, RETRY_REQUESTED, SAGA_STUCK, STEP_TIMED_OUT, type Saga } from '../saga/define.js'
 import { eventTypes } from '../saga/derive.js'
-import { orderSaga } from './orchestrator/order-saga.js'
+import { orderSaga } from '../order-saga/saga.js'
 
 function short(id: string): string {
   return id.slice(0, 8)

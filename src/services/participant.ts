@@ -3,8 +3,8 @@ import { tooOldToTrust } from '../runtime/retention.js'
 import type { DecideContext, Decision, Notice, RoleHandler, StateStore } from '../runtime/role.js'
 import { derivedIds } from '../runtime/ids.js'
 import type { ParticipantRole, SagaStep, StepAction, StepLog, StepResult } from '../saga/define.js'
-import { inventory } from '../saga/steps/inventory.js'
-import { payment } from '../saga/steps/payment.js'
+import { inventory } from '../order-saga/inventory.js'
+import { payment } from '../order-saga/payment.js'
 import type { TopicKey } from '../topics.js'
 
 // The stub participants differ only in names and numbers, which each step module declares; the

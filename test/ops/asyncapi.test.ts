@@ -3,9 +3,9 @@ import { readFileSync } from 'node:fs'
 import { Parser } from '@asyncapi/parser'
 import { describe, expect, it } from 'vitest'
 
-import { COMMAND_TYPES, EVENT_TYPES } from '../../src/envelope.js'
+import { COMMAND_TYPES, EVENT_TYPES } from '../../src/order-saga/saga.js'
 import { asyncApiDocument, asyncApiYaml } from '../../src/ops/asyncapi.js'
-import { orderSaga } from '../../src/services/orchestrator/order-saga.js'
+import { orderSaga } from '../../src/order-saga/saga.js'
 import { TOPICS } from '../../src/topics.js'
 
 const root = new URL('../../', import.meta.url)

@@ -2,8 +2,8 @@ import fc from 'fast-check'
 
 import { event, type Envelope, type Message, type Outgoing } from '../../src/envelope.js'
 import type { DecideContext, Timer } from '../../src/runtime/role.js'
-import { orderSaga } from '../../src/services/orchestrator/order-saga.js'
-import { decide, type RetryPolicy, type SagaState } from '../../src/services/orchestrator/saga.js'
+import { orderSaga } from '../../src/order-saga/saga.js'
+import { decide, type RetryPolicy, type SagaState } from '../../src/saga/decide.js'
 import { decideParticipant, inventorySpec, NO_CHAOS, paymentSpec, type ParticipantSpec, type ParticipantState } from '../../src/services/participant.js'
 import type { TopicKey } from '../../src/topics.js'
 

@@ -1,6 +1,6 @@
 import { defineSaga } from '../../src/saga/define.js'
-import { inventory } from '../../src/saga/steps/inventory.js'
-import { payment } from '../../src/saga/steps/payment.js'
+import { inventory } from '../../src/order-saga/inventory.js'
+import { payment } from '../../src/order-saga/payment.js'
 import { shipping } from './steps/shipping.js'
 
 /** reserve → charge → ship. The default export is what SAGA_DEFINITION_MODULE loads, once built. */

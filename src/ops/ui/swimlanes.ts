@@ -1,7 +1,7 @@
 import type { RoleName } from '../../saga/define.js'
 import { activeSaga } from '../../saga/active.js'
 import { roleNames } from '../../saga/derive.js'
-import { RETRY_DUE, STEP_TIMED_OUT } from '../../services/orchestrator/saga.js'
+import { RETRY_DUE, STEP_TIMED_OUT } from '../../saga/decide.js'
 import type { SagaReport, TimelineEntry } from '../../services/orchestrator/timeline.js'
 
 /** One lane per role of the saga, participants in step order: the timeline is read the way the saga runs. */

@@ -1,4 +1,5 @@
-import { EVENT_TYPES, type Message } from '../../envelope.js'
+import type { Message } from '../../envelope.js'
+import { EVENT_TYPES } from '../../order-saga/saga.js'
 import { orderProblem, type OrderLimits, type Problem } from '../../order-schema.js'
 import { tooOldToTrust } from '../../runtime/retention.js'
 import type { Decision, RoleHandler, StateStore } from '../../runtime/role.js'

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto'
 import { event, parseEnvelope } from '../../envelope.js'
 import type { MessageBus } from '../../kafka/port.js'
 import type { TopicNames } from '../../topics.js'
-import { RETRY_ACCEPTED, RETRY_REQUESTED, type SagaStatus } from './saga.js'
+import { RETRY_ACCEPTED, RETRY_REQUESTED, type SagaStatus } from '../../saga/decide.js'
 import { loadSagaState } from './timeline.js'
 
 export interface RetryResult {

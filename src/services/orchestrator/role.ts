@@ -2,8 +2,8 @@ import type { Message } from '../../envelope.js'
 import { orderProblem, type OrderLimits } from '../../order-schema.js'
 import { tooOldToTrust } from '../../runtime/retention.js'
 import type { DecideContext, Decision, RoleHandler, StateStore } from '../../runtime/role.js'
-import { orderSaga } from './order-saga.js'
-import { decide, isFinished, type RetryPolicy, type SagaDefinition, type SagaState } from './saga.js'
+import { orderSaga } from '../../order-saga/saga.js'
+import { decide, isFinished, type RetryPolicy, type SagaDefinition, type SagaState } from '../../saga/decide.js'
 
 export const SAGA_SCOPE = 'saga'
 

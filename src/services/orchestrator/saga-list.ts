@@ -1,6 +1,6 @@
 import type { ConsumedRecord, MessageBus } from '../../kafka/port.js'
 import { SAGA_SCOPE } from './role.js'
-import type { SagaState } from './saga.js'
+import type { SagaState } from '../../saga/decide.js'
 
 /**
  * Every status an operator may ask for. `stuck` is listed ahead of the orchestrator writing it, so

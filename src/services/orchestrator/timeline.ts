@@ -4,7 +4,7 @@ import { activeSaga } from '../../saga/active.js'
 import { topicTable, type TopicNames } from '../../topics.js'
 import { sagaTopics } from './saga-log.js'
 import { SAGA_SCOPE } from './role.js'
-import { RETRY_DUE, RETRY_REQUESTED, SAGA_STUCK, STEP_TIMED_OUT, type SagaState } from './saga.js'
+import { RETRY_DUE, RETRY_REQUESTED, SAGA_STUCK, STEP_TIMED_OUT, type SagaState } from '../../saga/decide.js'
 
 export interface TimelineEntry {
   at: string

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 
-import { event, EVENT_TYPES, type Message } from '../../../src/envelope.js'
+import { event, type Message } from '../../../src/envelope.js'
+import { EVENT_TYPES } from '../../../src/order-saga/saga.js'
 import { DEFAULT_ORDER_LIMITS } from '../../../src/order-schema.js'
 import type { DecideContext } from '../../../src/runtime/role.js'
 import { apiRole, ORDER_SCOPE, type OrderView } from '../../../src/services/api/orders.js'

@@ -1,7 +1,7 @@
 import { event, type Message } from '../../../src/envelope.js'
 import type { DecideContext } from '../../../src/runtime/role.js'
-import { orderSaga } from '../../../src/services/orchestrator/order-saga.js'
-import { decide, type RetryPolicy, type SagaDecision, type SagaState } from '../../../src/services/orchestrator/saga.js'
+import { orderSaga } from '../../../src/order-saga/saga.js'
+import { decide, type RetryPolicy, type SagaDecision, type SagaState } from '../../../src/saga/decide.js'
 
 export const ORDER = '00000000-0000-4000-8000-000000000001'
 export const SAGA = '00000000-0000-4000-8000-000000000002'

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 
 import { latestSagas, renderSagaList, selectSagas } from '../../../src/services/orchestrator/saga-list.js'
-import type { SagaState } from '../../../src/services/orchestrator/saga.js'
+import type { SagaState } from '../../../src/saga/decide.js'
 
 const MIN = 60_000
 const NOW = Date.parse('2030-01-01T12:00:00Z')

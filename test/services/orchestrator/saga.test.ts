@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 
-import { RETRY_ACCEPTED, RETRY_DUE, RETRY_REFUSED, RETRY_REQUESTED, SAGA_STUCK, STEP_TIMED_OUT, retryDelay } from '../../../src/services/orchestrator/saga.js'
+import { RETRY_ACCEPTED, RETRY_DUE, RETRY_REFUSED, RETRY_REQUESTED, SAGA_STUCK, STEP_TIMED_OUT, retryDelay } from '../../../src/saga/decide.js'
 import { created, ctx, given, msg, policy } from './given.js'
 
 const reserved = (attempt = 1) => msg('inventory.reserved', { reservation_id: 'r-1', attempt })

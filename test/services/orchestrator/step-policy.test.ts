@@ -2,9 +2,9 @@ import { describe, expect, it } from 'vitest'
 
 import type { Message } from '../../../src/envelope.js'
 import { defineSaga, defineStep } from '../../../src/saga/define.js'
-import { inventory } from '../../../src/saga/steps/inventory.js'
-import { payment } from '../../../src/saga/steps/payment.js'
-import { decide, policyFor, STEP_TIMED_OUT, type SagaDecision, type SagaState, type StepRetryPolicy } from '../../../src/services/orchestrator/saga.js'
+import { inventory } from '../../../src/order-saga/inventory.js'
+import { payment } from '../../../src/order-saga/payment.js'
+import { decide, policyFor, STEP_TIMED_OUT, type SagaDecision, type SagaState, type StepRetryPolicy } from '../../../src/saga/decide.js'
 import { created, ctx, msg, policy } from './given.js'
 
 /** The order saga with a retry policy of the payment step's own. */

@@ -1,6 +1,6 @@
-import { defineStep } from '../define.js'
+import { defineStep } from '../saga/define.js'
 
-declare module '../define.js' {
+declare module '../saga/names.js' {
   interface ParticipantRoles {
     inventory: true
   }

@@ -1,7 +1,6 @@
-import { command, event, type CommandType, type Envelope, type EventType, type Message, type Outgoing, type Payload } from '../../envelope.js'
-import type { DecideContext, Notice, Timer } from '../../runtime/role.js'
-import { RETRY_DUE, RETRY_REQUESTED, SAGA_STUCK, STEP_TIMED_OUT } from '../../saga/define.js'
-import type { TopicKey } from '../../topics.js'
+import { command, event, type CommandType, type Envelope, type EventType, type Message, type Outgoing, type Payload } from '../envelope.js'
+import type { DecideContext, Notice, Timer } from '../runtime/role.js'
+import type { TopicKey } from './names.js'
 
 // A small saga engine: a definition describes steps and compensations; `decide` is the pure
 // function that moves one saga forward. The engine never sends anything itself.
@@ -40,8 +39,23 @@ export interface RetryPolicy {
   maxCompensationAttempts: number
 }
 
-// Saga-level events belong to every saga, so they are declared with the saga's definition.
-export { RETRY_DUE, RETRY_REQUESTED, SAGA_STUCK, STEP_TIMED_OUT } from '../../saga/define.js'
+/** Published when a compensation ran out of attempts: not final, but the saga waits for an operator. */
+export const SAGA_STUCK = 'saga.stuck'
+/** Published by `sagactl saga retry` on order.events, keyed like the saga, so it is ordered with its replies. */
+export const RETRY_REQUESTED = 'saga.retry-requested'
+/**
+ * The orchestrator's own timers, due: a retry after a failure, or a step that did not answer in
+ * time. Each is published to the order's partition of order.events and acted on when the
+ * orchestrator reads it back, in log order with the replies (docs/commit-path.md says why).
+ */
+export const RETRY_DUE = 'saga.retry-due'
+export const STEP_TIMED_OUT = 'saga.step-timed-out'
+/**
+ * Events of the orchestrator about the saga as a whole, on order.events, for every saga whatever
+ * its steps: a step module neither declares nor may take them.
+ */
+export const SAGA_LEVEL_EVENTS = [SAGA_STUCK, RETRY_REQUESTED, RETRY_DUE, STEP_TIMED_OUT] as const
+
 /** The orchestrator's answers to a retry request, on sagactl.control, caused by the request. */
 export const RETRY_ACCEPTED = 'saga.retry-accepted'
 export const RETRY_REFUSED = 'saga.retry-refused'
