@@ -1,8 +1,6 @@
 import type { TopicSpec } from './kafka/port.js'
-import { activeSaga } from './saga/active.js'
 import type { Saga } from './saga/define.js'
 import type { ParticipantRole, TopicKey } from './saga/names.js'
-import { orderSaga } from './order-saga/saga.js'
 
 export type { TopicKey } from './saga/names.js'
 
@@ -22,8 +20,6 @@ export function topicTable(saga: Saga): Record<TopicKey, TopicEntry> {
   ]) as Record<TopicKey, TopicEntry>
 }
 
-/** The order saga's topics: the contract's table. */
-export const TOPICS = topicTable(orderSaga)
 
 export type TopicNames = Record<TopicKey, string>
 
@@ -37,7 +33,7 @@ export function changelogInputs(saga: Saga): Record<string, TopicKey> {
 
 export type ChangelogRole = 'orchestrator' | 'notifier' | ParticipantRole
 
-export function topicNames(prefix: string, saga: Saga = activeSaga): TopicNames {
+export function topicNames(prefix: string, saga: Saga): TopicNames {
   return Object.fromEntries(Object.entries(topicTable(saga)).map(([k, t]) => [k, prefix + t.name])) as TopicNames
 }
 
@@ -45,7 +41,7 @@ export function changelogTopic(prefix: string, role: ChangelogRole): string {
   return `${prefix}sagactl.${role}.changelog`
 }
 
-export function topicSpecs(prefix: string, saga: Saga = activeSaga): TopicSpec[] {
+export function topicSpecs(prefix: string, saga: Saga): TopicSpec[] {
   const table = topicTable(saga)
   return [
     ...Object.values(table).map((t) => ({ name: prefix + t.name, partitions: t.partitions })),

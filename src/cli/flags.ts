@@ -1,6 +1,10 @@
+import path from 'node:path'
+
 import { Errors, Flags } from '@oclif/core'
 
 import { ConfigError, loadConfig, type Config } from '../config.js'
+import { loadSaga } from '../load-saga.js'
+import type { Saga } from '../saga/define.js'
 
 export const connectionFlags = {
   brokers: Flags.string({ description: 'Kafka bootstrap servers, host:port[,…] (overrides KAFKA_BROKERS)' }),
@@ -21,5 +25,19 @@ export function configFrom(flags: { brokers?: string; 'data-dir'?: string; port?
   } catch (error) {
     if (error instanceof ConfigError) throw new Errors.CLIError(error.message, { exit: 2 })
     throw error
+  }
+}
+
+/**
+ * The saga this command runs: `--saga`, else SAGA_DEFINITION_MODULE, else the order saga. Loaded
+ * once, here at the edge, and passed down. A module that fails ends the command with one sentence.
+ */
+export async function sagaFrom(flags: { saga?: string | undefined }): Promise<Saga> {
+  // The roles a command starts (dev, soak, bench) inherit it.
+  if (flags.saga) process.env.SAGA_DEFINITION_MODULE = path.resolve(flags.saga)
+  try {
+    return await loadSaga(process.env.SAGA_DEFINITION_MODULE)
+  } catch (error) {
+    throw new Errors.CLIError((error as Error).message, { exit: 2 })
   }
 }

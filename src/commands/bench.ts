@@ -8,11 +8,11 @@ import { promisify } from 'node:util'
 import { Command, Flags } from '@oclif/core'
 
 import { brokerAnswers, freePort, KAFKA_VERSION, resolveKafkaJars, startLocalKafka, type LocalKafka } from '../broker/local-kafka.js'
-import { configFrom, connectionFlags } from '../cli/flags.js'
+import { configFrom, connectionFlags, sagaFrom } from '../cli/flags.js'
+import type { Saga } from '../saga/define.js'
 import { command } from '../envelope.js'
 import { openBus } from '../kafka/open-bus.js'
 import type { MessageBus } from '../kafka/port.js'
-import { activeSaga } from '../saga/active.js'
 import { commandTopicKey } from '../saga/define.js'
 import { chaosTargets, CHAOS_COMMAND, roleNames } from '../saga/derive.js'
 import { chartOf, measureFloor, runSagas, type BenchReport } from '../ops/bench/bench.js'
@@ -55,6 +55,7 @@ export default class Bench extends Command {
 
   async run(): Promise<BenchReport> {
     const { flags } = await this.parse(Bench)
+    const saga = await sagaFrom(flags)
     const config = configFrom(flags)
     const say = (line: string) => process.stderr.write(`bench │ ${line}\n`)
     const durationS = flags.duration === undefined ? undefined : seconds(flags.duration, '--duration', (m) => this.error(m, { exit: 2 }))
@@ -99,19 +100,19 @@ export default class Bench extends Command {
           restartAfterMs: 1000,
         })
         const bus = openBus({ brokers: brokers.split(','), kafka: broker ? {} : config.kafka }, 'sagactl-bench')
-        await bus.ensureTopics(topicSpecs(prefix))
+        await bus.ensureTopics(topicSpecs(prefix, saga))
         await bus.close()
-        for (const role of roleNames(activeSaga)) supervisor.start(role)
+        for (const role of roleNames(saga)) supervisor.start(role)
         if (!(await waitForHealthy(apiUrl, 60_000))) this.error('the roles did not start within 60 s', { exit: 1 })
         say(`system up on topics ${prefix}*`)
       }
       const brokerCpu = trackBroker(meter, broker, flags['broker-pid'], brokers.split(',')[0]!)
 
       const bus = openBus({ brokers: brokers.split(','), kafka: broker ? {} : config.kafka }, 'sagactl-bench')
-      const topics = topicNames(prefix)
+      const topics = topicNames(prefix, saga)
       try {
         if (flags.attach) {
-          for (const role of chaosTargets(activeSaga)) {
+          for (const role of chaosTargets(saga)) {
             const chaos = command(CHAOS_COMMAND, { order_id: `chaos-${role}`, saga_id: `chaos-${role}`, payload: { clear: true } }, Date.now())
             await bus.publish([{ topic: topics[commandTopicKey(role)], key: chaos.order_id, value: JSON.stringify(chaos) }])
           }
@@ -126,6 +127,7 @@ export default class Bench extends Command {
         const t0 = Date.now()
         meter.start()
         const { timeline, ...result } = await runSagas(bus, topics, {
+          saga,
           orders,
           ...(flags.rate ? { rate: flags.rate } : {}),
           ...(concurrency ? { concurrency } : {}),
@@ -136,7 +138,7 @@ export default class Bench extends Command {
         })
         const usage = meter.finish(result.finished)
         const t1 = Date.now()
-        const relay = dataDir ? outboxLag(dataDir, t0) : {}
+        const relay = dataDir ? outboxLag(saga, dataDir, t0) : {}
         const loops = loopStats ? loopDelayByRole(readLoopStats(loopStats), t0, t1) : {}
         fs.mkdirSync(path.dirname(path.resolve(flags.chart)), { recursive: true })
         fs.writeFileSync(flags.chart, chartOf(result))
@@ -204,9 +206,9 @@ function trackBroker(meter: CpuMeter, started: LocalKafka | undefined, given: nu
 }
 
 /** How long rows waited in each role's outbox: commit time to the relay marking them sent. */
-function outboxLag(dataDir: string, since: number): Record<string, Percentiles> {
+function outboxLag(saga: Saga, dataDir: string, since: number): Record<string, Percentiles> {
   const lags: Record<string, Percentiles> = {}
-  for (const role of roleNames(activeSaga)) {
+  for (const role of roleNames(saga)) {
     const file = databasePath(dataDir, role)
     if (!fs.existsSync(file)) continue
     const db = openDatabase(file, { readonly: true })

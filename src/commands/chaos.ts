@@ -2,10 +2,9 @@ import { randomUUID } from 'node:crypto'
 
 import { Args, Command, Flags } from '@oclif/core'
 
-import { configFrom, connectionFlags } from '../cli/flags.js'
+import { configFrom, connectionFlags, sagaFrom } from '../cli/flags.js'
 import { command, parseEnvelope } from '../envelope.js'
 import { openBus } from '../kafka/open-bus.js'
-import { activeSaga } from '../saga/active.js'
 import { chaosTargets, CHAOS_COMMAND } from '../saga/derive.js'
 import { commandTopicKey, type ParticipantRole } from '../saga/define.js'
 import { topicNames, topicSpecs } from '../topics.js'
@@ -24,7 +23,7 @@ export default class Chaos extends Command {
     "The command travels on the role's own command topic, so it reaches the role wherever it runs; the role answers on sagactl.control and this command waits for that answer. Roles obey only when SAGA_ALLOW_CHAOS is true (the default under `sagactl dev`)."
   static override examples = ['<%= config.bin %> chaos payment --fail 2', '<%= config.bin %> chaos inventory --reject 1', '<%= config.bin %> chaos payment --clear']
   static override enableJsonFlag = true
-  static override args = { role: Args.string({ description: 'the participant', options: chaosTargets(activeSaga), required: true }) }
+  static override args = { role: Args.string({ description: 'the participant', required: true }) }
   static override flags = {
     ...connectionFlags,
     fail: Flags.integer({ description: 'the next N attempts fail retryably', min: 0 }),
@@ -35,13 +34,16 @@ export default class Chaos extends Command {
 
   async run(): Promise<ChaosResult> {
     const { args, flags } = await this.parse(Chaos)
+    const saga = await sagaFrom(flags)
+    const targets: string[] = chaosTargets(saga)
+    if (!targets.includes(args.role)) this.error(`Expected the participant to be one of: ${targets.join(', ')} (got "${args.role}")`, { exit: 2 })
     if (!flags.clear && flags.fail === undefined && flags.reject === undefined) this.error('say what to do: --fail N, --reject N or --clear', { exit: 2 })
     const config = configFrom(flags)
-    const names = topicNames(config.topicPrefix)
+    const names = topicNames(config.topicPrefix, saga)
     const bus = openBus(config, 'sagactl-chaos')
     const request = command(CHAOS_COMMAND, { order_id: `chaos-${args.role}`, saga_id: `chaos-${args.role}`, payload: flags.clear ? { clear: true } : { ...(flags.fail !== undefined ? { fail: flags.fail } : {}), ...(flags.reject !== undefined ? { reject: flags.reject } : {}) } }, Date.now(), randomUUID())
     try {
-      await bus.ensureTopics(topicSpecs(config.topicPrefix))
+      await bus.ensureTopics(topicSpecs(config.topicPrefix, saga))
       let answer: (r: ChaosResult) => void = () => {}
       const answered = new Promise<ChaosResult>((resolve) => (answer = resolve))
       // Follow the control topic from its current end, taken before the command goes out, so the answer cannot be missed.

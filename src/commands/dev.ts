@@ -1,9 +1,8 @@
 import { Command, Flags } from '@oclif/core'
 
 import { brokerAnswers, startLocalKafka, type LocalKafka } from '../broker/local-kafka.js'
-import { configFrom, connectionFlags } from '../cli/flags.js'
+import { configFrom, connectionFlags, sagaFrom } from '../cli/flags.js'
 import { openBus } from '../kafka/open-bus.js'
-import { activeSaga } from '../saga/active.js'
 import { roleNames } from '../saga/derive.js'
 import { Supervisor, unitsFor, waitForHealthy, type Unit } from '../ops/supervisor.js'
 import { DEV_METRICS_PORT_BASE, devMetricsPort } from '../ops/top.js'
@@ -25,6 +24,7 @@ export default class Dev extends Command {
 
   async run(): Promise<void> {
     const { flags } = await this.parse(Dev)
+    const saga = await sagaFrom(flags)
     const config = configFrom(flags, { allowChaos: true })
     const say = (line: string): void => this.log(`\u001b[1msagactl\u001b[0m      │ ${line}`)
     let broker: LocalKafka | undefined
@@ -60,7 +60,7 @@ export default class Dev extends Command {
         say(`Kafka is up at ${broker.brokers} (pid ${broker.pid}, data in ${broker.dataDir})`)
       }
       const bus = openBus(config, 'sagactl-dev')
-      await bus.ensureTopics(topicSpecs(config.topicPrefix))
+      await bus.ensureTopics(topicSpecs(config.topicPrefix, saga))
       await bus.close()
 
       const env = { ...process.env, KAFKA_BROKERS: brokers, SAGA_DATA_DIR: config.dataDir, PORT: String(config.port), SAGA_ALLOW_CHAOS: String(config.allowChaos), SAGA_LOG_PRETTY: '1', ...(process.stdout.isTTY ? { FORCE_COLOR: '1' } : {}) }
@@ -73,8 +73,8 @@ export default class Dev extends Command {
         },
       })
       const withMetrics = (unit: Unit): Unit =>
-        unit.role === 'api' ? unit : { ...unit, env: { ...unit.env, SAGA_METRICS_PORT: String(devMetricsPort(unit.role, unit.instance ? Number(unit.instance) - 1 : 0, flags['metrics-port-base'])) } }
-      for (const unit of unitsFor(roleNames(activeSaga), flags.instances, (i) => config.port + i)) supervisor.start(withMetrics(unit))
+        unit.role === 'api' ? unit : { ...unit, env: { ...unit.env, SAGA_METRICS_PORT: String(devMetricsPort(saga, unit.role, unit.instance ? Number(unit.instance) - 1 : 0, flags['metrics-port-base'])) } }
+      for (const unit of unitsFor(roleNames(saga), flags.instances, (i) => config.port + i)) supervisor.start(withMetrics(unit))
 
       const base = `http://127.0.0.1:${config.port}`
       if (await waitForHealthy(base, 60_000, () => stopping)) {

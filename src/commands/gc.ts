@@ -1,9 +1,8 @@
 import { Command, Flags } from '@oclif/core'
 
-import { configFrom, connectionFlags } from '../cli/flags.js'
+import { configFrom, connectionFlags, sagaFrom } from '../cli/flags.js'
 import { openBus } from '../kafka/open-bus.js'
 import type { RoleName } from '../saga/define.js'
-import { activeSaga } from '../saga/active.js'
 import { roleNames } from '../saga/derive.js'
 import { gc, renderGcReport, type GcReport } from '../ops/gc.js'
 
@@ -15,14 +14,18 @@ export default class Gc extends Command {
   static override enableJsonFlag = true
   static override flags = {
     ...connectionFlags,
-    role: Flags.string({ description: 'only this role (repeatable); default: every role file found in SAGA_DATA_DIR and its instance directories', multiple: true, options: roleNames(activeSaga) }),
+    role: Flags.string({ description: 'only this role (repeatable); default: every role file found in SAGA_DATA_DIR and its instance directories', multiple: true }),
     'dry-run': Flags.boolean({ description: 'count what would be pruned; change nothing', default: false }),
   }
 
   async run(): Promise<GcReport> {
     const { flags } = await this.parse(Gc)
+    const saga = await sagaFrom(flags)
+    const roles: string[] = roleNames(saga)
+    const unknown = (flags.role ?? []).filter((r) => !roles.includes(r))
+    if (unknown.length > 0) this.error(`Expected --role to be one of: ${roles.join(', ')} (got "${unknown.join('", "')}")`, { exit: 2 })
     const config = configFrom(flags)
-    const report = await gc(config, { ...(flags.role ? { roles: flags.role as RoleName[] } : {}), dryRun: flags['dry-run'], bus: () => openBus(config, 'sagactl-gc') })
+    const report = await gc(config, saga, { ...(flags.role ? { roles: flags.role as RoleName[] } : {}), dryRun: flags['dry-run'], bus: () => openBus(config, 'sagactl-gc') })
     this.log(renderGcReport(report))
     return report
   }

@@ -1,6 +1,6 @@
 import { Command, Flags } from '@oclif/core'
 
-import { configFrom, connectionFlags } from '../cli/flags.js'
+import { configFrom, connectionFlags, sagaFrom } from '../cli/flags.js'
 import { openBus } from '../kafka/open-bus.js'
 import { createLogger } from '../log.js'
 import type { RoleName } from '../saga/define.js'
@@ -21,6 +21,7 @@ export default class Replay extends Command {
 
   async run(): Promise<ReplayReport> {
     const { flags } = await this.parse(Replay)
+    const saga = await sagaFrom(flags)
     const config = configFrom(flags)
     const bus = openBus(config, 'sagactl-replay')
     // Logs go to stderr: stdout carries the report (and --json).
@@ -28,6 +29,7 @@ export default class Replay extends Command {
     let lastShown = 0
     try {
       const report = await replay(bus, config, log, {
+        saga,
         fromOffset: BigInt(flags['from-offset']),
         ...(flags.partition ? { partitions: flags.partition } : {}),
         roles: flags.role as RoleName[],

@@ -2,6 +2,7 @@ import fs from 'node:fs'
 
 import { Command, Flags } from '@oclif/core'
 
+import { connectionFlags, sagaFrom } from '../cli/flags.js'
 import { renderSoakReport, soak, type SoakReport } from '../ops/soak.js'
 
 export default class Soak extends Command {
@@ -22,16 +23,19 @@ export default class Soak extends Command {
     keep: Flags.boolean({ description: "keep the broker's and the roles' data afterwards, for a post-mortem" }),
     logs: Flags.string({ description: "write each role process's log (level info) to DIR/<role>[@<instance>].log" }),
     report: Flags.string({ description: 'also write the report (markdown, with the JSON) to this file' }),
+    saga: connectionFlags.saga,
   }
 
   async run(): Promise<SoakReport> {
     const { flags } = await this.parse(Soak)
+    const saga = await sagaFrom(flags)
     const seconds = (name: string, raw: string): number => {
       const v = Number(raw)
       if (!Number.isFinite(v) || v <= 0) this.error(`--${name} must be a positive number of seconds, got "${raw}"`, { exit: 2 })
       return v * 1000
     }
     const report = await soak({
+      saga,
       orders: flags.orders,
       rate: flags.rate,
       killEveryMs: seconds('kill-every', flags['kill-every']),

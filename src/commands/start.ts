@@ -1,10 +1,9 @@
 import { Args, Command, Flags } from '@oclif/core'
 
-import { configFrom, connectionFlags } from '../cli/flags.js'
+import { configFrom, connectionFlags, sagaFrom } from '../cli/flags.js'
 import { explainKafkaError } from '../kafka/explain.js'
 import { createLogger } from '../log.js'
 import type { RoleName } from '../saga/define.js'
-import { activeSaga } from '../saga/active.js'
 import { roleNames } from '../saga/derive.js'
 import { startRole } from '../services/start-role.js'
 
@@ -13,7 +12,7 @@ export default class Start extends Command {
   static override description =
     'Run as many instances of a role as you like, on one host or many: they share the work by partitions, and each partition\'s state moves with it (restored from the role\'s changelog topic). Each instance keeps a local cache of its inbox, state and outbox in a SQLite file under SAGA_DATA_DIR (under SAGA_DATA_DIR/<instance-id> with --instance-id); the file can be deleted at any time. On SIGINT/SIGTERM it stops consuming, flushes its outbox and exits 0.'
   static override examples = ['<%= config.bin %> start orchestrator', '<%= config.bin %> start orchestrator --instance-id orch-2', 'PORT=8080 <%= config.bin %> start api --instance-id api-2']
-  static override args = { role: Args.string({ description: 'the role to run', options: roleNames(activeSaga), required: true }) }
+  static override args = { role: Args.string({ description: 'the role to run: api, orchestrator, notifier or one of the saga’s participants (inventory, payment)', required: true }) }
   static override flags = {
     ...connectionFlags,
     port: Flags.integer({ description: 'HTTP port of the api role (overrides PORT)', min: 0, max: 65535 }),
@@ -23,10 +22,13 @@ export default class Start extends Command {
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Start)
+    const saga = await sagaFrom(flags)
+    const roles = roleNames(saga)
+    if (!roles.includes(args.role as RoleName)) this.error(`Expected the role to be one of: ${roles.join(', ')} (got "${args.role}")`, { exit: 2 })
     const role = args.role as RoleName
     const config = configFrom(flags)
     const log = createLogger(role)
-    const running = await startRole(role, config, log, (error) => {
+    const running = await startRole(role, saga, config, log, (error) => {
       log.fatal({ err: explainKafkaError(error, config.kafka) }, `${role} cannot go on; exiting so a supervisor restarts it`)
       process.exit(1)
     })

@@ -1,5 +1,7 @@
 import { Command, Flags } from '@oclif/core'
 
+import { connectionFlags, sagaFrom } from '../cli/flags.js'
+import { roleNames } from '../saga/derive.js'
 import { DEV_METRICS_PORT_BASE, devEndpoints, render, scrape, summarize, type Scrape, type TopView } from '../ops/top.js'
 
 export default class Top extends Command {
@@ -16,12 +18,15 @@ export default class Top extends Command {
     host: Flags.string({ description: 'host of the default endpoints', default: '127.0.0.1' }),
     interval: Flags.integer({ description: 'seconds between refreshes (with --once: between the two scrapes that give the rates)', default: 2, min: 1 }),
     once: Flags.boolean({ description: 'print one view and exit (implied by --json)', default: false }),
+    saga: connectionFlags.saga,
   }
 
   async run(): Promise<TopView> {
     const { flags } = await this.parse(Top)
+    const saga = await sagaFrom(flags)
+    const roles = roleNames(saga)
     const apiPort = flags.port ?? Number(process.env.PORT || 3000)
-    const endpoints = flags.endpoint?.map((url) => ({ url })) ?? devEndpoints(apiPort, flags.instances, flags['metrics-port-base'], flags.host)
+    const endpoints = flags.endpoint?.map((url) => ({ url })) ?? devEndpoints(saga, apiPort, flags.instances, flags['metrics-port-base'], flags.host)
     const round = (): Promise<Scrape[]> => Promise.all(endpoints.map((e) => scrape(e)))
     const pause = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, flags.interval * 1000))
 
@@ -29,7 +34,7 @@ export default class Top extends Command {
       // Rates need two scrapes: the view compares this round with one taken an interval earlier.
       const first = await round()
       await pause()
-      const view = summarize(await round(), first)
+      const view = summarize(roles, await round(), first)
       if (!this.jsonEnabled()) this.log(render(view, flags.interval))
       if (view.down.length === endpoints.length) this.error(`no endpoint answered: ${view.down.map((d) => `${d.endpoint} (${d.error})`).join(', ')}`, { exit: 1 })
       return view
@@ -56,7 +61,7 @@ export default class Top extends Command {
     try {
       while (!quit) {
         const now = await round()
-        view = summarize(now, before)
+        view = summarize(roles, now, before)
         before = now
         process.stdout.write(`\u001b[H\u001b[2J${render(view, flags.interval)}\n`)
         for (let waited = 0; waited < flags.interval * 1000 && !quit; waited += 100) await new Promise((resolve) => setTimeout(resolve, 100))

@@ -1,6 +1,6 @@
 import { Command, Flags } from '@oclif/core'
 
-import { configFrom, connectionFlags } from '../cli/flags.js'
+import { configFrom, connectionFlags, sagaFrom } from '../cli/flags.js'
 import { openBus } from '../kafka/open-bus.js'
 import { listSagas } from '../services/orchestrator/saga-list.js'
 import { loadSagaReport } from '../services/orchestrator/timeline.js'
@@ -15,16 +15,19 @@ export default class Ui extends Command {
     port: Flags.integer({ description: 'HTTP port', default: 3900, min: 0, max: 65535 }),
     host: Flags.string({ description: 'address to bind', default: '127.0.0.1' }),
     brokers: connectionFlags.brokers,
+    saga: connectionFlags.saga,
   }
 
   async run(): Promise<void> {
     const { flags } = await this.parse(Ui)
+    const saga = await sagaFrom(flags)
     const config = configFrom({ brokers: flags.brokers })
     const bus = openBus(config, 'sagactl-ui')
     const changelog = changelogTopic(config.topicPrefix, 'orchestrator')
     const app = buildUiApp({
       listSagas: (filter) => listSagas(bus, changelog, filter, Date.now()),
-      loadSaga: (id) => loadSagaReport(bus, topicNames(config.topicPrefix), changelog, id),
+      loadSaga: (id) => loadSagaReport(bus, topicNames(config.topicPrefix, saga), changelog, id, saga),
+      saga,
       now: Date.now,
     })
     const url = await app.listen({ port: flags.port, host: flags.host })

@@ -1,13 +1,12 @@
 import { Command, Flags } from '@oclif/core'
 
-import { configFrom, connectionFlags } from '../cli/flags.js'
+import { configFrom, connectionFlags, sagaFrom } from '../cli/flags.js'
 import { openBus } from '../kafka/open-bus.js'
 import { listDeadLetters } from '../ops/dead-letters.js'
 import { deadLetteredIds, renderVerifyReport, verifyMessages, type VerifyReport } from '../ops/verify.js'
 import { waitForQuiet } from '../ops/quiet.js'
 import { groupInputs } from '../services/start-role.js'
 import { readSagaMessages, sagaTopics } from '../services/orchestrator/saga-log.js'
-import { activeSaga } from '../saga/active.js'
 import { topicNames } from '../topics.js'
 
 export default class Verify extends Command {
@@ -24,13 +23,14 @@ export default class Verify extends Command {
 
   async run(): Promise<VerifyReport> {
     const { flags } = await this.parse(Verify)
+    const saga = await sagaFrom(flags)
     const config = configFrom(flags)
-    const names = topicNames(config.topicPrefix)
+    const names = topicNames(config.topicPrefix, saga)
     const bus = openBus(config, 'sagactl-verify')
     try {
       // A saga waiting out a retry is silent for up to the longest delay: quiet means longer than that.
-      if (flags['wait-quiet'] > 0) await waitForQuiet(bus, sagaTopics(names), flags['wait-quiet'] * 1000, config.retry.maxDelayMs + 3000, groupInputs(config.topicPrefix))
-      const report = verifyMessages(await readSagaMessages(bus, names), deadLetteredIds(await listDeadLetters(bus, names)), { allowEmpty: flags['allow-empty'], saga: activeSaga })
+      if (flags['wait-quiet'] > 0) await waitForQuiet(bus, sagaTopics(names, saga), flags['wait-quiet'] * 1000, config.retry.maxDelayMs + 3000, groupInputs(config.topicPrefix, saga))
+      const report = verifyMessages(await readSagaMessages(bus, names, saga), deadLetteredIds(await listDeadLetters(bus, names)), { allowEmpty: flags['allow-empty'], saga })
       this.log(renderVerifyReport(report))
       if (!report.ok) process.exitCode = 1
       return report

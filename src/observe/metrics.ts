@@ -6,7 +6,7 @@ import type { ConsumedRecord, ProducedRecord } from '../kafka/port.js'
 import type { RoleName } from '../saga/define.js'
 import type { Decision, RoleHandler } from '../runtime/role.js'
 import type { Outcome } from '../runtime/role.js'
-import { activeSaga } from '../saga/active.js'
+import type { Saga } from '../saga/define.js'
 import type { SagaState } from '../saga/decide.js'
 
 /** Every status a saga can be in, `stuck` included, so a dashboard sees a zero rather than a gap. */
@@ -20,6 +20,8 @@ const COUNT_GAP_UP_TO = 1000n
 
 export interface MetricsSources {
   role: RoleName
+  /** The saga the role runs: its steps label the saga metrics. */
+  saga: Saga
   instance?: string
   /** The role's SQLite file: outbox, timers and saga state are read from it on scrape. */
   db: Database
@@ -61,8 +63,11 @@ export class RoleMetrics {
   /** Set while the consumer is away from the broker. */
   #lostAt: number | undefined
 
+  readonly #saga: Saga
+
   constructor(sources: MetricsSources) {
     this.#sources = sources
+    this.#saga = sources.saga
     const registers = [this.registry]
     this.registry.setDefaultLabels({ role: sources.role, instance: sources.instance ?? `pid-${process.pid}` })
     collectDefaultMetrics({ register: this.registry, prefix: 'sagactl_' })
@@ -150,7 +155,7 @@ export class RoleMetrics {
       const byStatus = db.prepare(`SELECT json_extract(value, '$.status') AS status, count(*) AS n FROM state WHERE scope = '${SAGA_SCOPE}' GROUP BY 1`)
       const timers = db.prepare('SELECT count(*) FROM timers').pluck()
       for (const outcome of ['completed', 'cancelled']) this.#sagaSeconds.zero({ outcome })
-      for (const step of activeSaga.steps) {
+      for (const step of this.#saga.steps) {
         this.#retries.inc({ step: step.name }, 0)
         if (step.compensation) this.#compensations.inc({ step: step.name }, 0)
       }
@@ -207,13 +212,13 @@ export class RoleMetrics {
   /** Wraps the orchestrator's handler to count what its decisions do; other roles pass through. */
   observeSagas(role: RoleHandler): RoleHandler {
     if (role.name !== 'orchestrator') return role
-    const steps = new Map(activeSaga.steps.map((s) => [s.command.type as string, s.name]))
-    const compensations = new Map(activeSaga.steps.flatMap((s) => (s.compensation ? [[s.compensation.type as string, s.name] as const] : [])))
+    const steps = new Map(this.#saga.steps.map((s) => [s.command.type as string, s.name]))
+    const compensations = new Map(this.#saga.steps.flatMap((s) => (s.compensation ? [[s.compensation.type as string, s.name] as const] : [])))
     return {
       ...role,
       handle: (message, store, ctx): Decision => {
         const decision = role.handle(message, store, ctx)
-        const counts = sagaCounts(decision, steps, compensations)
+        const counts = sagaCounts(this.#saga, decision, steps, compensations)
         this.#pendingSaga = counts.length > 0 ? () => counts.forEach((count) => count(this)) : undefined
         return decision
       },
@@ -282,7 +287,7 @@ function typeOfCommand(envelope: Envelope): string | undefined {
 }
 
 /** What one saga decision means for the counters: retries, compensations, a finished saga. */
-function sagaCounts(decision: Decision, steps: Map<string, string>, compensations: Map<string, string>): SagaCount[] {
+function sagaCounts(saga: Saga, decision: Decision, steps: Map<string, string>, compensations: Map<string, string>): SagaCount[] {
   const counts: SagaCount[] = []
   for (const out of decision.messages ?? ([] as Outgoing[])) {
     const command = typeOfCommand(out.envelope)
@@ -296,10 +301,10 @@ function sagaCounts(decision: Decision, steps: Map<string, string>, compensation
       counts.push((m) => m.countSaga({ compensation: step }))
     }
     const event = out.envelope.event_type
-    if (event === activeSaga.completed || event === activeSaga.cancelled) {
+    if (event === saga.completed || event === saga.cancelled) {
       const state = (decision as { state?: SagaState }).state
       const seconds = state && state.finished_at !== undefined ? (state.finished_at - state.started_at) / 1000 : 0
-      const outcome = event === activeSaga.completed ? 'completed' : 'cancelled'
+      const outcome = event === saga.completed ? 'completed' : 'cancelled'
       counts.push((m) => m.countSaga({ finished: { outcome, seconds } }))
     }
   }

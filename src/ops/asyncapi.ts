@@ -2,10 +2,9 @@ import { Type, type TSchema } from '@sinclair/typebox'
 import { stringify } from 'yaml'
 
 import { MAX_MESSAGE_BYTES } from '../envelope.js'
-import { COMMAND_TYPES, EVENT_TYPES } from '../order-saga/saga.js'
+import { COMMAND_TYPES, EVENT_TYPES, orderSaga, TOPICS } from '../order-saga/saga.js'
 import { DEFAULT_ORDER_LIMITS, orderSchema } from '../order-schema.js'
-import { TOPICS, type TopicKey } from '../topics.js'
-import { orderSaga } from '../order-saga/saga.js'
+import type { TopicKey } from '../topics.js'
 import { RETRY_DUE, RETRY_REQUESTED, SAGA_STUCK, STEP_TIMED_OUT } from '../saga/decide.js'
 
 // The AsyncAPI document is built from the definitions the code runs on: the topic table, the

@@ -7,7 +7,7 @@ import type { MessageBus } from '../kafka/port.js'
 import { deleteEntries, Pruner, type PruneCounts } from '../runtime/pruner.js'
 import { sentOutboxKeepMs, tombstoneKeys } from '../runtime/retention.js'
 import type { RoleName } from '../saga/define.js'
-import { activeSaga } from '../saga/active.js'
+import type { Saga } from '../saga/define.js'
 import { roleNames } from '../saga/derive.js'
 import { roleChangelog, roleHandler } from '../services/start-role.js'
 
@@ -30,7 +30,7 @@ export interface GcReport {
 }
 
 /** Every role file in SAGA_DATA_DIR (`<role>.db`) and its instance directories (`<id>/<role>.db`). */
-export function roleFiles(dataDir: string, roles: readonly RoleName[] = roleNames(activeSaga)): { role: RoleName; instance?: string; file: string }[] {
+export function roleFiles(dataDir: string, roles: readonly RoleName[]): { role: RoleName; instance?: string; file: string }[] {
   const found: { role: RoleName; instance?: string; file: string }[] = []
   const dirs: { instance?: string; dir: string }[] = [{ dir: dataDir }]
   if (fs.existsSync(dataDir)) {
@@ -56,12 +56,12 @@ export function fileBytes(file: string): number {
  * outbox rows are never touched (a partition's unsent rows are discarded when it is next restored,
  * so tombstones left there would never be sent).
  */
-export async function gc(config: Config, options: { roles?: RoleName[]; dryRun: boolean; bus: () => MessageBus }): Promise<GcReport> {
+export async function gc(config: Config, saga: Saga, options: { roles?: RoleName[]; dryRun: boolean; bus: () => MessageBus }): Promise<GcReport> {
   const files: GcFileReport[] = []
   let bus: MessageBus | undefined
-  for (const { role, instance, file } of roleFiles(config.dataDir, options.roles)) {
-    const handler = roleHandler(role, config)
-    const changelog = roleChangelog(config, role)
+  for (const { role, instance, file } of roleFiles(config.dataDir, options.roles ?? roleNames(saga))) {
+    const handler = roleHandler(role, config, saga)
+    const changelog = roleChangelog(config, role, saga)
     const bytesBefore = fileBytes(file)
     const db = openDatabase(file)
     try {

@@ -3,13 +3,14 @@ import type { Logger } from 'pino'
 import { syncFor, type Config } from '../config.js'
 import { databasePath, openDatabase } from '../db/database.js'
 import type { MessageBus, ProducedRecord } from '../kafka/port.js'
-import type { RoleName } from '../saga/define.js'
+import type { RoleName, Saga } from '../saga/define.js'
 import { Runtime, type Outcome } from '../runtime/runtime.js'
 import { topicNames } from '../topics.js'
 import { readSagaMessages } from '../services/orchestrator/saga-log.js'
 import { groupId, instanceDataDir, roleChangelog, roleHandler } from '../services/start-role.js'
 
 export interface ReplayOptions {
+  saga: Saga
   fromOffset: bigint
   partitions?: number[]
   roles: RoleName[]
@@ -41,12 +42,12 @@ export interface ReplayReport {
  * Kafka is recognised by message_id and not published twice.
  */
 export async function replay(bus: MessageBus, config: Config, log: Logger, options: ReplayOptions): Promise<ReplayReport> {
-  const names = topicNames(config.topicPrefix)
-  const published = new Set((await readSagaMessages(bus, names)).map((m) => m.message_id))
+  const names = topicNames(config.topicPrefix, options.saga)
+  const published = new Set((await readSagaMessages(bus, names, options.saga)).map((m) => m.message_id))
 
   const runs = options.roles.map((role) => {
     const stats: RoleReplay = { role, processed: 0, duplicate: 0, dead_lettered: 0, published: 0, suppressed: 0, changelog_records: 0 }
-    const changelog = roleChangelog(config, role)
+    const changelog = roleChangelog(config, role, options.saga)
     const filtering: MessageBus = {
       publish: async (records: ProducedRecord[]) => {
         const state = records.filter((r) => r.topic === changelog)
@@ -69,7 +70,7 @@ export async function replay(bus: MessageBus, config: Config, log: Logger, optio
       close: async () => {},
     }
     const db = openDatabase(databasePath(instanceDataDir(config), role), { synchronous: syncFor(config, changelog !== undefined) })
-    const runtime = new Runtime({ role: roleHandler(role, config), db, bus: filtering, topics: names, ...(changelog ? { changelog } : {}), log: log.child({ role }), groupId: groupId(config, role) })
+    const runtime = new Runtime({ role: roleHandler(role, config, options.saga), db, bus: filtering, topics: names, ...(changelog ? { changelog } : {}), log: log.child({ role }), groupId: groupId(config, role) })
     return { runtime, db, stats }
   })
 

@@ -6,7 +6,7 @@ import path from 'node:path'
 import { freePort, startLocalKafka, type LocalKafka } from '../broker/local-kafka.js'
 import { event } from '../envelope.js'
 import { PlatformaticBus } from '../kafka/platformatic.js'
-import { activeSaga } from '../saga/active.js'
+import type { Saga } from '../saga/define.js'
 import { roleNames } from '../saga/derive.js'
 import { topicNames, topicSpecs } from '../topics.js'
 import { keyedIds } from '../services/api/idempotency.js'
@@ -19,6 +19,7 @@ import { countFallback, countKill, emptyCounts, fallbackCause, total, type ApiAt
 import { deadLetteredIds, verifyMessages, type VerifyReport } from './verify.js'
 
 export interface SoakOptions {
+  saga: Saga
   orders: number
   rate: number
   killEveryMs: number
@@ -85,12 +86,12 @@ export async function soak(o: SoakOptions): Promise<SoakReport> {
   const ports = { port: await freePort(), controllerPort: await freePort() }
   let broker: LocalKafka = await startLocalKafka({ ...ports, dataDir: brokerDir, keepData: true, log: o.log })
   const prefix = `soak-${randomUUID().slice(0, 8)}.`
-  const topics = topicNames(prefix)
+  const topics = topicNames(prefix, o.saga)
   const instances = o.instances ?? 1
   const apiPorts: number[] = []
   for (let i = 0; i < instances; i++) apiPorts.push(await freePort())
   const bus = new PlatformaticBus([broker.brokers], 'sagactl-soak')
-  await bus.ensureTopics(topicSpecs(prefix))
+  await bus.ensureTopics(topicSpecs(prefix, o.saga))
 
   if (o.logDir) fs.mkdirSync(o.logDir, { recursive: true })
   const counts = emptyCounts()
@@ -116,7 +117,7 @@ export async function soak(o: SoakOptions): Promise<SoakReport> {
       }
     },
   })
-  for (const unit of unitsFor(roleNames(activeSaga), instances, (i) => apiPorts[i]!)) supervisor.start(unit)
+  for (const unit of unitsFor(roleNames(o.saga), instances, (i) => apiPorts[i]!)) supervisor.start(unit)
   for (const port of apiPorts) if (!(await waitForHealthy(`http://127.0.0.1:${port}`, 90_000))) throw new Error('the roles did not come up within 90 s')
 
   const report = { via_api: 0, via_kafka: 0, broker_restarts: 0, duplicates_injected: 0, poison_injected: 0 }
@@ -142,7 +143,7 @@ export async function soak(o: SoakOptions): Promise<SoakReport> {
     timers.push(duplicator)
 
     async function injectDuplicate(): Promise<void> {
-      const topic = pick(sagaTopics(topics))
+      const topic = pick(sagaTopics(topics, o.saga))
       const ends = await bus.endOffsets(topic)
       const partition = Math.floor(Math.random() * ends.length)
       const end = ends[partition] ?? 0n
@@ -208,12 +209,12 @@ export async function soak(o: SoakOptions): Promise<SoakReport> {
     await sleep(2000)
     for (const unit of supervisor.names()) if (!supervisor.running(unit)) supervisor.start(unit)
     o.log('all orders submitted; waiting for the system to go quiet')
-    const quiet = await waitForQuiet(bus, sagaTopics(topics), o.quietTimeoutMs, STEP_TIMEOUT_MS + RETRY_MAX_MS + 3000, groupInputs(prefix))
+    const quiet = await waitForQuiet(bus, sagaTopics(topics, o.saga), o.quietTimeoutMs, STEP_TIMEOUT_MS + RETRY_MAX_MS + 3000, groupInputs(prefix, o.saga))
     if (!quiet) o.log('the system did not go quiet before the deadline; verifying anyway')
 
-    const messages = await readSagaMessages(bus, topics)
+    const messages = await readSagaMessages(bus, topics, o.saga)
     const letters = await listDeadLetters(bus, topics)
-    const verify = verifyMessages(messages, deadLetteredIds(letters))
+    const verify = verifyMessages(messages, deadLetteredIds(letters), { saga: o.saga })
     const created = new Set(messages.filter((m) => m.type === 'order.created').map((m) => m.order_id))
     const missing = submitted.filter((o) => !created.has(o.order_id))
     const deadLetters = letters.length

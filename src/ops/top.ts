@@ -1,5 +1,4 @@
 import { parsePrometheusText, samples, total, type Family } from '../observe/prom-text.js'
-import { activeSaga } from '../saga/active.js'
 import type { RoleName, Saga } from '../saga/define.js'
 import { roleNames } from '../saga/derive.js'
 
@@ -11,7 +10,7 @@ export const DEV_METRICS_PORT_BASE = 9400
  * so a saga with more steps gets more ports rather than two roles on one; for the order saga
  * this is orchestrator 10, inventory 20, payment 30, notifier 40, as before steps were modules.
  */
-export function devMetricsPort(role: Exclude<RoleName, 'api'>, index: number, base = DEV_METRICS_PORT_BASE, saga: Saga = activeSaga): number {
+export function devMetricsPort(saga: Saga, role: Exclude<RoleName, 'api'>, index: number, base = DEV_METRICS_PORT_BASE): number {
   const at = roleNames(saga).indexOf(role)
   if (at < 0) throw new Error(`the saga has no role "${role}"`)
   return base + 10 * at + index
@@ -24,8 +23,8 @@ export interface Endpoint {
 }
 
 /** The endpoints `sagactl dev --instances N` serves: the api's on its HTTP ports, the others from the base. */
-export function devEndpoints(apiPort: number, instances: number, base = DEV_METRICS_PORT_BASE, host = '127.0.0.1', saga: Saga = activeSaga): Endpoint[] {
-  return roleNames(saga).flatMap((role) => Array.from({ length: instances }, (_, i) => ({ role, url: `http://${host}:${role === 'api' ? apiPort + i : devMetricsPort(role, i, base, saga)}/metrics` })))
+export function devEndpoints(saga: Saga, apiPort: number, instances: number, base = DEV_METRICS_PORT_BASE, host = '127.0.0.1'): Endpoint[] {
+  return roleNames(saga).flatMap((role) => Array.from({ length: instances }, (_, i) => ({ role, url: `http://${host}:${role === 'api' ? apiPort + i : devMetricsPort(saga, role, i, base)}/metrics` })))
 }
 
 export interface Scrape {
@@ -110,7 +109,7 @@ function finishedTotal(m: Map<string, Family>): number {
 }
 
 /** One view from this round of scrapes, and rates against the previous round (same endpoints). */
-export function summarize(now: Scrape[], before?: Scrape[]): TopView {
+export function summarize(roles: readonly string[], now: Scrape[], before?: Scrape[]): TopView {
   const prev = new Map((before ?? []).map((s) => [s.endpoint, s]))
   const rate = (s: Scrape, value: (m: Map<string, Family>) => number): number | null => {
     const p = prev.get(s.endpoint)
@@ -150,7 +149,7 @@ export function summarize(now: Scrape[], before?: Scrape[]): TopView {
   view.saga_duration_s = { p50: quantile(0.5, histogram), p99: quantile(0.99, histogram) }
 
   const rows = new Map<string, RoleRow>()
-  const known: string[] = roleNames(activeSaga)
+  const known: readonly string[] = roles
   for (const s of now) {
     const role = roleOf(s) ?? s.role ?? '?'
     const row = rows.get(role) ?? { role, up: 0, endpoints: 0, lag: 0, outbox: 0, oldest_unsent_s: 0, handled_per_s: null, dead_letters: 0 }

@@ -1,5 +1,6 @@
 import { defineSaga } from '../saga/define.js'
 import { commandTypes, eventTypes } from '../saga/derive.js'
+import { topicTable } from '../topics.js'
 import { inventory } from './inventory.js'
 import { payment } from './payment.js'
 
@@ -18,3 +19,5 @@ export const orderSaga = defineSaga({
 /** The order saga's message types, as the contract names them. */
 export const EVENT_TYPES: readonly string[] = eventTypes(orderSaga)
 export const COMMAND_TYPES: readonly string[] = commandTypes(orderSaga)
+/** The order saga's topics: the contract's table. */
+export const TOPICS = topicTable(orderSaga)

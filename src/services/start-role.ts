@@ -11,7 +11,6 @@ import { pruneIntervalMs, retentionWarnings, sentOutboxKeepMs } from '../runtime
 import { CRASH_POINTS, Runtime, type CrashPlan, type CrashPoint } from '../runtime/runtime.js'
 import { waitForBroker } from '../runtime/broker-wait.js'
 import { rate, syncFor, type Config, type Env } from '../config.js'
-import { activeSaga } from '../saga/active.js'
 import type { RoleName, Saga } from '../saga/define.js'
 import { definitionHash, eventTypes, stepOfRole } from '../saga/derive.js'
 import { policyFor } from '../saga/decide.js'
@@ -29,7 +28,7 @@ import { orchestratorRole } from './orchestrator/role.js'
 import { participantRole, participantSpec } from './participant.js'
 
 /** A participant's success rate is named by its step module (INVENTORY_SUCCESS_RATE …) and checked like every variable. */
-export function roleHandler(name: RoleName, config: Config, saga: Saga = activeSaga, env: Env = process.env, log?: Logger): RoleHandler {
+export function roleHandler(name: RoleName, config: Config, saga: Saga, env: Env = process.env, log?: Logger): RoleHandler {
   switch (name) {
     case 'api':
       return apiRole(config.orderLimits, { retentionMs: config.retentionMs, idempotencyTtlMs: config.idempotencyTtlMs }, eventTypes(saga))
@@ -50,7 +49,7 @@ export function groupId(config: Pick<Config, 'topicPrefix'>, role: RoleName): st
 }
 
 /** Each role that reads in a consumer group, as that group and the topic it reads. */
-export function groupInputs(topicPrefix: string, saga: Saga = activeSaga): { groupId: string; topic: string }[] {
+export function groupInputs(topicPrefix: string, saga: Saga): { groupId: string; topic: string }[] {
   const names = topicNames(topicPrefix, saga)
   return Object.entries(changelogInputs(saga)).map(([role, input]) => ({ groupId: groupId({ topicPrefix }, role as RoleName), topic: names[input] }))
 }
@@ -60,7 +59,7 @@ export function instanceDataDir(config: Config): string {
   return config.instanceId ? path.join(config.dataDir, config.instanceId) : config.dataDir
 }
 
-export function roleChangelog(config: Config, role: RoleName, saga: Saga = activeSaga): string | undefined {
+export function roleChangelog(config: Config, role: RoleName, saga: Saga): string | undefined {
   return role in changelogInputs(saga) ? changelogTopic(config.topicPrefix, role as ChangelogRole) : undefined
 }
 
@@ -90,18 +89,18 @@ export interface RunningRole {
   stop(): Promise<void>
 }
 
-export async function startRole(name: RoleName, config: Config, log: Logger, onFatal: (error: Error) => void): Promise<RunningRole> {
+export async function startRole(name: RoleName, saga: Saga, config: Config, log: Logger, onFatal: (error: Error) => void): Promise<RunningRole> {
   // Diagnostics for `sagactl bench`, off unless SAGA_LOOP_STATS names a file or directory.
   const loopStats = startLoopStats(process.env.SAGA_LOOP_STATS, { role: name, instance: config.instanceId })
   const bus: MessageBus = openBus(config, `sagactl-${name}`)
   // Started before Kafka (a Compose file, a pod): wait for it, as for a broker lost later.
   await waitForBroker(bus, { since: Date.now(), lostAfterMs: config.brokerLostAfterMs, log, what: config.brokers.join(',') })
-  await bus.ensureTopics(topicSpecs(config.topicPrefix))
+  await bus.ensureTopics(topicSpecs(config.topicPrefix, saga))
   const dataFile = databasePath(instanceDataDir(config), name)
-  const changelog = roleChangelog(config, name)
+  const changelog = roleChangelog(config, name, saga)
   const db = openDatabase(dataFile, { synchronous: syncFor(config, changelog !== undefined) })
-  const handler = roleHandler(name, config, activeSaga, process.env, log)
-  await warnOnShortRetention(config, handler, log)
+  const handler = roleHandler(name, config, saga, process.env, log)
+  await warnOnShortRetention(config, saga, handler, log)
   const tracing = await loadTracing(`sagactl-${name}`, config.instanceId)
   // The api serves /metrics on its own port; the other roles only when given a metrics port.
   let runtime: Runtime | undefined
@@ -109,14 +108,14 @@ export async function startRole(name: RoleName, config: Config, log: Logger, onF
   let connection: { lost: string; since: number } | undefined
   const metrics =
     name === 'api' || config.metricsPort !== undefined
-      ? new RoleMetrics({ role: name, ...(config.instanceId ? { instance: config.instanceId } : {}), db: db.$client, owned: () => (handler.global ? null : (runtime?.ownedPartitions() ?? [])), endOffsets: (topic) => bus.endOffsets(topic), countRecords: (topic, partition, from) => countRecords(bus, topic, partition, from), queued: () => runtime?.queued() ?? { depth: 0, oldestAt: null } })
+      ? new RoleMetrics({ role: name, saga, ...(config.instanceId ? { instance: config.instanceId } : {}), db: db.$client, owned: () => (handler.global ? null : (runtime?.ownedPartitions() ?? [])), endOffsets: (topic) => bus.endOffsets(topic), countRecords: (topic, partition, from) => countRecords(bus, topic, partition, from), queued: () => runtime?.queued() ?? { depth: 0, oldestAt: null } })
       : undefined
   const observer = roleObserver(metrics, tracing)
   runtime = new Runtime({
     role: metrics ? metrics.observeSagas(handler) : handler,
     db,
     bus,
-    topics: topicNames(config.topicPrefix),
+    topics: topicNames(config.topicPrefix, saga),
     ...(changelog ? { changelog } : {}),
     log,
     groupId: groupId(config, name),
@@ -125,7 +124,7 @@ export async function startRole(name: RoleName, config: Config, log: Logger, onF
     onFatal,
     brokerLostAfterMs: config.brokerLostAfterMs,
     commitIntervalMs: config.commitIntervalMs,
-    definition: definitionHash(activeSaga),
+    definition: definitionHash(saga),
     onConnection: (event) => {
       connection = event.kind === 'lost' ? { lost: event.reason, since: Date.now() } : undefined
       metrics?.connection(event)
@@ -202,8 +201,8 @@ export function retentionPruner(config: Config, handler: RoleHandler, runtime: R
 }
 
 /** A warning, not a refusal: a short SAGA_RETENTION is a choice (tests, a demo), its cost is said in the README. */
-async function warnOnShortRetention(config: Config, handler: RoleHandler, log: Logger): Promise<void> {
-  const names = topicNames(config.topicPrefix)
+async function warnOnShortRetention(config: Config, saga: Saga, handler: RoleHandler, log: Logger): Promise<void> {
+  const names = topicNames(config.topicPrefix, saga)
   const inputs = handler.consumes.map((t) => names[t])
   try {
     for (const warning of retentionWarnings(config.retentionMs, await topicRetentions(config.brokers, config.kafka, inputs))) log.warn({ retention_ms: config.retentionMs }, warning)

@@ -15,6 +15,7 @@ import type { ConsumedRecord, MessageBus } from '../../src/kafka/port.js'
 import type { VerifyReport } from '../../src/ops/verify.js'
 import type { RoleName } from '../../src/saga/define.js'
 import { topicNames, type TopicKey } from '../../src/topics.js'
+import { orderSaga } from '../../src/order-saga/saga.js'
 
 export const BIN = fileURLToPath(new URL('../../bin/run.js', import.meta.url))
 export const ALL_ROLES: RoleName[] = ['api', 'orchestrator', 'inventory', 'payment', 'notifier']
@@ -76,7 +77,7 @@ export class System {
   readonly prefix = `t${randomUUID().slice(0, 8)}.`
   readonly dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sagactl-e2e-'))
   readonly brokers: string
-  readonly topics = topicNames(this.prefix)
+  readonly topics = topicNames(this.prefix, orderSaga)
   /** The test's own reader and writer, with the same TLS/SASL settings the roles get from `env`. */
   readonly bus: MessageBus
   /** Keyed by role, or role@instance for a named instance. */

@@ -7,6 +7,7 @@ import { freePort } from '../../src/broker/local-kafka.js'
 import type { TopView } from '../../src/ops/top.js'
 import { devMetricsPort } from '../../src/ops/top.js'
 import { ALL_ROLES, BIN, System, waitFor } from './harness.js'
+import { orderSaga } from '../../src/order-saga/saga.js'
 
 const COMPLETED = 6
 const CANCELLED = 2
@@ -22,7 +23,7 @@ describe('sagactl top: a known load on the dev port layout, read once as JSON an
     system = new System()
     system.port = await freePort()
     base = (await freePort()) - 100
-    await Promise.all(ALL_ROLES.map((role) => system.startRole(role, role === 'api' ? {} : { SAGA_METRICS_PORT: String(devMetricsPort(role, 0, base)) })))
+    await Promise.all(ALL_ROLES.map((role) => system.startRole(role, role === 'api' ? {} : { SAGA_METRICS_PORT: String(devMetricsPort(orderSaga, role, 0, base)) })))
     await system.chaos('inventory', '--reject', String(CANCELLED))
     const orders = []
     for (let i = 0; i < COMPLETED + CANCELLED; i++) orders.push((await system.postOrder()).order_id)

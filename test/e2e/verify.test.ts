@@ -4,13 +4,14 @@ import { command, event, type Envelope } from '../../src/envelope.js'
 import type { VerifyReport } from '../../src/ops/verify.js'
 import { topicSpecs } from '../../src/topics.js'
 import { System } from './harness.js'
+import { orderSaga } from '../../src/order-saga/saga.js'
 
 // No roles: the topics are written by hand, so what verify reads is exactly what the test says.
 describe('sagactl verify, the binary, on the real broker', () => {
   let system: System
   beforeAll(async () => {
     system = new System()
-    await system.bus.ensureTopics(topicSpecs(system.prefix))
+    await system.bus.ensureTopics(topicSpecs(system.prefix, orderSaga))
   })
   afterAll(async () => {
     await system?.stop()
@@ -40,7 +41,7 @@ describe('sagactl verify, the binary, on the real broker', () => {
   it('with an order charged twice: exits 1 and the JSON names the breach by kind and order', async () => {
     // Its own prefix, so the empty-topic cases above do not depend on running first.
     const own = new System()
-    await own.bus.ensureTopics(topicSpecs(own.prefix))
+    await own.bus.ensureTopics(topicSpecs(own.prefix, orderSaga))
     try {
       const ids = { order_id: 'e2e-verify-order', saga_id: 'e2e-verify-saga' }
       const at = Date.now()

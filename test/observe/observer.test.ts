@@ -14,8 +14,9 @@ import type { RoleHandler } from '../../src/runtime/role.js'
 import { Runtime } from '../../src/runtime/runtime.js'
 import { topicNames } from '../../src/topics.js'
 import { MemoryBus } from '../runtime/memory-bus.js'
+import { orderSaga } from '../../src/order-saga/saga.js'
 
-const topics = topicNames('')
+const topics = topicNames('', orderSaga)
 const PARENT = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01'
 
 /** order.created → a command and a timer; the timer's message → a second command. */

@@ -3,10 +3,8 @@ import { readFileSync } from 'node:fs'
 import { Parser } from '@asyncapi/parser'
 import { describe, expect, it } from 'vitest'
 
-import { COMMAND_TYPES, EVENT_TYPES } from '../../src/order-saga/saga.js'
+import { COMMAND_TYPES, EVENT_TYPES, orderSaga, TOPICS } from '../../src/order-saga/saga.js'
 import { asyncApiDocument, asyncApiYaml } from '../../src/ops/asyncapi.js'
-import { orderSaga } from '../../src/order-saga/saga.js'
-import { TOPICS } from '../../src/topics.js'
 
 const root = new URL('../../', import.meta.url)
 const version = (JSON.parse(readFileSync(new URL('package.json', root), 'utf8')) as { version: string }).version

@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest'
 
 import { parsePrometheusText } from '../../src/observe/prom-text.js'
 import { devEndpoints, quantile, summarize, type Scrape } from '../../src/ops/top.js'
+import { orderSaga } from '../../src/order-saga/saga.js'
+import { roleNames } from '../../src/saga/derive.js'
 
 const orchestrator = (completed: number, buckets: [string, number][]): string =>
   [
@@ -17,6 +19,8 @@ const orchestrator = (completed: number, buckets: [string, number][]): string =>
   ].join('\n')
 
 const at = (endpoint: string, ms: number, text?: string): Scrape => (text === undefined ? { endpoint, at: ms, error: 'ECONNREFUSED' } : { endpoint, at: ms, metrics: parsePrometheusText(text) })
+
+const ROLES = roleNames(orderSaga)
 
 describe('top', () => {
   it('quantile interpolates within the bucket holding the rank, like histogram_quantile', () => {
@@ -35,20 +39,20 @@ describe('top', () => {
     const url = 'http://h:9410/metrics'
     const before = [at(url, 1000, orchestrator(10, [['1', 10], ['+Inf', 10]])), at('http://h:9420/metrics', 1000)]
     const now = [at(url, 3000, orchestrator(30, [['1', 20], ['+Inf', 30]])), at('http://h:9420/metrics', 3000)]
-    const view = summarize(now, before)
+    const view = summarize(ROLES, now, before)
     expect(view.sagas_per_s).toBe(10)
     expect(view.finished.completed).toBe(30)
     expect(view.in_flight).toEqual({ running: 3, waiting_retry: 0, compensating: 0, stuck: 1 })
     expect(view.roles[0]).toMatchObject({ role: 'orchestrator', up: 1, endpoints: 1, lag: 7 })
     expect(view.down).toEqual([{ endpoint: 'http://h:9420/metrics', error: 'ECONNREFUSED' }])
     expect(view.roles.map((r) => r.role)).toEqual(['orchestrator', '?'])
-    const named = summarize([{ ...now[1]!, role: 'inventory' }])
+    const named = summarize(ROLES, [{ ...now[1]!, role: 'inventory' }])
     expect(named.roles).toMatchObject([{ role: 'inventory', up: 0, endpoints: 1 }])
-    expect(summarize(now).sagas_per_s).toBeNull()
+    expect(summarize(ROLES, now).sagas_per_s).toBeNull()
   })
 
   it('the default endpoints are the ports sagactl dev gives each instance', () => {
-    expect(devEndpoints(3000, 2, 9400).map((e) => e.url)).toEqual([
+    expect(devEndpoints(orderSaga, 3000, 2, 9400).map((e) => e.url)).toEqual([
       'http://127.0.0.1:3000/metrics', 'http://127.0.0.1:3001/metrics',
       'http://127.0.0.1:9410/metrics', 'http://127.0.0.1:9411/metrics',
       'http://127.0.0.1:9420/metrics', 'http://127.0.0.1:9421/metrics',

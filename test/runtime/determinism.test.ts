@@ -18,13 +18,14 @@ import { inventorySpec, participantRole, paymentSpec } from '../../src/services/
 import { topicNames, type TopicKey } from '../../src/topics.js'
 import { scenarios, simulateOrder } from '../ops/saga-logs.js'
 import { MemoryBus } from './memory-bus.js'
+import { orderSaga } from '../../src/order-saga/saga.js'
 
 // A new owner, a zombie woken late and a replay all handle a record again, from the state that
 // the changelog (or the local file) holds. The messages they write must be the very ones written the
 // first time — same message_ids, same bodies — or downstream dedupe by message_id would keep one copy
 // of two different things. So nothing a decision sees may come from the wall clock or Math.random.
 
-const topics = topicNames('')
+const topics = topicNames('', orderSaga)
 const policy = { maxAttempts: 3, minDelayMs: 200, maxDelayMs: 5000, stepTimeoutMs: 4000, maxCompensationAttempts: 3 }
 const roles: Record<string, { role: () => RoleHandler; topic: TopicKey }> = {
   orchestrator: { role: () => orchestratorRole(policy, DEFAULT_ORDER_LIMITS), topic: 'orderEvents' },

@@ -9,6 +9,7 @@ import type { RoleHandler } from '../../src/runtime/role.js'
 import { Runtime } from '../../src/runtime/runtime.js'
 import { changelogTopic, topicNames } from '../../src/topics.js'
 import { MemoryBus } from './memory-bus.js'
+import { orderSaga } from '../../src/order-saga/saga.js'
 
 export interface GroupedRuntime {
   dir: string
@@ -24,7 +25,7 @@ export async function groupedRuntime(role: RoleHandler, partition: number, clock
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sagactl-grouped-'))
   const db = openDatabase(path.join(dir, 'orchestrator.db'))
   const bus = new MemoryBus()
-  const runtime = new Runtime({ role, db, bus, topics: topicNames(''), changelog: changelogTopic('', 'orchestrator'), log: pino({ level: 'silent' }), groupId: 'g', ...(clock ? { clock } : {}) })
+  const runtime = new Runtime({ role, db, bus, topics: topicNames('', orderSaga), changelog: changelogTopic('', 'orchestrator'), log: pino({ level: 'silent' }), groupId: 'g', ...(clock ? { clock } : {}) })
   await runtime.start()
   await bus.assign([partition])
   return {

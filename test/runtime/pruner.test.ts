@@ -17,8 +17,9 @@ import type { SagaState } from '../../src/saga/decide.js'
 import { changelogTopic, topicNames } from '../../src/topics.js'
 import { policy } from '../services/orchestrator/given.js'
 import { MemoryBus } from './memory-bus.js'
+import { orderSaga } from '../../src/order-saga/saga.js'
 
-const topics = topicNames('')
+const topics = topicNames('', orderSaga)
 const changelog = changelogTopic('', 'orchestrator')
 const RETENTION = 60_000
 const PART = 2

@@ -10,8 +10,9 @@ import { Runtime } from '../../src/runtime/runtime.js'
 import { topicNames } from '../../src/topics.js'
 import { groupedRuntime, type GroupedRuntime } from './grouped-runtime.js'
 import type { MemoryBus } from './memory-bus.js'
+import { orderSaga } from '../../src/order-saga/saga.js'
 
-const topics = topicNames('')
+const topics = topicNames('', orderSaga)
 const PART = 4
 
 /** Counts each order's messages in its state and sends one command per message; throws or fails the database on demand. */

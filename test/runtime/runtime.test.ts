@@ -13,8 +13,9 @@ import type { RoleHandler } from '../../src/runtime/role.js'
 import { Runtime, TIMER_HEADER } from '../../src/runtime/runtime.js'
 import { topicNames } from '../../src/topics.js'
 import { MemoryBus } from './memory-bus.js'
+import { orderSaga } from '../../src/order-saga/saga.js'
 
-const topics = topicNames('')
+const topics = topicNames('', orderSaga)
 let offset = 0n
 
 function record(value: unknown, topic = topics.orderEvents): ConsumedRecord {

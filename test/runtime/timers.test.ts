@@ -12,8 +12,9 @@ import { Runtime, TIMER_HEADER } from '../../src/runtime/runtime.js'
 import { topicNames } from '../../src/topics.js'
 import { groupedRuntime, type GroupedRuntime } from './grouped-runtime.js'
 import { MemoryBus } from './memory-bus.js'
+import { orderSaga } from '../../src/order-saga/saga.js'
 
-const topics = topicNames('')
+const topics = topicNames('', orderSaga)
 const PART = 1
 
 /** Sets a timer on order.created; its message, when it comes back, throws. */

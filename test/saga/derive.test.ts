@@ -4,10 +4,9 @@ import { defineSaga, type SagaStep } from '../../src/saga/define.js'
 import { breachKinds, chaosTargets, commandTypes, definitionHash, eventTypes, roleNames, sagaHops } from '../../src/saga/derive.js'
 import { inventory } from '../../src/order-saga/inventory.js'
 import { payment } from '../../src/order-saga/payment.js'
-import { SAGA_HOPS } from '../../src/ops/bench/bench.js'
-import { COMMAND_TYPES, EVENT_TYPES, orderSaga } from '../../src/order-saga/saga.js'
+import { COMMAND_TYPES, EVENT_TYPES, orderSaga, TOPICS } from '../../src/order-saga/saga.js'
 import { BREACH_KINDS } from '../../src/ops/verify.js'
-import { TOPICS, topicNames, topicSpecs } from '../../src/topics.js'
+import { topicNames, topicSpecs } from '../../src/topics.js'
 import { shipping } from './steps/shipping.js'
 import { threeStepSaga } from './three-step-saga.js'
 
@@ -45,7 +44,7 @@ describe('derived from the order saga: exactly the names the contract and 0.2 us
   it('roles, chaos targets, bench hops and breach kinds', () => {
     expect(roleNames(orderSaga)).toEqual(['api', 'orchestrator', 'inventory', 'payment', 'notifier'])
     expect(chaosTargets(orderSaga)).toEqual(['inventory', 'payment'])
-    expect(SAGA_HOPS).toEqual([
+    expect(sagaHops(orderSaga)).toEqual([
       ['order.created', 'reserve_inventory'],
       ['reserve_inventory', 'inventory.reserved'],
       ['inventory.reserved', 'charge_payment'],

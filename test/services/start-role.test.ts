@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest'
 import { ConfigError, loadConfig } from '../../src/config.js'
 import { roleChangelog, roleHandler } from '../../src/services/start-role.js'
 import { threeStepSaga } from '../saga/three-step-saga.js'
+import { orderSaga } from '../../src/order-saga/saga.js'
 
 const config = loadConfig({ SAGA_TOPIC_PREFIX: 'p.' })
 
@@ -14,8 +15,8 @@ describe('a participant role for any step of the saga', () => {
   })
 
   it('given the order saga, then there is no shipping role to start', () => {
-    expect(() => roleHandler('shipping', config, undefined, {})).toThrow('the saga has no participant "shipping"')
-    expect(roleChangelog(config, 'shipping')).toBeUndefined()
+    expect(() => roleHandler('shipping', config, orderSaga, {})).toThrow('the saga has no participant "shipping"')
+    expect(roleChangelog(config, 'shipping', orderSaga)).toBeUndefined()
   })
 
   it('given a success rate out of range, then the variable the step module names is refused', () => {

@@ -1,6 +1,6 @@
 import { Command } from '@oclif/core'
 
-import { configFrom, connectionFlags } from '../../cli/flags.js'
+import { configFrom, connectionFlags, sagaFrom } from '../../cli/flags.js'
 import { openBus } from '../../kafka/open-bus.js'
 import { listDeadLetters, type DeadLetter } from '../../ops/dead-letters.js'
 import { topicNames } from '../../topics.js'
@@ -13,10 +13,11 @@ export default class DlqList extends Command {
 
   async run(): Promise<DeadLetter[]> {
     const { flags } = await this.parse(DlqList)
+    const saga = await sagaFrom(flags)
     const config = configFrom(flags)
     const bus = openBus(config, 'sagactl-dlq')
     try {
-      const letters = await listDeadLetters(bus, topicNames(config.topicPrefix))
+      const letters = await listDeadLetters(bus, topicNames(config.topicPrefix, saga))
       if (letters.length === 0) this.log('the dead-letter topic is empty')
       for (const l of letters) {
         const preview = Buffer.from(l.value_base64 ?? '', 'base64').toString('utf8').replace(/\s+/g, ' ').slice(0, 80)

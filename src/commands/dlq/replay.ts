@@ -1,6 +1,6 @@
 import { Args, Command, Flags } from '@oclif/core'
 
-import { configFrom, connectionFlags } from '../../cli/flags.js'
+import { configFrom, connectionFlags, sagaFrom } from '../../cli/flags.js'
 import { openBus } from '../../kafka/open-bus.js'
 import { listDeadLetters, replayDeadLetters } from '../../ops/dead-letters.js'
 import { topicNames } from '../../topics.js'
@@ -18,9 +18,10 @@ export default class DlqReplay extends Command {
 
   async run(): Promise<{ replayed: string[] }> {
     const { args, flags } = await this.parse(DlqReplay)
+    const saga = await sagaFrom(flags)
     if (!args.id && !flags.all) this.error('name a dead_letter_id, or pass --all', { exit: 2 })
     const config = configFrom(flags)
-    const topics = topicNames(config.topicPrefix)
+    const topics = topicNames(config.topicPrefix, saga)
     const bus = openBus(config, 'sagactl-dlq')
     try {
       const letters = await listDeadLetters(bus, topics)

@@ -1,6 +1,6 @@
 import { Command, Flags } from '@oclif/core'
 
-import { configFrom, connectionFlags } from '../../cli/flags.js'
+import { configFrom, connectionFlags, sagaFrom } from '../../cli/flags.js'
 import { openBus } from '../../kafka/open-bus.js'
 import { orderProblem, type Order } from '../../order-schema.js'
 import { loadTracing } from '../../observe/tracing-switch.js'
@@ -37,6 +37,7 @@ export default class OrderCreate extends Command {
 
   async run(): Promise<CreatedOrder> {
     const { flags } = await this.parse(OrderCreate)
+    const saga = await sagaFrom(flags)
     const config = configFrom(flags)
     let items: Order['items']
     try {
@@ -67,10 +68,10 @@ export default class OrderCreate extends Command {
       } else {
         const bus = openBus(config, 'sagactl-cli')
         try {
-          await bus.ensureTopics(topicSpecs(config.topicPrefix))
+          await bus.ensureTopics(topicSpecs(config.topicPrefix, saga))
           const noStore: StateStore = { get: () => undefined, put: () => {} }
           const { view, messages } = createOrder(body, noStore, { now: Date.now(), newId: randomUUID, random: Math.random })
-          const names = topicNames(config.topicPrefix)
+          const names = topicNames(config.topicPrefix, saga)
           await bus.publish(messages.map((m) => ({ topic: names[m.topic], key: m.envelope.order_id, value: JSON.stringify(m.envelope), ...(span ? { headers: { ...span.headers } } : {}) })))
           created = { order_id: view.order_id, saga_id: view.saga_id, status: 'pending', via: 'kafka' }
         } finally {

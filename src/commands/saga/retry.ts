@@ -1,6 +1,6 @@
 import { Args, Command, Flags } from '@oclif/core'
 
-import { configFrom, connectionFlags } from '../../cli/flags.js'
+import { configFrom, connectionFlags, sagaFrom } from '../../cli/flags.js'
 import { openBus } from '../../kafka/open-bus.js'
 import { requestRetry, RetryNotDone, type RetryResult } from '../../services/orchestrator/retry.js'
 import { SagaNotFound } from '../../services/orchestrator/timeline.js'
@@ -15,16 +15,18 @@ export default class SagaRetry extends Command {
   static override args = { id: Args.string({ description: 'an order_id or a saga_id', required: true }) }
   static override flags = {
     brokers: connectionFlags.brokers,
+    saga: connectionFlags.saga,
     wait: Flags.boolean({ description: "wait for the orchestrator's answer (--no-wait: publish the request and return)", default: true, allowNo: true }),
     timeout: Flags.integer({ description: "seconds to wait for the orchestrator's answer", default: 30, min: 1 }),
   }
 
   async run(): Promise<RetryResult> {
     const { args, flags } = await this.parse(SagaRetry)
+    const saga = await sagaFrom(flags)
     const config = configFrom(flags)
     const bus = openBus(config, 'sagactl-retry')
     try {
-      const result = await requestRetry(bus, topicNames(config.topicPrefix), changelogTopic(config.topicPrefix, 'orchestrator'), args.id, { wait: flags.wait, timeoutMs: flags.timeout * 1000 })
+      const result = await requestRetry(bus, topicNames(config.topicPrefix, saga), changelogTopic(config.topicPrefix, 'orchestrator'), args.id, { saga, wait: flags.wait, timeoutMs: flags.timeout * 1000 })
       this.log(
         result.outcome === 'resumed'
           ? `order ${result.order_id}: ${result.status} again, ${result.step} attempt ${result.attempt}${result.attempts ? ` (up to ${result.attempts} attempts before it is stuck again)` : ''}`

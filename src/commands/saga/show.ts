@@ -1,6 +1,6 @@
 import { Args, Command } from '@oclif/core'
 
-import { configFrom, connectionFlags } from '../../cli/flags.js'
+import { configFrom, connectionFlags, sagaFrom } from '../../cli/flags.js'
 import { openBus } from '../../kafka/open-bus.js'
 import { loadSagaReport, renderSagaReport, SagaNotFound, type SagaReport } from '../../services/orchestrator/timeline.js'
 import { changelogTopic, topicNames } from '../../topics.js'
@@ -11,15 +11,16 @@ export default class SagaShow extends Command {
   static override examples = ['<%= config.bin %> saga show 6f1c…', '<%= config.bin %> saga show 6f1c… --json']
   static override enableJsonFlag = true
   static override args = { id: Args.string({ description: 'an order_id or a saga_id', required: true }) }
-  static override flags = { brokers: connectionFlags.brokers, 'data-dir': { ...connectionFlags['data-dir'], deprecated: { message: 'saga show reads the broker now; --data-dir is ignored' } } }
+  static override flags = { brokers: connectionFlags.brokers, saga: connectionFlags.saga, 'data-dir': { ...connectionFlags['data-dir'], deprecated: { message: 'saga show reads the broker now; --data-dir is ignored' } } }
 
   async run(): Promise<SagaReport> {
     const { args, flags } = await this.parse(SagaShow)
+    const saga = await sagaFrom(flags)
     const config = configFrom(flags)
     const bus = openBus(config, 'sagactl-show')
     try {
-      const report = await loadSagaReport(bus, topicNames(config.topicPrefix), changelogTopic(config.topicPrefix, 'orchestrator'), args.id)
-      this.log(renderSagaReport(report))
+      const report = await loadSagaReport(bus, topicNames(config.topicPrefix, saga), changelogTopic(config.topicPrefix, 'orchestrator'), args.id, saga)
+      this.log(renderSagaReport(report, saga))
       return report
     } catch (error) {
       if (error instanceof SagaNotFound) this.error(error.message, { exit: 1 })

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto'
 import { event, parseEnvelope } from '../../envelope.js'
 import type { ConsumedRecord, MessageBus, Subscription } from '../../kafka/port.js'
 import type { TopicNames } from '../../topics.js'
-import { activeSaga } from '../../saga/active.js'
+import type { Saga } from '../../saga/define.js'
 import { sagaHops } from '../../saga/derive.js'
 import { sagaTopics } from '../../services/orchestrator/saga-log.js'
 import { keyedIds } from '../../services/api/idempotency.js'
@@ -14,6 +14,7 @@ import { percentiles, type Percentiles } from './stats.js'
 import type { SustainedVerdict } from './sustained.js'
 
 export interface BenchOptions {
+  saga: Saga
   orders: number
   rate?: number
   concurrency?: number
@@ -24,13 +25,11 @@ export interface BenchOptions {
   onProgress?: (submitted: number, finished: number) => void
 }
 
-/**
- * The hops a saga takes between the publication of order.created and that of its final event, as
- * pairs of message types. Every time is a record's Kafka timestamp (CreateTime), which the
- * publishing client sets when it sends: for a role, when its relay published the message, not when
- * the role decided it. A hop therefore spans consume, decide, commit and the relay's wait.
- */
-export const SAGA_HOPS: readonly (readonly [string, string])[] = sagaHops(activeSaga)
+// The hops are the saga's (derive.ts sagaHops): from the publication of order.created to that of
+// its final event, as pairs of message types. Every time is a record's Kafka timestamp
+// (CreateTime), which the publishing client sets when it sends: for a role, when its relay
+// published the message, not when the role decided it. A hop therefore spans consume, decide,
+// commit and the relay's wait.
 
 /** Through the api, the first hop is the HTTP request and the api's outbox until order.created is out. */
 export const API_HOP = 'POST /orders sent → order.created published'
@@ -40,8 +39,8 @@ export function hopLabel(from: string, to: string): string {
 }
 
 /** Process-to-process transitions on the measured path: each hop above is one. */
-export function hopCount(via: 'api' | 'kafka'): number {
-  return SAGA_HOPS.length + (via === 'api' ? 1 : 0)
+export function hopCount(saga: Saga, via: 'api' | 'kafka'): number {
+  return sagaHops(saga).length + (via === 'api' ? 1 : 0)
 }
 
 export interface SagaRun {
@@ -107,7 +106,7 @@ export async function runSagas(bus: MessageBus, topics: TopicNames, o: BenchOpti
     }
   }
   const subs: Subscription[] = []
-  for (const topic of sagaTopics(topics)) {
+  for (const topic of sagaTopics(topics, o.saga)) {
     subs.push(await bus.tail({ topic, fromOffsets: await bus.endOffsets(topic), handler: onRecord }))
   }
 
@@ -170,10 +169,10 @@ export async function runSagas(bus: MessageBus, topics: TopicNames, o: BenchOpti
     o.onProgress?.(submitted, finished)
     await Promise.all(subs.map((s) => s.close()))
   }
-  return summarise([...tracks.values()], o.via, startedAt, inflight, submitted)
+  return summarise(o.saga, [...tracks.values()], o.via, startedAt, inflight, submitted)
 }
 
-function summarise(tracks: Track[], via: 'api' | 'kafka', startedAt: number, inflight: [number, number][], submitted: number): SagaRun & { timeline: Timeline } {
+function summarise(saga: Saga, tracks: Track[], via: 'api' | 'kafka', startedAt: number, inflight: [number, number][], submitted: number): SagaRun & { timeline: Timeline } {
   const all = tracks.filter((t) => t.outcome !== undefined && t.stamps.has(t.outcome))
   // Through Kafka, the clock starts at order.created's own record timestamp, as it would for any
   // load generator reading the topic; through the api, when the request left.
@@ -187,7 +186,7 @@ function summarise(tracks: Track[], via: 'api' | 'kafka', startedAt: number, inf
     percentiles(all.flatMap((t) => (a(t) !== undefined && b(t) !== undefined ? [b(t)! - a(t)!] : [])))
   const hops_ms: Record<string, Percentiles> = {}
   if (via === 'api') hops_ms[API_HOP] = between((t) => t.sentAt, (t) => t.stamps.get('order.created'))
-  for (const [a, b] of SAGA_HOPS) hops_ms[hopLabel(a, b)] = between((t) => t.stamps.get(a), (t) => t.stamps.get(b))
+  for (const [a, b] of sagaHops(saga)) hops_ms[hopLabel(a, b)] = between((t) => t.stamps.get(a), (t) => t.stamps.get(b))
   const bySecond = new Map<number, number[]>()
   for (const t of all) {
     const s = Math.floor((end(t) - startedAt) / 1000)
@@ -204,7 +203,7 @@ function summarise(tracks: Track[], via: 'api' | 'kafka', startedAt: number, inf
     latency_from: via === 'kafka' ? "order.created's record timestamp → the final event's record timestamp" : "POST /orders sent → the final event's record timestamp",
     latency_ms: percentiles(all.map((t) => end(t) - from(t))),
     seen_latency_ms: percentiles(all.map((t) => t.seenFinalAt! - t.sentAt)),
-    hop_count: hopCount(via),
+    hop_count: hopCount(saga, via),
     hops_ms,
     final_seen_ms: percentiles(all.map((t) => t.seenFinalAt! - end(t))),
     buckets,

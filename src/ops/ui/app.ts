@@ -6,11 +6,14 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 
 import { SAGA_LIST_STATUSES, type SagaFilter, type SagaList } from '../../services/orchestrator/saga-list.js'
 import { SagaNotFound, type SagaReport } from '../../services/orchestrator/timeline.js'
+import type { Saga } from '../../saga/define.js'
 import { swimlanesOf, type Swimlanes } from './swimlanes.js'
 
 export interface UiDeps {
   listSagas(filter: SagaFilter): Promise<SagaList>
   loadSaga(id: string): Promise<SagaReport>
+  /** The saga the reports are of: its roles are the lanes. */
+  saga: Saga
   now(): number
 }
 
@@ -40,7 +43,7 @@ export function buildUiApp(deps: UiDeps, options: FastifyServerOptions = {}): Fa
   app.get('/api/sagas/:id', { schema: { params: Type.Object({ id: Type.String({ minLength: 1 }) }) } }, async (request, reply): Promise<{ report: SagaReport; lanes: Swimlanes } | undefined> => {
     try {
       const report = await deps.loadSaga(request.params.id)
-      return { report, lanes: swimlanesOf(report, deps.now()) }
+      return { report, lanes: swimlanesOf(report, deps.now(), deps.saga) }
     } catch (error) {
       if (error instanceof SagaNotFound) return reply.status(404).send({ statusCode: 404, error: 'Not Found', message: error.message })
       throw error

@@ -1,11 +1,14 @@
 import type { RoleName } from '../../saga/define.js'
-import { activeSaga } from '../../saga/active.js'
+import type { Saga } from '../../saga/define.js'
 import { roleNames } from '../../saga/derive.js'
 import { RETRY_DUE, STEP_TIMED_OUT } from '../../saga/decide.js'
 import type { SagaReport, TimelineEntry } from '../../services/orchestrator/timeline.js'
 
 /** One lane per role of the saga, participants in step order: the timeline is read the way the saga runs. */
-export const LANES: readonly RoleName[] = roleNames(activeSaga)
+/** One lane per role of the saga, in its order. */
+export function lanesOf(saga: Saga): readonly RoleName[] {
+  return roleNames(saga)
+}
 export type Lane = RoleName
 
 export interface Mark {
@@ -42,12 +45,10 @@ export interface Swimlanes {
   spans: Span[]
 }
 
-const FINALS = new Set<string>([activeSaga.completed, activeSaga.cancelled])
-
 /** The participant a command goes to (its step's topic, whatever the prefix) or a reply comes from (its step's types). */
-function participantOf(e: TimelineEntry): Lane | undefined {
-  const step = activeSaga.steps.find((s) =>
-    e.direction === 'out' && !FINALS.has(e.type) ? e.topic.endsWith(s.topic.name) : [s.succeeded, s.failed, s.compensation.confirmed].includes(e.type),
+function participantOf(saga: Saga, finals: ReadonlySet<string>, e: TimelineEntry): Lane | undefined {
+  const step = saga.steps.find((s) =>
+    e.direction === 'out' && !finals.has(e.type) ? e.topic.endsWith(s.topic.name) : [s.succeeded, s.failed, s.compensation.confirmed].includes(e.type),
   )
   return step?.role
 }
@@ -56,7 +57,8 @@ function participantOf(e: TimelineEntry): Lane | undefined {
  * Places the timeline that `saga show` builds onto one lane per role, in milliseconds from the
  * first record, so a page can draw retries, waits and compensations to scale.
  */
-export function swimlanesOf(report: SagaReport, now: number): Swimlanes {
+export function swimlanesOf(report: SagaReport, now: number, saga: Saga): Swimlanes {
+  const FINALS = new Set<string>([saga.completed, saga.cancelled])
   const t0 = report.timeline.length > 0 ? Date.parse(report.timeline[0]!.at) : Date.parse(report.started_at)
   const rel = (e: TimelineEntry): number => Date.parse(e.at) - t0
   const finished = report.timeline.find((e) => FINALS.has(e.type))
@@ -74,16 +76,16 @@ export function swimlanesOf(report: SagaReport, now: number): Swimlanes {
       if (from) spans.push({ lane: 'orchestrator', kind: 'wait', from: rel(from), to: rel(e), step: e.step, attempt: e.attempt, compensation: e.compensation, open: false })
       return
     }
-    if (e.type === activeSaga.started) marks.push({ ...base(e), lane: 'api', kind: 'event' })
+    if (e.type === saga.started) marks.push({ ...base(e), lane: 'api', kind: 'event' })
     else if (FINALS.has(e.type)) marks.push({ ...base(e), lane: 'orchestrator', kind: 'final' })
     else if (e.direction === 'out') {
       marks.push({ ...base(e), lane: 'orchestrator', kind: 'command' })
-      const participant = participantOf(e)
+      const participant = participantOf(saga, FINALS, e)
       const reply = report.timeline.find((r) => r.causation_id === e.message_id && r.direction === 'in')
       if (participant) spans.push({ lane: participant, kind: 'handling', from: rel(e), to: reply ? rel(reply) : until, step: e.step, attempt: e.attempt, compensation: e.compensation, open: !reply })
-    } else marks.push({ ...base(e), lane: participantOf(e) ?? 'orchestrator', kind: 'event' })
+    } else marks.push({ ...base(e), lane: participantOf(saga, FINALS, e) ?? 'orchestrator', kind: 'event' })
     // The notifier turns every event on order.events into one readable line.
     if (e.direction !== 'out' || FINALS.has(e.type)) marks.push({ ...base(e), lane: 'notifier', kind: 'notified' })
   })
-  return { lanes: LANES, start: new Date(t0).toISOString(), until, marks, spans }
+  return { lanes: lanesOf(saga), start: new Date(t0).toISOString(), until, marks, spans }
 }

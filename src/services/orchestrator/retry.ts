@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 
 import { event, parseEnvelope } from '../../envelope.js'
 import type { MessageBus } from '../../kafka/port.js'
+import type { Saga } from '../../saga/define.js'
 import type { TopicNames } from '../../topics.js'
 import { RETRY_ACCEPTED, RETRY_REQUESTED, type SagaStatus } from '../../saga/decide.js'
 import { loadSagaState } from './timeline.js'
@@ -24,6 +25,7 @@ export interface RetryResult {
 export class RetryNotDone extends Error {}
 
 export interface RetryOptions {
+  saga: Saga
   wait: boolean
   timeoutMs: number
 }
@@ -34,7 +36,7 @@ export interface RetryOptions {
  * handles it in order with the saga's replies. Its answer comes back on the control topic.
  */
 export async function requestRetry(bus: MessageBus, topics: TopicNames, changelog: string, id: string, options: RetryOptions): Promise<RetryResult> {
-  const saga = await loadSagaState(bus, changelog, id)
+  const saga = await loadSagaState(bus, changelog, id, options.saga)
   if (saga.status !== 'stuck') throw new RetryNotDone(`the saga of order ${saga.order_id} is ${saga.status}, not stuck: nothing to retry`)
   const request = event(RETRY_REQUESTED, { order_id: saga.order_id, saga_id: saga.saga_id, payload: { step: saga.step, attempt: saga.attempt } }, Date.now(), randomUUID())
   const base = { order_id: saga.order_id, saga_id: saga.saga_id, request_id: request.message_id }

@@ -1,16 +1,15 @@
 import { parseEnvelope, type Message } from '../../envelope.js'
 import type { MessageBus } from '../../kafka/port.js'
-import { activeSaga } from '../../saga/active.js'
 import type { Saga } from '../../saga/define.js'
 import type { TopicNames } from '../../topics.js'
 
 /** The topics that together hold every saga's history: its events and the commands it sent. */
-export function sagaTopics(topics: TopicNames, saga: Saga = activeSaga): string[] {
+export function sagaTopics(topics: TopicNames, saga: Saga): string[] {
   return [topics.orderEvents, ...saga.steps.map((s) => topics[s.topic.key])]
 }
 
 /** Every well-formed message on the saga topics, up to their current ends. */
-export async function readSagaMessages(bus: MessageBus, topics: TopicNames, saga: Saga = activeSaga): Promise<Message[]> {
+export async function readSagaMessages(bus: MessageBus, topics: TopicNames, saga: Saga): Promise<Message[]> {
   const messages: Message[] = []
   for (const topic of sagaTopics(topics, saga)) {
     await bus.read({

@@ -1,6 +1,6 @@
 import { parseEnvelope, typeOf, type Message } from '../../envelope.js'
 import type { ConsumedRecord, MessageBus } from '../../kafka/port.js'
-import { activeSaga } from '../../saga/active.js'
+import type { Saga } from '../../saga/define.js'
 import { topicTable, type TopicNames } from '../../topics.js'
 import { sagaTopics } from './saga-log.js'
 import { SAGA_SCOPE } from './role.js'
@@ -37,17 +37,17 @@ export interface SagaReport {
 
 export class SagaNotFound extends Error {}
 
-function stepOf(type: string, payload: Record<string, unknown>): string {
+function stepOf(saga: Saga, type: string, payload: Record<string, unknown>): string {
   if (type === RETRY_DUE || type === STEP_TIMED_OUT || type === SAGA_STUCK || type === RETRY_REQUESTED) return String(payload.step ?? '')
-  for (const step of activeSaga.steps) {
+  for (const step of saga.steps) {
     const c = step.compensation
     if ([step.command.type, step.succeeded, step.failed, c?.type, c?.confirmed].includes(type as never)) return step.name
   }
   return 'order'
 }
 
-function isCompensation(type: string): boolean {
-  return activeSaga.steps.some((s) => s.compensation?.type === type || s.compensation?.confirmed === type)
+function isCompensation(saga: Saga, type: string): boolean {
+  return saga.steps.some((s) => s.compensation?.type === type || s.compensation?.confirmed === type)
 }
 
 const SAGA_KEY = `s|${SAGA_SCOPE}|`
@@ -57,11 +57,11 @@ const SAGA_KEY = `s|${SAGA_SCOPE}|`
  * latest record of the orchestrator's changelog, its timeline the saga topics' records of its
  * order (one partition of each, found by the key).
  */
-export async function loadSagaReport(bus: MessageBus, topics: TopicNames, changelog: string, id: string): Promise<SagaReport> {
-  const saga = await loadSagaState(bus, changelog, id)
+export async function loadSagaReport(bus: MessageBus, topics: TopicNames, changelog: string, id: string, definition: Saga): Promise<SagaReport> {
+  const saga = await loadSagaState(bus, changelog, id, definition)
   const entries: { record: ConsumedRecord; message: Message }[] = []
-  for (const topic of sagaTopics(topics)) {
-    const count = topicTable(activeSaga)[keyOf(topics, topic)].partitions
+  for (const topic of sagaTopics(topics, definition)) {
+    const count = topicTable(definition)[keyOf(topics, topic)].partitions
     await bus.read({
       topic,
       partitions: [bus.partitionOf(saga.order_id, count)],
@@ -72,21 +72,21 @@ export async function loadSagaReport(bus: MessageBus, topics: TopicNames, change
     })
   }
   entries.sort((a, b) => (a.record.timestamp === b.record.timestamp ? 0 : a.record.timestamp < b.record.timestamp ? -1 : 1))
-  const sent = new Set<string>(activeSaga.steps.map((s) => topics[s.topic.key]))
+  const sent = new Set<string>(definition.steps.map((s) => topics[s.topic.key]))
   // A timer's message may be on the log twice (sent again by a new owner of the partition): the first is the one acted on.
   const timersSeen = new Set<string>()
   const onLog = entries.filter(({ message }) => !isTimer(typeOf(message)) || (!timersSeen.has(message.message_id) && Boolean(timersSeen.add(message.message_id))))
   const timeline = withTimers(onLog.map(({ record, message }): TimelineEntry => {
     const type = typeOf(message)
-    const own = sent.has(record.topic) || type === activeSaga.completed || type === activeSaga.cancelled || type === SAGA_STUCK
+    const own = sent.has(record.topic) || type === definition.completed || type === definition.cancelled || type === SAGA_STUCK
     return {
       at: new Date(Number(record.timestamp)).toISOString(),
       direction: isTimer(type) ? 'timer' : own ? 'out' : 'in',
       topic: record.topic,
       type,
-      step: stepOf(type, message.payload),
+      step: stepOf(definition, type, message.payload),
       attempt: typeof message.payload.attempt === 'number' ? message.payload.attempt : null,
-      compensation: isCompensation(type),
+      compensation: isCompensation(definition, type),
       message_id: message.message_id,
       causation_id: message.causation_id ?? null,
       payload: message.payload,
@@ -136,8 +136,8 @@ function keyOf(topics: TopicNames, name: string): keyof TopicNames {
 }
 
 /** A saga's current state, by order id (one changelog partition) or else by saga id (all of them). */
-export async function loadSagaState(bus: MessageBus, changelog: string, id: string): Promise<SagaState> {
-  const saga = (await findSagaState(bus, changelog, (k) => k === `${SAGA_KEY}${id}`, topicTable(activeSaga).orderEvents.partitions, id)) ?? (await findSagaState(bus, changelog, (k, s) => k.startsWith(SAGA_KEY) && s?.saga_id === id))
+export async function loadSagaState(bus: MessageBus, changelog: string, id: string, definition: Saga): Promise<SagaState> {
+  const saga = (await findSagaState(bus, changelog, (k) => k === `${SAGA_KEY}${id}`, topicTable(definition).orderEvents.partitions, id)) ?? (await findSagaState(bus, changelog, (k, s) => k.startsWith(SAGA_KEY) && s?.saga_id === id))
   if (!saga) throw new SagaNotFound(`no saga with order or saga id ${id} in ${changelog}`)
   return saga
 }
@@ -159,7 +159,7 @@ async function findSagaState(bus: MessageBus, changelog: string, match: (key: st
   return undefined
 }
 
-export function renderSagaReport(r: SagaReport): string {
+export function renderSagaReport(r: SagaReport, saga: Saga): string {
   const lines = [
     `order  ${r.order_id}`,
     `saga   ${r.saga_id}`,
@@ -172,8 +172,8 @@ export function renderSagaReport(r: SagaReport): string {
     const detail = [
       e.payload.reason ? `reason: ${String(e.payload.reason)}` : '',
       e.payload.retryable === false ? 'not retryable' : '',
-      e.payload.reservation_id ? `reservation ${String(e.payload.reservation_id)}` : '',
-      e.payload.payment_id ? `payment ${String(e.payload.payment_id)}` : '',
+      // Each step's effect, named by its id field: reservation_id → "reservation r-1".
+      ...saga.steps.map((s) => (e.payload[s.effectId] ? `${s.effectId.replace(/_id$/, '')} ${String(e.payload[s.effectId])}` : '')),
     ]
       .filter(Boolean)
       .join(', ')

@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify'
 import type { SagaFilter } from '../../../src/services/orchestrator/saga-list.js'
 import { SagaNotFound, type SagaReport } from '../../../src/services/orchestrator/timeline.js'
 import { buildUiApp } from '../../../src/ops/ui/app.js'
+import { orderSaga } from '../../../src/order-saga/saga.js'
 
 const report: SagaReport = {
   order_id: 'o1',
@@ -26,6 +27,7 @@ describe('the ui app: a static page and two read-only JSON routes', () => {
   beforeEach(async () => {
     filters.length = 0
     app = buildUiApp({
+      saga: orderSaga,
       listSagas: async (filter) => {
         filters.push(filter)
         return { matched: 0, sagas: [] }

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest'
 
 import type { SagaReport, TimelineEntry } from '../../../src/services/orchestrator/timeline.js'
 import { swimlanesOf } from '../../../src/ops/ui/swimlanes.js'
+import { orderSaga } from '../../../src/order-saga/saga.js'
 
 const T0 = Date.parse('2030-01-01T00:00:00Z')
 let n = 0
@@ -34,7 +35,7 @@ describe('swimlanesOf: the saga show timeline, placed on one lane per role', () 
     ...exchange(4110, 'cancel_reservation', 'inventory.reservation-cancelled', 'reserve_inventory', 4),
     entry(4140, 'out', 'order.cancelled', 'order', null, { topic: 'p.order.events' }),
   ]
-  const lanes = swimlanesOf(report(twoRetriesThenUndo), T0 + 999_999)
+  const lanes = swimlanesOf(report(twoRetriesThenUndo), T0 + 999_999, orderSaga)
 
   it('ends at the final event, whatever the clock says', () => {
     expect(lanes.until).toBe(4140)
@@ -74,13 +75,13 @@ describe('swimlanesOf: the saga show timeline, placed on one lane per role', () 
   })
 
   it('a saga still waiting for a reply is drawn up to now, its handling open', () => {
-    const running = swimlanesOf(report(twoRetriesThenUndo.slice(0, 4), 'running'), T0 + 3000)
+    const running = swimlanesOf(report(twoRetriesThenUndo.slice(0, 4), 'running'), T0 + 3000, orderSaga)
     expect(running.until).toBe(3000)
     expect(running.spans.find((s) => s.open)).toMatchObject({ lane: 'payment', from: 40, to: 3000 })
   })
 
   it('a step timeout waits from the command it gave up on', () => {
-    const timedOut = swimlanesOf(report([entry(0, 'in', 'order.created', 'order', null), entry(10, 'out', 'reserve_inventory', 'reserve_inventory', 1), entry(30_010, 'timer', 'saga.step-timed-out', 'reserve_inventory', 1)], 'running'), T0 + 30_010)
+    const timedOut = swimlanesOf(report([entry(0, 'in', 'order.created', 'order', null), entry(10, 'out', 'reserve_inventory', 'reserve_inventory', 1), entry(30_010, 'timer', 'saga.step-timed-out', 'reserve_inventory', 1)], 'running'), T0 + 30_010, orderSaga)
     expect(timedOut.spans.find((s) => s.kind === 'wait')).toMatchObject({ lane: 'orchestrator', from: 10, to: 30_010 })
   })
 })

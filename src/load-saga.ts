@@ -1,8 +1,8 @@
 import path from 'node:path'
 import { pathToFileURL } from 'node:url'
 
-import { orderSaga } from '../order-saga/saga.js'
-import { defineSaga, type Saga } from './define.js'
+import { orderSaga } from './order-saga/saga.js'
+import { defineSaga, type Saga } from './saga/define.js'
 
 /**
  * The saga this process runs: the order saga, unless `--saga` (SAGA_DEFINITION_MODULE) names a
@@ -26,5 +26,3 @@ export async function loadSaga(modulePath: string | undefined): Promise<Saga> {
     throw new Error(`--saga / SAGA_DEFINITION_MODULE: "${modulePath}": ${(error as Error).message}`)
   }
 }
-
-export const activeSaga: Saga = await loadSaga(process.env.SAGA_DEFINITION_MODULE)
