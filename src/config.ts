@@ -27,7 +27,7 @@ export interface Config {
    * Unset: each role chooses (`syncFor`).
    */
   sqliteSynchronous?: SqliteSynchronous
-  /** How long a finished order's state, processed ids and sent outbox rows are kept (see README, "Retention"). */
+  /** How long a finished order's state, processed ids and sent outbox rows are kept (see docs/operations.md, "Retention"). */
   retentionMs: number
   /** How long the broker may stay unreachable, at start or later, before a role exits. */
   brokerLostAfterMs: number

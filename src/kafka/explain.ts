@@ -91,7 +91,7 @@ export function explainKafkaError(error: unknown, options: KafkaOptions = {}): u
   if (denied) {
     const what = String(denied.error.apiId).replace('_AUTHORIZATION_FAILED', '').toLowerCase()
     return new KafkaSetupError(
-      `The cluster refused ${who}: ${what} authorization failed${denied.error.serverErrorMessage ? ` (${String(denied.error.serverErrorMessage)})` : ''}. Grant that user the ACLs sagactl needs (README, "Production clusters").`,
+      `The cluster refused ${who}: ${what} authorization failed${denied.error.serverErrorMessage ? ` (${String(denied.error.serverErrorMessage)})` : ''}. Grant that user the ACLs sagactl needs (docs/scaling-and-guarantees.md, "Production clusters").`,
       error,
     )
   }

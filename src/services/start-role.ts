@@ -200,7 +200,7 @@ export function retentionPruner(config: Config, handler: RoleHandler, runtime: R
   return pruner
 }
 
-/** A warning, not a refusal: a short SAGA_RETENTION is a choice (tests, a demo), its cost is said in the README. */
+/** A warning, not a refusal: a short SAGA_RETENTION is a choice (tests, a demo), its cost is said in docs/operations.md, "Retention". */
 async function warnOnShortRetention(config: Config, saga: Saga, handler: RoleHandler, log: Logger): Promise<void> {
   const names = topicNames(config.topicPrefix, saga)
   const inputs = handler.consumes.map((t) => names[t])

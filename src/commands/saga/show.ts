@@ -1,4 +1,4 @@
-import { Args, Command } from '@oclif/core'
+import { Args, Command, Flags } from '@oclif/core'
 
 import { configFrom, connectionFlags, sagaFrom } from '../../cli/flags.js'
 import { openBus } from '../../kafka/open-bus.js'
@@ -11,7 +11,11 @@ export default class SagaShow extends Command {
   static override examples = ['<%= config.bin %> saga show 6f1c…', '<%= config.bin %> saga show 6f1c… --json']
   static override enableJsonFlag = true
   static override args = { id: Args.string({ description: 'an order_id or a saga_id', required: true }) }
-  static override flags = { brokers: connectionFlags.brokers, saga: connectionFlags.saga, 'data-dir': { ...connectionFlags['data-dir'], deprecated: { message: 'saga show reads the broker now; --data-dir is ignored' } } }
+  static override flags = {
+    brokers: connectionFlags.brokers,
+    saga: connectionFlags.saga,
+    'data-dir': Flags.string({ description: connectionFlags['data-dir'].description ?? '', deprecated: { message: 'saga show reads the broker now; --data-dir is ignored' } }),
+  }
 
   async run(): Promise<SagaReport> {
     const { args, flags } = await this.parse(SagaShow)
