@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 
-import type { TopicKey } from './saga/names.js'
+import type { TopicKey } from './names.js'
 
 // The envelope every message of every saga shares. Which types exist is data of the saga
 // definition (saga/derive.ts eventTypes, commandTypes), so a type is any string it names.

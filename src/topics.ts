@@ -1,8 +1,8 @@
 import type { TopicSpec } from './kafka/port.js'
 import type { Saga } from './saga/define.js'
-import type { ParticipantRole, TopicKey } from './saga/names.js'
+import type { ParticipantRole, TopicKey } from './names.js'
 
-export type { TopicKey } from './saga/names.js'
+export type { TopicKey } from './names.js'
 
 export interface TopicEntry {
   name: string

@@ -1,6 +1,6 @@
 import { defineStep } from '../saga/define.js'
 
-declare module '../saga/names.js' {
+declare module '../names.js' {
   interface ParticipantRoles {
     payment: true
   }

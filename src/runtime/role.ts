@@ -1,5 +1,5 @@
 import type { Envelope, Message, Outgoing } from '../envelope.js'
-import type { TopicKey } from '../saga/names.js'
+import type { TopicKey } from '../names.js'
 
 /** What a decision may depend on besides state and message: passed in, so decisions stay pure. */
 export interface DecideContext {

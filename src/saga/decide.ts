@@ -1,6 +1,6 @@
 import { command, event, type CommandType, type Envelope, type EventType, type Message, type Outgoing, type Payload } from '../envelope.js'
 import type { DecideContext, Notice, Timer } from '../runtime/role.js'
-import type { TopicKey } from './names.js'
+import type { TopicKey } from '../names.js'
 
 // A small saga engine: a definition describes steps and compensations; `decide` is the pure
 // function that moves one saga forward. The engine never sends anything itself.
@@ -103,7 +103,18 @@ export interface SagaDecision {
 const nothing = (): SagaDecision => ({ messages: [], notices: [] })
 
 export function isFinished(state: SagaState): boolean {
-  return state.status === 'completed' || state.status === 'cancelled'
+  switch (state.status) {
+    case 'completed':
+    case 'cancelled':
+      return true
+    case 'running':
+    case 'waiting_retry':
+    case 'compensating':
+    case 'stuck':
+      return false
+    default:
+      return unreachable(state.status)
+  }
 }
 
 /** The policy a step runs under: its own, over the saga's. */
@@ -119,68 +130,122 @@ export function retryDelay(policy: RetryPolicy, random: number): number {
   return policy.minDelayMs + Math.floor(random * (policy.maxDelayMs - policy.minDelayMs + 1))
 }
 
+/**
+ * What a message is to a saga, decided once from the definition: a closed set, so every kind is
+ * handled by the one `switch` in `decide` and the compiler says when a kind is added and not handled.
+ */
+export type SagaInput =
+  | { kind: 'started' }
+  | { kind: 'finished' }
+  | { kind: 'retry-requested' }
+  | { kind: 'stuck' }
+  | { kind: 'succeeded'; step: StepDefinition }
+  | { kind: 'failed'; step: StepDefinition }
+  | { kind: 'compensated'; step: StepDefinition }
+  | { kind: 'retry-due'; step: StepDefinition | undefined }
+  | { kind: 'timed-out'; step: StepDefinition | undefined }
+  | { kind: 'unknown' }
+
+export function classify(def: SagaDefinition, message: Message): SagaInput {
+  const type = message.type
+  if (type === def.started) return { kind: 'started' }
+  if (type === def.completed || type === def.cancelled) return { kind: 'finished' }
+  if (type === RETRY_REQUESTED) return { kind: 'retry-requested' }
+  if (type === SAGA_STUCK) return { kind: 'stuck' }
+  const succeeded = def.steps.find((s) => s.succeeded === type)
+  if (succeeded) return { kind: 'succeeded', step: succeeded }
+  const failed = def.steps.find((s) => s.failed === type)
+  if (failed) return { kind: 'failed', step: failed }
+  const confirmed = def.steps.find((s) => s.compensation?.confirmed === type)
+  if (confirmed) return { kind: 'compensated', step: confirmed }
+  const named = def.steps.find((x) => x.name === message.payload.step)
+  if (type === RETRY_DUE) return { kind: 'retry-due', step: named }
+  if (type === STEP_TIMED_OUT) return { kind: 'timed-out', step: named }
+  return { kind: 'unknown' }
+}
+
 export function decide(def: SagaDefinition, policy: RetryPolicy, current: SagaState | undefined, message: Message, ctx: DecideContext): SagaDecision {
-  if (message.type === def.started) return current ? nothing() : start(def, policy, message, ctx)
-  if (message.type === def.completed || message.type === def.cancelled) return onFinal(def, current, message, ctx)
-  if (message.type === RETRY_REQUESTED) return onRetryRequested(def, policy, current, message, ctx)
-  if (message.type === SAGA_STUCK) return onStuckEvent(current, message, ctx)
-
-  const succeeded = def.steps.find((s) => s.succeeded === message.type)
-  const failed = def.steps.find((s) => s.failed === message.type)
-  const confirmed = def.steps.find((s) => s.compensation?.confirmed === message.type)
-  if (!succeeded && !failed && !confirmed && message.type !== RETRY_DUE && message.type !== STEP_TIMED_OUT) {
-    return { ...nothing(), reject: `unknown event type "${message.type}"` }
+  const input = classify(def, message)
+  switch (input.kind) {
+    case 'started':
+      return current ? nothing() : start(def, policy, message, ctx)
+    case 'finished':
+      return onFinal(def, current, message, ctx)
+    case 'retry-requested':
+      return onRetryRequested(def, policy, current, message, ctx)
+    case 'stuck':
+      return onStuckEvent(current, message, ctx)
+    case 'unknown':
+      return { ...nothing(), reject: `unknown event type "${message.type}"` }
+    case 'succeeded':
+    case 'failed':
+    case 'compensated':
+    case 'retry-due':
+    case 'timed-out':
+      // A reply for a saga this orchestrator never started (lost database, foreign producer): nothing to move.
+      return current ? onStepInput(def, policy, current, input, message, ctx) : nothing()
+    default:
+      return unreachable(input)
   }
-  // A reply for a saga this orchestrator never started (lost database, foreign producer): nothing to move.
-  if (!current) return nothing()
+}
 
+function unreachable(input: never): never {
+  throw new Error(`unhandled saga input ${JSON.stringify(input)}`)
+}
+
+type StepInput = Extract<SagaInput, { kind: 'succeeded' | 'failed' | 'compensated' | 'retry-due' | 'timed-out' }>
+
+function onStepInput(def: SagaDefinition, policy: RetryPolicy, current: SagaState, input: StepInput, message: Message, ctx: DecideContext): SagaDecision {
   const s: SagaState = structuredClone(current)
   s.updated_at = ctx.now
   const attempt = typeof message.payload.attempt === 'number' ? message.payload.attempt : undefined
-
-  if (succeeded) return onSucceeded(def, policy, s, succeeded, message, ctx)
-  if (failed) {
-    const retryable = message.payload.retryable !== false
-    const reason = typeof message.payload.reason === 'string' ? message.payload.reason : `${failed.name} failed`
-    // The log can be ahead of this state: a rebuild by replay never sees the retry timers, only
-    // the replies. A reply to the next attempt proves that retry ran.
-    if (attempt !== undefined && isCurrent(s, failed.name, attempt - 1, 'waiting_retry')) {
-      s.status = 'running'
-      s.attempt = attempt
+  const step = input.step
+  switch (input.kind) {
+    case 'succeeded':
+      return onSucceeded(def, policy, s, input.step, message, ctx)
+    case 'failed': {
+      const retryable = message.payload.retryable !== false
+      const reason = typeof message.payload.reason === 'string' ? message.payload.reason : `${input.step.name} failed`
+      // The log can be ahead of this state: a rebuild by replay never sees the retry timers, only
+      // the replies. A reply to the next attempt proves that retry ran.
+      if (attempt !== undefined && isCurrent(s, input.step.name, attempt - 1, 'waiting_retry')) {
+        s.status = 'running'
+        s.attempt = attempt
+      }
+      if (!isCurrent(s, input.step.name, attempt, 'running')) return nothing()
+      return onFailure(def, policy, s, input.step, { retryable, reason }, ctx)
     }
-    if (!isCurrent(s, failed.name, attempt, 'running')) return nothing()
-    return onFailure(def, policy, s, failed, { retryable, reason }, ctx)
+    case 'compensated': {
+      const confirmed = input.step
+      // A stuck saga still takes its confirmation: a participant that was down answers its backlog when it is back.
+      if ((s.status !== 'compensating' && s.status !== 'stuck') || s.step !== confirmed.name || s.compensated.includes(confirmed.name)) return nothing()
+      const late = s.status === 'stuck'
+      s.status = 'compensating'
+      delete s.stuck_reason
+      s.compensated.push(confirmed.name)
+      return compensateNext(def, policy, s, ctx, [notice('info', late ? `compensated ${confirmed.name}; the saga is no longer stuck` : `compensated ${confirmed.name}`, s)])
+    }
+    case 'retry-due':
+      if (!step || !isCurrent(s, step.name, attempt === undefined ? undefined : attempt - 1, 'waiting_retry')) return nothing()
+      s.status = 'running'
+      s.attempt += 1
+      return { state: s, ...runStep(step, policy, s, ctx), notices: [notice('info', `retrying ${step.name}, attempt ${s.attempt}`, s)] }
+    case 'timed-out':
+      if (!step) return nothing()
+      if (isCurrent(s, step.name, attempt, 'running')) {
+        return onFailure(def, policy, s, step, { retryable: true, reason: `no reply to ${step.command.type} within ${policyFor(step, policy).stepTimeoutMs} ms` }, ctx)
+      }
+      if (isCurrent(s, step.name, attempt, 'compensating') && step.compensation) {
+        const spent = s.attempt - (s.budget_from ?? 1) + 1
+        if (spent >= policyFor(step, policy).maxCompensationAttempts) return becomeStuck(s, step, spent, ctx)
+        // Resent (the participant is idempotent) until confirmed or out of attempts.
+        s.attempt += 1
+        return { state: s, ...sendCompensation(step, policy, s, ctx), notices: [notice('warn', `resending compensation of ${step.name}`, s)] }
+      }
+      return nothing()
+    default:
+      return unreachable(input)
   }
-  if (confirmed) {
-    // A stuck saga still takes its confirmation: a participant that was down answers its backlog when it is back.
-    if ((s.status !== 'compensating' && s.status !== 'stuck') || s.step !== confirmed.name || s.compensated.includes(confirmed.name)) return nothing()
-    const late = s.status === 'stuck'
-    s.status = 'compensating'
-    delete s.stuck_reason
-    s.compensated.push(confirmed.name)
-    return compensateNext(def, policy, s, ctx, [notice('info', late ? `compensated ${confirmed.name}; the saga is no longer stuck` : `compensated ${confirmed.name}`, s)])
-  }
-
-  const step = def.steps.find((x) => x.name === message.payload.step)
-  if (!step) return nothing()
-  if (message.type === RETRY_DUE) {
-    if (!isCurrent(s, step.name, attempt === undefined ? undefined : attempt - 1, 'waiting_retry')) return nothing()
-    s.status = 'running'
-    s.attempt += 1
-    return { state: s, ...runStep(step, policy, s, ctx), notices: [notice('info', `retrying ${step.name}, attempt ${s.attempt}`, s)] }
-  }
-  // STEP_TIMED_OUT
-  if (isCurrent(s, step.name, attempt, 'running')) {
-    return onFailure(def, policy, s, step, { retryable: true, reason: `no reply to ${step.command.type} within ${policyFor(step, policy).stepTimeoutMs} ms` }, ctx)
-  }
-  if (isCurrent(s, step.name, attempt, 'compensating') && step.compensation) {
-    const spent = s.attempt - (s.budget_from ?? 1) + 1
-    if (spent >= policyFor(step, policy).maxCompensationAttempts) return becomeStuck(s, step, spent, ctx)
-    // Resent (the participant is idempotent) until confirmed or out of attempts.
-    s.attempt += 1
-    return { state: s, ...sendCompensation(step, policy, s, ctx), notices: [notice('warn', `resending compensation of ${step.name}`, s)] }
-  }
-  return nothing()
 }
 
 /**

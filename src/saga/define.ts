@@ -1,12 +1,12 @@
 import type { Payload } from '../envelope.js'
 import type { SagaDefinition, StepDefinition, StepRetryPolicy } from './decide.js'
-import type { ParticipantRole, TopicKey } from './names.js'
+import type { ParticipantRole, TopicKey } from '../names.js'
 
 // A saga step is one module: its messages, its topic, its participant, what `verify` checks of it
 // and how the notifier tells it. Everything else (envelope type lists, topics, changelogs, roles,
 // chaos targets, bench hops, verify) is derived from the saga definition in ./derive.ts.
 
-export type { ParticipantRoles, ParticipantRole, RoleName, TopicKey } from './names.js'
+export type { ParticipantRoles, ParticipantRole, RoleName, TopicKey } from '../names.js'
 
 export interface Failure {
   reason: string

@@ -3,7 +3,7 @@ import { defineSaga, defineStep, type StepCommand, type StepContext, type StepRe
 // A saga whose participants do real work: each step calls an HTTP service (the e2e test runs it,
 // at HTTP_SAGA_SERVICE) with the step's idempotency key. Loaded with `sagactl start <role> --saga`.
 
-declare module '../../src/saga/names.js' {
+declare module '../../src/names.js' {
   interface ParticipantRoles {
     warehouse: true
     bank: true

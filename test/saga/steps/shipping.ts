@@ -3,7 +3,7 @@ import { defineStep } from '../../../src/saga/define.js'
 // A third step, for tests only: the whole of what adding a step takes. It lives under test/ so
 // the order saga, and the contract, stay as they are.
 
-declare module '../../../src/saga/names.js' {
+declare module '../../../src/names.js' {
   interface ParticipantRoles {
     shipping: true
   }

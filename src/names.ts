@@ -9,7 +9,7 @@
 export interface ParticipantRoles {}
 export type ParticipantRole = keyof ParticipantRoles & string
 
-/** One role per process; a saga's participants are its steps' roles (roleNames() in ./derive.ts lists them). */
+/** One role per process; a saga's participants are its steps' roles (roleNames() in saga/derive.ts lists them). */
 export type RoleName = 'api' | 'orchestrator' | 'notifier' | ParticipantRole
 
 /** Each participant's command topic is keyed by its role: inventory → inventoryCommands. */
