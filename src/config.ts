@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs'
+import fs, { readFileSync } from 'node:fs'
 import path from 'node:path'
 
 import { DEFAULT_ORDER_LIMITS, type OrderLimits } from './order-schema.js'
@@ -35,6 +35,17 @@ export interface Config {
   commitIntervalMs: number
   /** Where a role other than the api serves GET /metrics; absent: not served. */
   metricsPort?: number
+  /** A participant that bridges an existing HTTP service (SAGA_HTTP_URL, `start <role> --url`). */
+  http: HttpBridgeConfig
+}
+
+export interface HttpBridgeConfig {
+  /** The service's base URL: each command is POSTed to <url>/<command type>. Absent: the step's own code or the stub. */
+  url?: string
+  token?: string
+  caFile?: string
+  /** Statuses that decline the step for good. */
+  declined: number[]
 }
 
 export type SqliteSynchronous = 'FULL' | 'NORMAL'
@@ -217,7 +228,27 @@ export function loadConfig(env: Env = process.env, defaults: { allowChaos?: bool
     brokerLostAfterMs: duration(env, 'SAGA_BROKER_LOST_AFTER', DEFAULT_BROKER_LOST_AFTER_MS),
     commitIntervalMs: duration(env, 'SAGA_COMMIT_INTERVAL', DEFAULT_COMMIT_INTERVAL_MS),
     ...(metricsPort !== undefined ? { metricsPort } : {}),
+    http: httpBridge(env),
   }
+}
+
+function httpBridge(env: Env): HttpBridgeConfig {
+  const url = env.SAGA_HTTP_URL || undefined
+  if (url !== undefined) {
+    let parsed: URL | undefined
+    try {
+      parsed = new URL(url)
+    } catch {
+      parsed = undefined
+    }
+    if (!parsed || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')) throw new ConfigError(`SAGA_HTTP_URL must be an http:// or https:// URL, got "${url}"`)
+  }
+  const caFile = env.SAGA_HTTP_CA_FILE || undefined
+  if (caFile !== undefined && !fs.existsSync(caFile)) throw new ConfigError(`SAGA_HTTP_CA_FILE names no file: "${caFile}"`)
+  const raw = env.SAGA_HTTP_DECLINED_STATUSES || '409,422'
+  const declined = raw.split(',').map((v) => Number(v.trim()))
+  if (declined.some((v) => !Number.isInteger(v) || v < 400 || v > 499)) throw new ConfigError(`SAGA_HTTP_DECLINED_STATUSES must be 4xx statuses, comma-separated, got "${raw}"`)
+  return { ...(url ? { url } : {}), ...(env.SAGA_HTTP_TOKEN ? { token: env.SAGA_HTTP_TOKEN } : {}), ...(caFile ? { caFile } : {}), declined }
 }
 
 /**

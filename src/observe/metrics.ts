@@ -59,6 +59,8 @@ export class RoleMetrics {
   readonly #retries: Counter<'step'>
   readonly #compensations: Counter<'step'>
   readonly #reconnects: Counter
+  readonly #httpCalls: Counter
+  readonly #httpCircuit: Gauge
   readonly #disconnectedSeconds: Counter
   /** Set while the consumer is away from the broker. */
   #lostAt: number | undefined
@@ -89,6 +91,8 @@ export class RoleMetrics {
     })
     this.#relayRecords = new Counter({ name: 'sagactl_relay_records_total', help: 'Records published by the relay (outbox rows: messages, dead letters, changelog records).', registers })
     this.#relayFailures = new Counter({ name: 'sagactl_relay_failures_total', help: 'Relay sends that failed and will be retried.', registers })
+    this.#httpCalls = new Counter({ name: 'sagactl_http_calls_total', help: "A bridged participant's calls to its HTTP service, by outcome (ok, declined, failed, refused-by-circuit).", labelNames: ['outcome'], registers })
+    this.#httpCircuit = new Gauge({ name: 'sagactl_http_circuit_open', help: "1 while a bridged participant's circuit is open: its service failed too often in a row and is not called for a while.", registers })
     this.#reconnects = new Counter({ name: 'sagactl_broker_reconnects_total', help: 'Times the consumer failed (connection lost, broker or coordinator gone, partition fenced) and the role joined again without exiting.', registers })
     this.#disconnectedSeconds = new Counter({
       name: 'sagactl_broker_disconnected_seconds_total',
@@ -226,6 +230,14 @@ export class RoleMetrics {
   }
 
   /** The consumer failed, or is back. */
+  httpCall(outcome: string): void {
+    this.#httpCalls.inc({ outcome })
+  }
+
+  httpCircuit(open: boolean): void {
+    this.#httpCircuit.set(open ? 1 : 0)
+  }
+
   connection(event: { kind: 'lost' } | { kind: 'back' }): void {
     const now = Date.now()
     if (event.kind === 'lost') {

@@ -25,10 +25,11 @@ import { apiRole, ORDER_SCOPE, type OrderView } from './api/orders.js'
 import { startLoopStats } from '../observe/loop-stats.js'
 import { notifierFor } from './notifier.js'
 import { orchestratorRole } from './orchestrator/role.js'
+import { httpParticipant, type HttpParticipantOptions } from './http-bridge.js'
 import { participantRole, participantSpec } from './participant.js'
 
 /** A participant's success rate is named by its step module (INVENTORY_SUCCESS_RATE …) and checked like every variable. */
-export function roleHandler(name: RoleName, config: Config, saga: Saga, env: Env = process.env, log?: Logger): RoleHandler {
+export function roleHandler(name: RoleName, config: Config, saga: Saga, env: Env = process.env, log?: Logger, observe?: HttpParticipantOptions['observe']): RoleHandler {
   switch (name) {
     case 'api':
       return apiRole(config.orderLimits, { retentionMs: config.retentionMs, idempotencyTtlMs: config.idempotencyTtlMs }, eventTypes(saga))
@@ -37,8 +38,10 @@ export function roleHandler(name: RoleName, config: Config, saga: Saga, env: Env
     case 'notifier':
       return notifierFor(saga)
   }
-  const step = stepOfRole(saga, name)
-  if (!step) throw new Error(`the saga has no participant "${name}"`)
+  const own = stepOfRole(saga, name)
+  if (!own) throw new Error(`the saga has no participant "${name}"`)
+  // An existing HTTP service stands in for the step's code (or the stub).
+  const step = config.http.url ? { ...own, ...httpParticipant(config.http.url, { ...(config.http.token ? { token: config.http.token } : {}), ...(config.http.caFile ? { caFile: config.http.caFile } : {}), declined: config.http.declined, ...(observe ? { observe } : {}) }) } : own
   const successRate = rate(env, step.participant.successRate.env, step.participant.successRate.default)
   const { stepTimeoutMs } = policyFor(step, { ...config.retry, stepTimeoutMs: config.stepTimeoutMs })
   return participantRole(participantSpec(step), { successRate, allowChaos: config.allowChaos, retentionMs: config.retentionMs, stepTimeoutMs, ...(log ? { log: log.child({ step: step.name }) } : {}) })
@@ -99,14 +102,22 @@ export async function startRole(name: RoleName, saga: Saga, config: Config, log:
   const dataFile = databasePath(instanceDataDir(config), name)
   const changelog = roleChangelog(config, name, saga)
   const db = openDatabase(dataFile, { synchronous: syncFor(config, changelog !== undefined) })
-  const handler = roleHandler(name, config, saga, process.env, log)
+  let metrics: RoleMetrics | undefined
+  const handler = roleHandler(name, config, saga, process.env, log, {
+    call: (outcome) => metrics?.httpCall(outcome),
+    circuit: (open) => {
+      if (open) log.warn({ url: config.http.url }, 'the HTTP service keeps failing: circuit open, calls wait a while')
+      else log.info({ url: config.http.url }, 'the HTTP service answers again: circuit closed')
+      metrics?.httpCircuit(open)
+    },
+  })
   await warnOnShortRetention(config, saga, handler, log)
   const tracing = await loadTracing(`sagactl-${name}`, config.instanceId)
   // The api serves /metrics on its own port; the other roles only when given a metrics port.
   let runtime: Runtime | undefined
   /** Set while the consumer is away from the broker: why, and since when. */
   let connection: { lost: string; since: number } | undefined
-  const metrics =
+  metrics =
     name === 'api' || config.metricsPort !== undefined
       ? new RoleMetrics({ role: name, saga, ...(config.instanceId ? { instance: config.instanceId } : {}), db: db.$client, owned: () => (handler.global ? null : (runtime?.ownedPartitions() ?? [])), endOffsets: (topic) => bus.endOffsets(topic), countRecords: (topic, partition, from) => countRecords(bus, topic, partition, from), queued: () => runtime?.queued() ?? { depth: 0, oldestAt: null } })
       : undefined
