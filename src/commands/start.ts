@@ -40,7 +40,7 @@ export default class Start extends Command {
     }
     if (!roles.includes(name as RoleName)) this.error(`Expected the role to be one of: ${roles.join(', ')}, participant (got "${name}")`, { exit: 2 })
     const role = name as RoleName
-    if ((flags.url || process.env.SAGA_HTTP_URL) && !saga.steps.some((s) => s.role === role)) this.error(`--url (SAGA_HTTP_URL) bridges a participant; ${role} is not one`, { exit: 2 })
+    if (flags.url && !saga.steps.some((s) => s.role === role)) this.error(`--url bridges a participant; ${role} is not one`, { exit: 2 })
     const config = configFrom(flags)
     const log = createLogger(role)
     const running = await startRole(role, saga, config, log, (error) => {

@@ -40,11 +40,20 @@ export function roleHandler(name: RoleName, config: Config, saga: Saga, env: Env
   }
   const own = stepOfRole(saga, name)
   if (!own) throw new Error(`the saga has no participant "${name}"`)
-  // An existing HTTP service stands in for the step's code (or the stub).
-  const step = config.http.url ? { ...own, ...httpParticipant(config.http.url, { ...(config.http.token ? { token: config.http.token } : {}), ...(config.http.caFile ? { caFile: config.http.caFile } : {}), declined: config.http.declined, ...(observe ? { observe } : {}) }) } : own
+  // An existing HTTP service stands in for the step's code (or the stub): SAGA_HTTP_URL_<ROLE>, else SAGA_HTTP_URL.
+  const url = bridgeUrl(env, name) ?? config.http.url
+  const step = url ? { ...own, ...httpParticipant(url, { ...(config.http.token ? { token: config.http.token } : {}), ...(config.http.caFile ? { caFile: config.http.caFile } : {}), declined: config.http.declined, ...(observe ? { observe } : {}) }) } : own
   const successRate = rate(env, step.participant.successRate.env, step.participant.successRate.default)
   const { stepTimeoutMs } = policyFor(step, { ...config.retry, stepTimeoutMs: config.stepTimeoutMs })
   return participantRole(participantSpec(step), { successRate, allowChaos: config.allowChaos, retentionMs: config.retentionMs, stepTimeoutMs, ...(log ? { log: log.child({ step: step.name }) } : {}) })
+}
+
+/** The service a participant bridges, named for its role alone (SAGA_HTTP_URL_INVENTORY …), so one environment can serve every role. */
+export function bridgeUrl(env: Env, role: string): string | undefined {
+  const variable = `SAGA_HTTP_URL_${role.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`
+  const url = env[variable] || undefined
+  if (url !== undefined && !/^https?:\/\/[^\s]+$/.test(url)) throw new Error(`${variable} must be an http:// or https:// URL, got "${url}"`)
+  return url
 }
 
 export function groupId(config: Pick<Config, 'topicPrefix'>, role: RoleName): string {

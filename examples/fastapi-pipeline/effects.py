@@ -1,0 +1,71 @@
+"""What both services share: effects kept in SQLite, keyed by the Idempotency-Key sagactl sends.
+
+A key seen before gets the first answer again, so a retried or duplicated command has one effect.
+"""
+import json
+import sqlite3
+import threading
+import uuid
+
+from fastapi import FastAPI, Header, HTTPException, Request
+from fastapi.responses import JSONResponse
+
+
+class Effects:
+    def __init__(self, path: str):
+        self.db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute(
+            "CREATE TABLE IF NOT EXISTS effects (key TEXT PRIMARY KEY, kind TEXT, order_id TEXT, effect_id TEXT, status INTEGER, body TEXT)"
+        )
+        self.db.execute("CREATE TABLE IF NOT EXISTS calls (key TEXT, kind TEXT, order_id TEXT, attempt INTEGER)")
+        self.lock = threading.Lock()
+
+    def call(self, key: str, kind: str, order_id: str, attempt: int) -> int:
+        """Records the call; returns how many calls this key has had, this one included."""
+        with self.lock:
+            self.db.execute("INSERT INTO calls VALUES (?, ?, ?, ?)", (key, kind, order_id, attempt))
+            return self.db.execute("SELECT COUNT(*) FROM calls WHERE key = ?", (key,)).fetchone()[0]
+
+    def answered(self, key: str):
+        row = self.db.execute("SELECT status, body FROM effects WHERE key = ?", (key,)).fetchone()
+        return None if row is None else JSONResponse(status_code=row[0], content=json.loads(row[1]))
+
+    def answer(self, key: str, kind: str, order_id: str, status: int, body: dict, effect_id: str | None = None):
+        with self.lock:
+            self.db.execute(
+                "INSERT OR IGNORE INTO effects VALUES (?, ?, ?, ?, ?, ?)",
+                (key, kind, order_id, effect_id, status, json.dumps(body)),
+            )
+        return self.answered(key)
+
+    def listing(self):
+        rows = self.db.execute("SELECT key, kind, order_id, effect_id, status FROM effects ORDER BY rowid").fetchall()
+        calls = self.db.execute("SELECT key, kind, order_id, attempt FROM calls ORDER BY rowid").fetchall()
+        return {
+            "effects": [dict(zip(["key", "kind", "order_id", "effect_id", "status"], r)) for r in rows],
+            "calls": [dict(zip(["key", "kind", "order_id", "attempt"], r)) for r in calls],
+        }
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def require_key(idempotency_key: str | None) -> str:
+    if not idempotency_key:
+        raise HTTPException(status_code=400, detail="Idempotency-Key header is required")
+    return idempotency_key
+
+
+def add_listing(app: FastAPI, effects: Effects) -> None:
+    @app.get("/effects")
+    def listing():
+        return effects.listing()
+
+    @app.get("/health")
+    def health():
+        return {"ok": True}
+
+
+__all__ = ["Effects", "new_id", "require_key", "add_listing", "Header", "Request"]

@@ -1,0 +1,143 @@
+import { execFile, spawn, type ChildProcess } from 'node:child_process'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { promisify } from 'node:util'
+import { fileURLToPath } from 'node:url'
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+
+import { freePort } from '../../src/broker/local-kafka.js'
+import { parseEnvelope } from '../../src/envelope.js'
+import { caughtUp } from '../../src/ops/quiet.js'
+import { ALL_ROLES, System, verifyClean, waitFor } from './harness.js'
+
+// The seed's world: inventory and payment are FastAPI services in Python, with their own SQLite
+// files, and sagactl bridges them over HTTP. Their dependencies come from PyPI (setup.sh); a
+// machine without python3 fails here with the line that installs it.
+const EXAMPLE = fileURLToPath(new URL('../../examples/fastapi-pipeline/', import.meta.url))
+
+interface Effects {
+  effects: { key: string; kind: string; order_id: string; effect_id: string | null; status: number }[]
+  calls: { key: string; kind: string; order_id: string; attempt: number }[]
+}
+
+class Service {
+  child: ChildProcess | undefined
+  constructor(
+    readonly module: 'inventory' | 'payment',
+    readonly port: number,
+    readonly db: string,
+  ) {}
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`
+  }
+  async start(): Promise<void> {
+    this.child = spawn(path.join(EXAMPLE, '.venv/bin/python'), ['-m', 'uvicorn', `${this.module}:app`, '--port', String(this.port), '--log-level', 'warning'], { cwd: EXAMPLE, env: { ...process.env, DB: this.db }, stdio: 'ignore' })
+    await waitFor(async () => (await fetch(`${this.url}/health`).catch(() => undefined))?.ok, `the ${this.module} service to answer`, 30_000)
+  }
+  async kill(): Promise<void> {
+    const child = this.child
+    if (!child || child.exitCode !== null) return
+    const exited = new Promise((resolve) => child.once('exit', resolve))
+    child.kill('SIGKILL')
+    await exited
+  }
+  async effects(orderId?: string): Promise<Effects> {
+    const all = (await (await fetch(`${this.url}/effects`)).json()) as Effects
+    return orderId ? { effects: all.effects.filter((e) => e.order_id === orderId), calls: all.calls.filter((c) => c.order_id === orderId) } : all
+  }
+}
+
+describe('examples/fastapi-pipeline: two FastAPI services bridged by sagactl, on a real broker', () => {
+  let system: System
+  let inventory: Service
+  let payment: Service
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sagactl-fastapi-'))
+  let orders = 0
+
+  beforeAll(async () => {
+    await promisify(execFile)('bash', [path.join(EXAMPLE, 'setup.sh')], { timeout: 300_000 }).catch((error: Error & { stderr?: string }) => {
+      throw new Error(`examples/fastapi-pipeline/setup.sh failed: ${error.stderr || error.message}`)
+    })
+    inventory = new Service('inventory', await freePort(), path.join(dir, 'inventory.db'))
+    payment = new Service('payment', await freePort(), path.join(dir, 'payment.db'))
+    await Promise.all([inventory.start(), payment.start()])
+    // Retries close together, and enough of them to outlast a service restart.
+    system = await System.start(ALL_ROLES, { SAGA_HTTP_URL_INVENTORY: inventory.url, SAGA_HTTP_URL_PAYMENT: payment.url, SAGA_MAX_ATTEMPTS: '20', SAGA_RETRY_MIN_DELAY_MS: '200', SAGA_RETRY_MAX_DELAY_MS: '400', SAGA_STEP_TIMEOUT_MS: '5000' })
+  }, 400_000)
+  afterAll(async () => {
+    await system?.stop()
+    await inventory?.kill()
+    await payment?.kill()
+    fs.rmSync(dir, { recursive: true, force: true })
+  })
+
+  const place = async (amount: number, sku = 'book') => {
+    orders++
+    return system.postOrder({ user_id: 'u1', items: [{ sku, qty: 1 }], amount })
+  }
+
+  it('the happy path: one reservation and one charge at the services, the saga completed', async () => {
+    const order = await place(100)
+    const events = await system.waitForFinal(order.order_id)
+    expect(events.map((e) => e.type)).toEqual(['order.created', 'inventory.reserved', 'payment.succeeded', 'order.completed'])
+    const [held, charged] = [await inventory.effects(order.order_id), await payment.effects(order.order_id)]
+    expect(held.effects.map((e) => [e.kind, e.status])).toEqual([['reserve', 200]])
+    expect(charged.effects.map((e) => [e.kind, e.status])).toEqual([['charge', 200]])
+    expect(events[2]!.payload.payment_id).toBe(charged.effects[0]!.effect_id)
+  })
+
+  it('a declined charge: the reservation is cancelled at the service, nothing is charged', async () => {
+    const order = await place(13)
+    const events = await system.waitForFinal(order.order_id)
+    expect(events.map((e) => e.type)).toEqual(['order.created', 'inventory.reserved', 'payment.failed', 'inventory.reservation-cancelled', 'order.cancelled'])
+    expect(events.at(-1)!.payload.reason).toBe('card declined')
+    expect((await inventory.effects(order.order_id)).effects.map((e) => e.kind)).toEqual(['reserve', 'cancel'])
+    expect((await payment.effects(order.order_id)).effects.filter((e) => e.status === 200)).toEqual([])
+  })
+
+  it('a 500 twice, then success: retried with the same key, and completed', async () => {
+    const order = await place(7)
+    const events = await system.waitForFinal(order.order_id)
+    expect(events.at(-1)!.type).toBe('order.completed')
+    const charges = (await payment.effects(order.order_id)).calls.filter((c) => c.kind === 'charge')
+    expect(charges.map((c) => c.attempt)).toEqual([1, 2, 3])
+    expect(new Set(charges.map((c) => c.key)).size).toBe(1)
+    expect((await payment.effects(order.order_id)).effects).toHaveLength(1)
+  })
+
+  it('a duplicate command: one effect at the service', async () => {
+    const order = await place(100)
+    await system.waitForFinal(order.order_id)
+    const commands: { key: string; value: string }[] = []
+    await system.bus.read({
+      topic: system.topics.paymentCommands,
+      handler: (r) => {
+        const parsed = parseEnvelope(r.value)
+        if (parsed.ok && parsed.message.order_id === order.order_id) commands.push({ key: r.key!.toString(), value: r.value!.toString() })
+      },
+    })
+    const original = JSON.parse(commands[0]!.value) as Record<string, unknown>
+    await system.bus.publish([
+      { topic: system.topics.paymentCommands, key: commands[0]!.key, value: commands[0]!.value },
+      { topic: system.topics.paymentCommands, key: commands[0]!.key, value: JSON.stringify({ ...original, message_id: crypto.randomUUID() }) },
+    ])
+    await waitFor(async () => caughtUp(system.bus, [{ groupId: `${system.prefix}sagactl-payment`, topic: system.topics.paymentCommands }]), 'payment to handle both copies')
+    const charged = await payment.effects(order.order_id)
+    expect(charged.effects).toHaveLength(1)
+    expect(charged.calls).toHaveLength(1)
+  })
+
+  it('the payment service killed and restarted mid-saga: the saga ends once, correctly', async () => {
+    await payment.kill()
+    const order = await place(100)
+    // The charge is attempted against a service that is down, and fails, before it is back.
+    await waitFor(async () => (await system.messagesOf('orderEvents', order.order_id)).some((m) => m.type === 'payment.failed'), 'a failed charge while the service is down', 60_000)
+    await payment.start()
+    const events = await system.waitForFinal(order.order_id, 90_000)
+    expect(events.at(-1)!.type).toBe('order.completed')
+    expect((await payment.effects(order.order_id)).effects.map((e) => e.kind)).toEqual(['charge'])
+    await verifyClean(system, orders)
+  })
+})
