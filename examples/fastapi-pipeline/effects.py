@@ -19,6 +19,8 @@ class Effects:
             "CREATE TABLE IF NOT EXISTS effects (key TEXT PRIMARY KEY, kind TEXT, order_id TEXT, effect_id TEXT, status INTEGER, body TEXT)"
         )
         self.db.execute("CREATE TABLE IF NOT EXISTS calls (key TEXT, kind TEXT, order_id TEXT, attempt INTEGER)")
+        # Orders whose undo came before their act: the act, if it comes late, is not carried out.
+        self.db.execute("CREATE TABLE IF NOT EXISTS undone_first (order_id TEXT PRIMARY KEY)")
         self.lock = threading.Lock()
 
     def call(self, key: str, kind: str, order_id: str, attempt: int) -> int:
@@ -39,6 +41,16 @@ class Effects:
             )
         return self.answered(key)
 
+    def done(self, kind: str, order_id: str) -> bool:
+        return self.db.execute("SELECT 1 FROM effects WHERE kind = ? AND order_id = ? AND status = 200", (kind, order_id)).fetchone() is not None
+
+    def undo_first(self, order_id: str) -> None:
+        with self.lock:
+            self.db.execute("INSERT OR IGNORE INTO undone_first VALUES (?)", (order_id,))
+
+    def was_undone_first(self, order_id: str) -> bool:
+        return self.db.execute("SELECT 1 FROM undone_first WHERE order_id = ?", (order_id,)).fetchone() is not None
+
     def listing(self):
         rows = self.db.execute("SELECT key, kind, order_id, effect_id, status FROM effects ORDER BY rowid").fetchall()
         calls = self.db.execute("SELECT key, kind, order_id, attempt FROM calls ORDER BY rowid").fetchall()
@@ -58,6 +70,17 @@ def require_key(idempotency_key: str | None) -> str:
     return idempotency_key
 
 
+async def body_of(request: Request) -> dict:
+    """A body that is not a JSON object is the caller's mistake (400), never a crash."""
+    try:
+        body = await request.json()
+    except ValueError:
+        raise HTTPException(status_code=400, detail="the body is not JSON")
+    if not isinstance(body, dict) or not isinstance(body.get("order_id"), str):
+        raise HTTPException(status_code=400, detail="the body must be a JSON object with order_id")
+    return body
+
+
 def add_listing(app: FastAPI, effects: Effects) -> None:
     @app.get("/effects")
     def listing():
@@ -68,4 +91,4 @@ def add_listing(app: FastAPI, effects: Effects) -> None:
         return {"ok": True}
 
 
-__all__ = ["Effects", "new_id", "require_key", "add_listing", "Header", "Request"]
+__all__ = ["Effects", "new_id", "require_key", "add_listing", "body_of", "Header", "Request"]

@@ -9,7 +9,7 @@ import os
 from fastapi import FastAPI, Header, Request
 from fastapi.responses import JSONResponse
 
-from effects import Effects, add_listing, new_id, require_key
+from effects import Effects, add_listing, body_of, new_id, require_key
 
 app = FastAPI(title="payment")
 effects = Effects(os.environ.get("DB", "payment.db"))
@@ -19,11 +19,13 @@ add_listing(app, effects)
 @app.post("/charge_payment")
 async def charge(request: Request, idempotency_key: str | None = Header(default=None)):
     key = require_key(idempotency_key)
-    body = await request.json()
+    body = await body_of(request)
     calls = effects.call(key, "charge", body["order_id"], body.get("attempt", 1))
     earlier = effects.answered(key)
     if earlier is not None:
         return earlier
+    if effects.was_undone_first(body["order_id"]):
+        return effects.answer(key, "charge", body["order_id"], 409, {"detail": "cancelled before it was charged: not carried out"})
     amount = body.get("amount")
     if amount == 13:
         return effects.answer(key, "charge", body["order_id"], 422, {"detail": "card declined"})
@@ -36,9 +38,12 @@ async def charge(request: Request, idempotency_key: str | None = Header(default=
 @app.post("/refund_payment")
 async def refund(request: Request, idempotency_key: str | None = Header(default=None)):
     key = require_key(idempotency_key)
-    body = await request.json()
+    body = await body_of(request)
     effects.call(key, "refund", body["order_id"], body.get("attempt", 1))
     earlier = effects.answered(key)
     if earlier is not None:
         return earlier
+    if not effects.done("charge", body["order_id"]):
+        effects.undo_first(body["order_id"])
+        return effects.answer(key, "refund", body["order_id"], 200, {"payment_id": None, "note": "nothing to undo"})
     return effects.answer(key, "refund", body["order_id"], 200, {"refunded": body.get("payment_id")}, body.get("payment_id"))

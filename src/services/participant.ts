@@ -28,6 +28,8 @@ export interface Effect {
   status: 'held' | 'released'
   payload: Payload
   at: number
+  /** The undo came first (the act was late, or never sent): the act is not carried out when it comes. */
+  undone_first?: true
 }
 
 export interface Chaos {
@@ -131,6 +133,12 @@ export function decideParticipant(spec: ParticipantSpec, options: ParticipantOpt
 
   if (message.type === spec.act.command) {
     const { effect } = state
+    if (effect?.undone_first) {
+      return {
+        messages: [reply(spec.act.failed, { reason: `${spec.act.command} came after its undo: not carried out`, retryable: false })],
+        notices: [{ level: 'warn', msg: `${spec.act.command} after its undo; not carried out`, fields }],
+      }
+    }
     if (effect) {
       // Already done for this saga: the same answer again, and no second effect.
       return { messages: [reply(spec.act.succeeded, { ...effect.payload, [spec.effectId]: effect.effect_id, repeated: true })], notices: [{ level: 'info', msg: `${spec.act.command} repeated; replying with the same ${spec.effectId}`, fields }] }
@@ -176,7 +184,12 @@ export function decideParticipant(spec: ParticipantSpec, options: ParticipantOpt
   if (message.type === spec.undo.command) {
     const { effect } = state
     if (!effect) {
-      return { messages: [reply(spec.undo.confirmed, { [spec.effectId]: null, note: 'nothing to undo' })], notices: [] }
+      // Remembered, so that the act, if it comes late, is not carried out after its undo.
+      const tombstone: Effect = { effect_id: '', status: 'released', payload: {}, at: ctx.now, undone_first: true }
+      return { effect: tombstone, messages: [reply(spec.undo.confirmed, { [spec.effectId]: null, note: 'nothing to undo' })], notices: [] }
+    }
+    if (effect.undone_first) {
+      return { messages: [reply(spec.undo.confirmed, { [spec.effectId]: null, note: 'nothing to undo', repeated: true })], notices: [] }
     }
     if (effect.status === 'released') {
       return { messages: [reply(spec.undo.confirmed, { ...effect.payload, [spec.effectId]: effect.effect_id, repeated: true })], notices: [] }

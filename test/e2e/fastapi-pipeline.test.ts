@@ -1,67 +1,29 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { promisify } from 'node:util'
-import { fileURLToPath } from 'node:url'
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
 import { freePort } from '../../src/broker/local-kafka.js'
 import { parseEnvelope } from '../../src/envelope.js'
 import { caughtUp } from '../../src/ops/quiet.js'
+import { FastApiService, setUpFastApiExample } from './fastapi-services.js'
 import { ALL_ROLES, System, verifyClean, waitFor } from './harness.js'
 
 // The seed's world: inventory and payment are FastAPI services in Python, with their own SQLite
-// files, and sagactl bridges them over HTTP. Their dependencies come from PyPI (setup.sh); a
-// machine without python3 fails here with the line that installs it.
-const EXAMPLE = fileURLToPath(new URL('../../examples/fastapi-pipeline/', import.meta.url))
-
-interface Effects {
-  effects: { key: string; kind: string; order_id: string; effect_id: string | null; status: number }[]
-  calls: { key: string; kind: string; order_id: string; attempt: number }[]
-}
-
-class Service {
-  child: ChildProcess | undefined
-  constructor(
-    readonly module: 'inventory' | 'payment',
-    readonly port: number,
-    readonly db: string,
-  ) {}
-  get url(): string {
-    return `http://127.0.0.1:${this.port}`
-  }
-  async start(): Promise<void> {
-    this.child = spawn(path.join(EXAMPLE, '.venv/bin/python'), ['-m', 'uvicorn', `${this.module}:app`, '--port', String(this.port), '--log-level', 'warning'], { cwd: EXAMPLE, env: { ...process.env, DB: this.db }, stdio: 'ignore' })
-    await waitFor(async () => (await fetch(`${this.url}/health`).catch(() => undefined))?.ok, `the ${this.module} service to answer`, 30_000)
-  }
-  async kill(): Promise<void> {
-    const child = this.child
-    if (!child || child.exitCode !== null) return
-    const exited = new Promise((resolve) => child.once('exit', resolve))
-    child.kill('SIGKILL')
-    await exited
-  }
-  async effects(orderId?: string): Promise<Effects> {
-    const all = (await (await fetch(`${this.url}/effects`)).json()) as Effects
-    return orderId ? { effects: all.effects.filter((e) => e.order_id === orderId), calls: all.calls.filter((c) => c.order_id === orderId) } : all
-  }
-}
+// files, and sagactl bridges them over HTTP.
 
 describe('examples/fastapi-pipeline: two FastAPI services bridged by sagactl, on a real broker', () => {
   let system: System
-  let inventory: Service
-  let payment: Service
+  let inventory: FastApiService
+  let payment: FastApiService
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sagactl-fastapi-'))
   let orders = 0
 
   beforeAll(async () => {
-    await promisify(execFile)('bash', [path.join(EXAMPLE, 'setup.sh')], { timeout: 300_000 }).catch((error: Error & { stderr?: string }) => {
-      throw new Error(`examples/fastapi-pipeline/setup.sh failed: ${error.stderr || error.message}`)
-    })
-    inventory = new Service('inventory', await freePort(), path.join(dir, 'inventory.db'))
-    payment = new Service('payment', await freePort(), path.join(dir, 'payment.db'))
+    await setUpFastApiExample()
+    inventory = new FastApiService('inventory', await freePort(), path.join(dir, 'inventory.db'))
+    payment = new FastApiService('payment', await freePort(), path.join(dir, 'payment.db'))
     await Promise.all([inventory.start(), payment.start()])
     // Retries close together, and enough of them to outlast a service restart.
     system = await System.start(ALL_ROLES, { SAGA_HTTP_URL_INVENTORY: inventory.url, SAGA_HTTP_URL_PAYMENT: payment.url, SAGA_MAX_ATTEMPTS: '20', SAGA_RETRY_MIN_DELAY_MS: '200', SAGA_RETRY_MAX_DELAY_MS: '400', SAGA_STEP_TIMEOUT_MS: '5000' })

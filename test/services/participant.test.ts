@@ -168,3 +168,16 @@ describe('a participant whose step is code (act/undo)', () => {
     expect(done.decision.messages[0]!.envelope).toMatchObject({ event_type: 'payment.refunded', payload: { payment_id: 'bank-1' } })
   })
 })
+
+describe('a participant whose undo comes before its act', () => {
+  it('given nothing done, when the undo comes, then it is confirmed with no effect and remembered; the late act is then not carried out', () => {
+    const undo = decideParticipant(paymentSpec, options, fresh, cmd('refund_payment', { attempt: 1 }), ctx())
+    expect(undo.messages[0]!.envelope).toMatchObject({ event_type: 'payment.refunded', payload: { payment_id: null, note: 'nothing to undo' } })
+    expect(undo.effect).toMatchObject({ status: 'released', undone_first: true })
+    const late = decideParticipant(paymentSpec, options, { chaos: NO_CHAOS, effect: undo.effect! }, cmd('charge_payment', { amount: 5, attempt: 1 }), ctx())
+    expect(late.effect).toBeUndefined()
+    expect(late.messages[0]!.envelope).toMatchObject({ event_type: 'payment.failed', payload: { retryable: false, reason: 'charge_payment came after its undo: not carried out' } })
+    const again = decideParticipant(paymentSpec, options, { chaos: NO_CHAOS, effect: undo.effect! }, cmd('refund_payment', { attempt: 2 }), ctx())
+    expect(again.messages[0]!.envelope.payload).toMatchObject({ payment_id: null, repeated: true })
+  })
+})
