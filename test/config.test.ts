@@ -159,3 +159,19 @@ describe('production cluster settings', () => {
     expect(() => loadConfig(env)).toThrow(message)
   })
 })
+
+describe('config: the HTTP bridge', () => {
+  it('given nothing, then no bridge and 409/422 decline; given the variables, then they are read', () => {
+    expect(loadConfig({}).http).toEqual({ declined: [409, 422] })
+    expect(loadConfig({ SAGA_HTTP_URL: 'https://pay.example:8443/api', SAGA_HTTP_TOKEN: 't', SAGA_HTTP_DECLINED_STATUSES: '402, 409' }).http).toEqual({ url: 'https://pay.example:8443/api', token: 't', declined: [402, 409] })
+  })
+
+  it.each([
+    [{ SAGA_HTTP_URL: 'ftp://x' }, 'SAGA_HTTP_URL must be an http:// or https:// URL, got "ftp://x"'],
+    [{ SAGA_HTTP_URL: 'not a url' }, 'SAGA_HTTP_URL must be an http:// or https:// URL'],
+    [{ SAGA_HTTP_CA_FILE: '/nowhere/ca.pem' }, 'SAGA_HTTP_CA_FILE names no file: "/nowhere/ca.pem"'],
+    [{ SAGA_HTTP_DECLINED_STATUSES: '409,500' }, 'SAGA_HTTP_DECLINED_STATUSES must be 4xx statuses, comma-separated, got "409,500"'],
+  ])('refuses a bad bridge setting with a message naming the variable: %j', (env, message) => {
+    expect(() => loadConfig(env)).toThrow(message)
+  })
+})

@@ -119,11 +119,20 @@ describe('sagactl conform: a participant checked against the contract, rule by r
   })
 
   it('refuses --topic without a throwaway prefix, and an unknown step', async () => {
+    // oclif wraps an error's lines to the terminal's width.
+    const flat = (text: string): string => text.replace(/\s*›\s*/g, ' ').replace(/\s+/g, ' ')
     const noPrefix = await system.cli(['conform', 'payment', '--topic'])
     expect(noPrefix.code).toBe(2)
-    expect(noPrefix.stderr).toContain('--topic needs --prefix')
+    expect(flat(noPrefix.stderr)).toContain('--topic needs --prefix')
     const unknown = await system.cli(['conform', 'shipping', '--url', 'http://127.0.0.1:1'])
     expect(unknown.code).toBe(2)
-    expect(unknown.stderr).toContain('no step "shipping"')
+    expect(flat(unknown.stderr)).toContain('no step "shipping"')
+    // The bridge's own start line refuses what it cannot run, before it touches the broker.
+    const noStep = await system.cli(['start', 'participant', '--url', 'http://127.0.0.1:1'])
+    expect(noStep.code).toBe(2)
+    expect(flat(noStep.stderr)).toContain('`start participant` needs --step, one of: reserve_inventory, charge_payment')
+    const notParticipant = await system.cli(['start', 'orchestrator', '--url', 'http://127.0.0.1:1'])
+    expect(notParticipant.code).toBe(2)
+    expect(flat(notParticipant.stderr)).toContain('--url bridges a participant; orchestrator is not one')
   })
 })

@@ -26,7 +26,9 @@ describe('examples/fastapi-pipeline: two FastAPI services bridged by sagactl, on
     payment = new FastApiService('payment', await freePort(), path.join(dir, 'payment.db'))
     await Promise.all([inventory.start(), payment.start()])
     // Retries close together, and enough of them to outlast a service restart.
-    system = await System.start(ALL_ROLES, { SAGA_HTTP_URL_INVENTORY: inventory.url, SAGA_HTTP_URL_PAYMENT: payment.url, SAGA_MAX_ATTEMPTS: '20', SAGA_RETRY_MIN_DELAY_MS: '200', SAGA_RETRY_MAX_DELAY_MS: '400', SAGA_STEP_TIMEOUT_MS: '5000' })
+    // Inventory is bridged by its variable, payment by `start payment --url`: both ways in.
+    system = await System.start(ALL_ROLES.filter((r) => r !== 'payment'), { SAGA_HTTP_URL_INVENTORY: inventory.url, SAGA_MAX_ATTEMPTS: '20', SAGA_RETRY_MIN_DELAY_MS: '200', SAGA_RETRY_MAX_DELAY_MS: '400', SAGA_STEP_TIMEOUT_MS: '5000' })
+    await system.startRole('payment', {}, undefined, ['--url', payment.url])
   }, 400_000)
   afterAll(async () => {
     await system?.stop()
