@@ -148,6 +148,18 @@ describe('your saga: a module outside src/, loaded with --saga, whose steps call
     expect(report).toMatchObject({ ok: true, orders: 3, completed: 2, cancelled: 1 })
   })
 
+  it('a retry policy changed while a saga is in flight: the orchestrator restarted with it carries the saga on, nothing refused', async () => {
+    const order = await system.postOrder({ user_id: 'u1', items: [{ sku: 'book', qty: 1 }], amount: 7 })
+    await waitFor(async () => (await system.messagesOf('orderEvents', order.order_id)).some((m) => m.type === 'money.refused'), 'the first refusal of the bank')
+    await system.kill('orchestrator')
+    await system.startRole('orchestrator', { HTTP_SAGA_BANK_ATTEMPTS: '6' })
+    const final = await events(order.order_id)
+    expect(final.at(-1)!.type).toBe('order.completed')
+    expect(system.logs('orchestrator').filter((l) => String(l.msg).includes('saga definition mismatch'))).toEqual([])
+    await system.kill('orchestrator')
+    await system.startRole('orchestrator')
+  })
+
   it('a role running a saga of another shape refuses its messages with an error that says so', async () => {
     await system.kill('courier')
     await system.startRole('courier', { HTTP_SAGA_COURIER_EFFECT: 'tracking_id' })

@@ -37,8 +37,12 @@ export const hold = defineStep({
   undo: (command, ctx) => call('/release', command, ctx),
 })
 
-/** The bank is often briefly away: more attempts than the saga's default, close together. */
-export const bankRetry = { maxAttempts: 5, minDelayMs: 50, maxDelayMs: 150, stepTimeoutMs: 5_000 }
+/**
+ * The bank is often briefly away: more attempts than the saga's default, close together. A role
+ * started with HTTP_SAGA_BANK_ATTEMPTS runs another policy, of the same shape (the test of a
+ * policy changed while sagas are in flight).
+ */
+export const bankRetry = { maxAttempts: Number(process.env.HTTP_SAGA_BANK_ATTEMPTS ?? 5), minDelayMs: 50, maxDelayMs: 150, stepTimeoutMs: 5_000 }
 
 export const charge = defineStep({
   role: 'bank',
