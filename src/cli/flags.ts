@@ -13,14 +13,13 @@ export const connectionFlags = {
 }
 
 /** Environment first, then flags on top; a bad value stops the command with the variable's name. */
-export function configFrom(flags: { brokers?: string; 'data-dir'?: string; port?: number; 'instance-id'?: string; 'metrics-port'?: number; url?: string }, defaults: { allowChaos?: boolean } = {}): Config {
+export function configFrom(flags: { brokers?: string; 'data-dir'?: string; port?: number; 'instance-id'?: string; 'metrics-port'?: number }, defaults: { allowChaos?: boolean } = {}): Config {
   const env = { ...process.env }
   if (flags.brokers) env.KAFKA_BROKERS = flags.brokers
   if (flags['data-dir']) env.SAGA_DATA_DIR = flags['data-dir']
   if (flags.port !== undefined) env.PORT = String(flags.port)
   if (flags['instance-id']) env.SAGA_INSTANCE_ID = flags['instance-id']
   if (flags['metrics-port'] !== undefined) env.SAGA_METRICS_PORT = String(flags['metrics-port'])
-  if (flags.url) env.SAGA_HTTP_URL = flags.url
   try {
     return loadConfig(env, defaults)
   } catch (error) {

@@ -28,7 +28,7 @@ export default class Conform extends Command {
     const config = configFrom(flags)
     let report: ConformReport
     if (flags.url) {
-      report = await conform(httpDriver(flags.url, step, { declined: config.http.declined, ...(config.http.token ? { token: config.http.token } : {}), timeoutMs: flags.timeout * 1000 }), step)
+      report = await conform(httpDriver(flags.url, step, { declined: config.http.declined, ...(config.http.token ? { token: config.http.token } : {}), ...(config.http.caFile ? { caFile: config.http.caFile } : {}), timeoutMs: flags.timeout * 1000 }), step)
     } else {
       const prefix = flags.prefix ?? ''
       if (prefix === '') this.error('--topic needs --prefix: the throwaway topic prefix the participant runs under (conform never sends to the live topics)', { exit: 2 })

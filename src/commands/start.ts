@@ -5,7 +5,7 @@ import { explainKafkaError } from '../kafka/explain.js'
 import { createLogger } from '../log.js'
 import type { RoleName } from '../saga/define.js'
 import { roleNames } from '../saga/derive.js'
-import { startRole } from '../services/start-role.js'
+import { bridgeVariable, startRole } from '../services/start-role.js'
 
 export default class Start extends Command {
   static override summary = 'Run one role of the saga until SIGINT/SIGTERM.'
@@ -35,12 +35,15 @@ export default class Start extends Command {
     if (name === 'participant') {
       const step = saga.steps.find((s) => flags.step !== undefined && [s.name, s.command.type, s.role].includes(flags.step))
       if (!step) this.error(`\`start participant\` needs --step, one of: ${saga.steps.map((s) => s.name).join(', ')}${flags.step ? ` (got "${flags.step}")` : ''}`, { exit: 2 })
-      if (!flags.url && !process.env.SAGA_HTTP_URL) this.error('`start participant` needs --url (or SAGA_HTTP_URL): the base URL of the service that does the step', { exit: 2 })
+      if (!flags.url && !process.env.SAGA_HTTP_URL && !process.env[bridgeVariable(step.role)]) this.error(`\`start participant\` needs --url (or ${bridgeVariable(step.role)}, SAGA_HTTP_URL): the base URL of the service that does the step`, { exit: 2 })
       name = step.role
     }
     if (!roles.includes(name as RoleName)) this.error(`Expected the role to be one of: ${roles.join(', ')}, participant (got "${name}")`, { exit: 2 })
     const role = name as RoleName
+    if (flags.url && !/^https?:\/\/[^\s]+$/.test(flags.url)) this.error(`--url must be an http:// or https:// URL, got "${flags.url}"`, { exit: 2 })
     if (flags.url && !saga.steps.some((s) => s.role === role)) this.error(`--url bridges a participant; ${role} is not one`, { exit: 2 })
+    // The flag wins over the variables: it names the service for this role.
+    if (flags.url) process.env[bridgeVariable(role)] = flags.url
     const config = configFrom(flags)
     const log = createLogger(role)
     const running = await startRole(role, saga, config, log, (error) => {

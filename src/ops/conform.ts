@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto'
+import fs from 'node:fs'
 
 import { command as commandEnvelope, parseEnvelope, type Message, type Payload } from '../envelope.js'
 import type { MessageBus } from '../kafka/port.js'
 import type { SagaStep } from '../saga/define.js'
 import type { TopicNames } from '../topics.js'
+import { postJson } from '../services/http-bridge.js'
 import { idempotencyKey } from '../services/participant.js'
 
 // Checks a participant, in any language, against the contract a sagactl participant keeps: over
@@ -121,7 +123,8 @@ export async function conform(driver: Driver, step: SagaStep): Promise<ConformRe
     const ids = fresh()
     const undone = collect(await driver.undo(ids, 1, { id: null, payload: {} }))
     const late = collect(await driver.act(ids, 1))
-    const ok = late.length > 0 && !late.some((r) => r.outcome === 'done')
+    // Declined for good: a transient failure would only be retried.
+    const ok = late.length > 0 && late.every((r) => r.outcome === 'declined')
     return { ok, seen: `undo: ${show(undone)}; the act after it: ${show(late)}` }
   })
 
@@ -153,23 +156,15 @@ export async function conform(driver: Driver, step: SagaStep): Promise<ConformRe
 const ORDER: Payload = { user_id: 'conform', items: [{ sku: 'conform', qty: 1 }], amount: 100 }
 
 /** The participant as an HTTP service: `POST <base>/<command type>`, as the bridge calls it. */
-export function httpDriver(base: string, step: SagaStep, o: { declined: number[]; token?: string; timeoutMs: number }): Driver {
-  const url = (type: string) => `${base.replace(/\/+$/, '')}/${encodeURIComponent(type)}`
-  const post = async (type: string, key: string, body: unknown, abortAfterMs?: number): Promise<{ status: number; text: string } | undefined> => {
-    try {
-      const response = await fetch(url(type), {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'idempotency-key': key, ...(o.token ? { authorization: `Bearer ${o.token}` } : {}) },
-        body: typeof body === 'string' ? body : JSON.stringify(body),
-        signal: AbortSignal.timeout(abortAfterMs ?? o.timeoutMs),
-      })
-      return { status: response.status, text: await response.text() }
-    } catch (error) {
-      if (abortAfterMs !== undefined) return undefined
-      throw error
-    }
+export function httpDriver(base: string, step: SagaStep, o: { declined: number[]; token?: string; caFile?: string; timeoutMs: number }): Driver {
+  const url = (type: string) => new URL(`${base.replace(/\/+$/, '')}/${encodeURIComponent(type)}`)
+  const ca = o.caFile ? fs.readFileSync(o.caFile) : undefined
+  // A call given up on: the service did the work, its answer was lost on the way (the caller timed out).
+  const post = async (type: string, key: string, body: unknown, attempt: number | undefined, answerLost = false): Promise<{ status: number; text: string } | undefined> => {
+    const answer = await postJson(url(type), typeof body === 'string' ? body : JSON.stringify(body), { key, ...(attempt !== undefined ? { attempt } : {}), ...(o.token ? { token: o.token } : {}), ...(ca ? { ca } : {}), timeoutMs: o.timeoutMs })
+    return answerLost ? undefined : answer
   }
-  const reply = (answer: { status: number; text: string } | undefined, kind: 'act' | 'undo', key: string, effect?: string | null): Reply[] => {
+  const reply = (answer: { status: number; text: string } | undefined, kind: 'act' | 'undo', effect?: string | null): Reply[] => {
     if (!answer) return []
     let body: unknown
     try {
@@ -177,13 +172,16 @@ export function httpDriver(base: string, step: SagaStep, o: { declined: number[]
     } catch {
       body = undefined
     }
+    const empty = answer.text.trim() === ''
     const isObject = typeof body === 'object' && body !== null && !Array.isArray(body)
     const raw = `${answer.status} ${answer.text.slice(0, 200)}`
-    const malformed = isObject ? undefined : `${kind} answered ${answer.status} with a body that is not a JSON object: ${answer.text.slice(0, 80)}`
+    // An empty 2xx is fine (the bridge reads it as {}); anything else must be a JSON object.
+    const malformed = isObject || (empty && answer.status < 300) ? undefined : `${kind} answered ${answer.status} with a body that is not a JSON object: ${answer.text.slice(0, 80)}`
     if (answer.status >= 200 && answer.status < 300) {
       if (kind === 'undo') return [{ outcome: 'confirmed', effectId: effect ?? null, raw, ...(malformed ? { malformed } : {}) }]
+      // The effect is what the service names it; without a name, the answer itself: a second charge answered alike cannot be told apart.
       const named = isObject ? (body as Record<string, unknown>)[step.effectId] : undefined
-      return [{ outcome: 'done', effectId: typeof named === 'string' ? named : key, raw, ...(malformed ? { malformed } : {}) }]
+      return [{ outcome: 'done', effectId: typeof named === 'string' ? named : `answer ${answer.text.slice(0, 120)}`, raw, ...(malformed ? { malformed } : {}) }]
     }
     return [{ outcome: o.declined.includes(answer.status) ? 'declined' : 'failed', raw, ...(malformed ? { malformed } : {}) }]
   }
@@ -192,14 +190,14 @@ export function httpDriver(base: string, step: SagaStep, o: { declined: number[]
     target: base,
     async act(ids, attempt, x = {}) {
       const key = idempotencyKey(ids.saga_id, step.name, 'act')
-      return reply(await post(step.command.type, key, { ...ORDER, attempt, ...ids }, x.abortAfterMs), 'act', key)
+      return reply(await post(step.command.type, key, { ...ORDER, attempt, ...ids }, attempt, x.abortAfterMs !== undefined), 'act')
     },
     async undo(ids, attempt, effect) {
       const key = idempotencyKey(ids.saga_id, step.name, 'undo')
-      return reply(await post(step.compensation.type, key, { ...effect.payload, [step.effectId]: effect.id, attempt, ...ids }, undefined), 'undo', key, effect.id)
+      return reply(await post(step.compensation.type, key, { ...effect.payload, [step.effectId]: effect.id, attempt, ...ids }, attempt), 'undo', effect.id)
     },
     async malformed() {
-      const answer = await post(step.command.type, `conform-${randomUUID()}`, '{"order_id": "conform-broken", not json')
+      const answer = await post(step.command.type, `conform-${randomUUID()}`, '{"order_id": "conform-broken", not json', undefined)
       const ok = answer !== undefined && answer.status >= 400 && answer.status < 500
       return { ok, seen: `a body that is not JSON answered ${answer ? answer.status : 'nothing'}${ok ? '' : ' (a 4xx was expected)'}` }
     },

@@ -34,10 +34,15 @@ export async function waitForQuiet(bus: MessageBus, topics: string[], timeoutMs:
   return false
 }
 
-/** Every group has committed, on every partition of its input, up to the partition's end. */
+/**
+ * Every group has committed, on every partition of its input, up to the partition's end. A group
+ * that never committed anything is left out: that role is not deployed (or never ran), and waiting
+ * for it would only wait out the timeout.
+ */
 export async function caughtUp(bus: MessageBus, groups: GroupInput[]): Promise<boolean> {
   for (const { groupId, topic } of groups) {
     const [ends, committed] = await Promise.all([bus.endOffsets(topic), bus.committedOffsets(groupId, topic)])
+    if (committed.every((c) => c < 0n)) continue
     if (ends.some((end, p) => end > 0n && (committed[p] ?? -1n) < end)) return false
   }
   return true

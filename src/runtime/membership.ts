@@ -21,7 +21,8 @@ export interface MembershipOptions {
   owned: Map<number, Owned>
   /** The input: one topic in a group, or every partition of it read directly (`all`). */
   input: { topic: string; groupId: string; instanceId?: string; all: boolean } | undefined
-  receive: (record: ConsumedRecord) => void
+  /** A promise: the consumer waits for it before it hands over the next record. */
+  receive: (record: ConsumedRecord) => void | Promise<void>
   /** These partitions left: records of them received and not yet handled must not be handled. */
   dropped: (partitions: number[]) => void
   stopping: () => boolean

@@ -77,6 +77,8 @@ const TRANSIENT_SQLITE = /^SQLITE_(BUSY|LOCKED|IOERR|FULL|CANTOPEN|NOMEM|READONL
 type Source = { record?: ConsumedRecord; timer?: { key: string; part: number | null; dueAt?: number }; prepared?: unknown }
 
 const DEFAULT_CONCURRENCY = 8
+/** Records waiting in the lanes before the consumer is paused. */
+const LANE_BACKLOG = 1024
 /** A role's prepare() that threw: the record is dead-lettered with the error, like a handler's. */
 class PrepareFailed {
   constructor(readonly error: Error) {}
@@ -110,6 +112,8 @@ export class Runtime {
   /** With a role that prepares: records waiting per partition, and the partitions being worked on. */
   readonly #lanes = new Map<number, ConsumedRecord[]>()
   readonly #running = new Map<number, Promise<void>>()
+  /** The consumer, paused until the lanes have room again. */
+  #roomWaiters: (() => void)[] = []
   #closing = false
   /** While a batch is in its transaction: what to do once it has committed (logs, crash points). */
   #afterCommit: (() => void)[] | null = null
@@ -154,7 +158,10 @@ export class Runtime {
       receive: (record) => this.#receive(record),
       // Records already received for a revoked partition stay: the consumer may keep its position
       // when the partition comes back, and dropping them lost orders in the soak.
-      dropped: () => undefined,
+      // A lane's records of a partition that left are dropped: the partition is fetched again from
+      // its committed offset wherever it goes next, here included, and the old lane must not run
+      // ahead of that. The batch inbox keeps them (handled as not-owned, or in order if it is back).
+      dropped: (partitions) => this.#dropLanes(partitions),
       stopping: () => this.#stopping,
       ...(options.brokerLostAfterMs !== undefined ? { brokerLostAfterMs: options.brokerLostAfterMs } : {}),
       ...(options.onConnection ? { onConnection: options.onConnection } : {}),
@@ -182,7 +189,8 @@ export class Runtime {
     // stands, then leave: the next owner starts where this one committed.
     // A lane in the middle of its outside work finishes it and records the result; it takes no more.
     this.#closing = true
-    await Promise.race([Promise.all(this.#running.values()), new Promise((resolve) => setTimeout(resolve, 5_000).unref())])
+    for (const resolve of this.#roomWaiters.splice(0)) resolve()
+    await Promise.race([Promise.allSettled(this.#running.values()), new Promise((resolve) => setTimeout(resolve, 5_000).unref())])
     this.#stopping = true
     await this.drain()
     for (const owned of this.#owned.values()) owned.release()
@@ -240,12 +248,14 @@ export class Runtime {
   }
 
   /** Records that arrive in one turn (a fetch) are handled in the next, together. */
-  #receive(record: ConsumedRecord): void {
+  #receive(record: ConsumedRecord): void | Promise<void> {
     if (this.#o.role.prepare) {
       const lane = this.#lanes.get(record.partition)
       if (lane) lane.push(record)
       else this.#lanes.set(record.partition, [record])
       this.#pump()
+      // Backpressure: the consumer waits while the lanes hold this much, instead of fetching the backlog into memory.
+      if (this.#queuedInLanes() >= LANE_BACKLOG) return new Promise<void>((resolve) => this.#roomWaiters.push(resolve))
       return
     }
     this.#inbox.push(record)
@@ -278,11 +288,13 @@ export class Runtime {
     for (const [part, lane] of this.#lanes) {
       if (this.#running.size >= limit || this.#closing || this.#stopping) return
       if (this.#running.has(part) || lane.length === 0) continue
-      const run = this.#runLane(part, lane).finally(() => {
-        this.#running.delete(part)
-        if (lane.length === 0 && this.#lanes.get(part) === lane) this.#lanes.delete(part)
-        this.#pump()
-      })
+      const run = this.#runLane(part, lane)
+        .catch((error: Error) => this.#fatal(error))
+        .finally(() => {
+          this.#running.delete(part)
+          if (lane.length === 0 && this.#lanes.get(part) === lane) this.#lanes.delete(part)
+          this.#pump()
+        })
       this.#running.set(part, run)
     }
   }
@@ -290,7 +302,10 @@ export class Runtime {
   async #runLane(part: number, lane: ConsumedRecord[]): Promise<void> {
     while (lane.length > 0 && !this.#closing && !this.#stopping) {
       const record = lane.shift()!
+      this.#makeRoom()
       const prepared = await this.#prepare(record)
+      // The partition left while its work was outside: its records come again from the committed offset.
+      if (this.#lanes.get(part) !== lane) return
       try {
         this.handleRecords([record], [prepared])
       } catch (error) {
@@ -300,6 +315,26 @@ export class Runtime {
         return
       }
     }
+  }
+
+  #queuedInLanes(): number {
+    let n = 0
+    for (const lane of this.#lanes.values()) n += lane.length
+    return n
+  }
+
+  #makeRoom(): void {
+    if (this.#roomWaiters.length > 0 && this.#queuedInLanes() < LANE_BACKLOG / 2) for (const resolve of this.#roomWaiters.splice(0)) resolve()
+  }
+
+  #dropLanes(partitions: number[]): void {
+    for (const p of partitions) {
+      const lane = this.#lanes.get(p)
+      if (!lane) continue
+      lane.length = 0
+      this.#lanes.delete(p)
+    }
+    this.#makeRoom()
   }
 
   /** The role's outside work for a record it will handle: nothing for one not owned, unreadable or seen. */

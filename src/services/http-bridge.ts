@@ -39,9 +39,11 @@ export class Circuit {
     private readonly onChange: (open: boolean) => void = () => {},
   ) {}
 
-  /** Whether a call may go now: closed, or open long enough to try one. */
+  /** Whether a call may go now: closed, or open long enough to try one (then the next waits for that one's outcome). */
   allows(now: number): boolean {
-    return now >= this.#openUntil
+    if (now < this.#openUntil) return false
+    if (this.#failures >= this.threshold) this.#openUntil = now + this.openMs
+    return true
   }
 
   succeeded(): void {
@@ -111,8 +113,20 @@ function reasonOf(answer: Answer): string {
   return `HTTP ${answer.status}`
 }
 
-function post(url: URL, body: unknown, ctx: StepContext, o: { token?: string; ca?: Buffer; timeoutMs: number }): Promise<Answer> {
-  const data = Buffer.from(JSON.stringify(body))
+async function post(url: URL, body: unknown, ctx: StepContext, o: { token?: string; ca?: Buffer; timeoutMs: number }): Promise<Answer> {
+  const { status, text } = await postJson(url, JSON.stringify(body), { key: ctx.idempotencyKey, attempt: ctx.attempt, signal: ctx.signal, ...o })
+  let parsed: unknown = {}
+  try {
+    parsed = text.length > 0 ? JSON.parse(text) : {}
+  } catch {
+    parsed = { reason: text.slice(0, 200) }
+  }
+  return { status, body: parsed && typeof parsed === 'object' && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : {} }
+}
+
+/** One POST as the bridge makes it: the key, the attempt, the token and the CA; the answer's status and text. */
+export function postJson(url: URL, body: string, o: { key: string; attempt?: number; token?: string; ca?: Buffer; timeoutMs: number; signal?: AbortSignal }): Promise<{ status: number; text: string }> {
+  const data = Buffer.from(body)
   const transport = url.protocol === 'https:' ? https : http
   return new Promise((resolve, reject) => {
     const request = transport.request(
@@ -122,26 +136,18 @@ function post(url: URL, body: unknown, ctx: StepContext, o: { token?: string; ca
         headers: {
           'content-type': 'application/json',
           'content-length': data.length,
-          'idempotency-key': ctx.idempotencyKey,
-          'x-saga-attempt': String(ctx.attempt),
+          'idempotency-key': o.key,
+          ...(o.attempt !== undefined ? { 'x-saga-attempt': String(o.attempt) } : {}),
           ...(o.token ? { authorization: `Bearer ${o.token}` } : {}),
         },
         ...(o.ca ? { ca: o.ca } : {}),
-        signal: ctx.signal,
+        ...(o.signal ? { signal: o.signal } : {}),
         timeout: o.timeoutMs,
       },
       (response) => {
         const chunks: Buffer[] = []
         response.on('data', (c: Buffer) => chunks.push(c))
-        response.on('end', () => {
-          let parsed: unknown = {}
-          try {
-            parsed = chunks.length > 0 ? JSON.parse(Buffer.concat(chunks).toString('utf8')) : {}
-          } catch {
-            parsed = { reason: Buffer.concat(chunks).toString('utf8').slice(0, 200) }
-          }
-          resolve({ status: response.statusCode ?? 0, body: parsed && typeof parsed === 'object' && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : {} })
-        })
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }))
         response.on('error', reject)
       },
     )

@@ -102,8 +102,12 @@ export async function prepareParticipant(spec: ParticipantSpec, options: Partici
     log: options.log ?? SILENT,
     signal: AbortSignal.timeout(options.stepTimeoutMs ?? DEFAULT_CODE_TIMEOUT_MS),
   }
+  // Code that ignores its signal must not hold the partition: past the timeout its answer is not awaited.
+  const timeoutMs = options.stepTimeoutMs ?? DEFAULT_CODE_TIMEOUT_MS
+  const timedOut = new Promise<never>((_, reject) => ctx.signal.addEventListener('abort', () => reject(new Error(`${message.type} did not finish within ${timeoutMs} ms`)), { once: true }))
+  timedOut.catch(() => undefined)
   try {
-    return outcomeOf(await code({ type: message.type, order_id: message.order_id, saga_id: message.saga_id, payload }, ctx))
+    return outcomeOf(await Promise.race([code({ type: message.type, order_id: message.order_id, saga_id: message.saga_id, payload }, ctx), timedOut]))
   } catch (error) {
     return { kind: 'error', reason: (error as Error).message || String(error) }
   }

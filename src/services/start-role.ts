@@ -42,15 +42,19 @@ export function roleHandler(name: RoleName, config: Config, saga: Saga, env: Env
   if (!own) throw new Error(`the saga has no participant "${name}"`)
   // An existing HTTP service stands in for the step's code (or the stub): SAGA_HTTP_URL_<ROLE>, else SAGA_HTTP_URL.
   const url = bridgeUrl(env, name) ?? config.http.url
-  const step = url ? { ...own, ...httpParticipant(url, { ...(config.http.token ? { token: config.http.token } : {}), ...(config.http.caFile ? { caFile: config.http.caFile } : {}), declined: config.http.declined, ...(observe ? { observe } : {}) }) } : own
+  const { stepTimeoutMs } = policyFor(own, { ...config.retry, stepTimeoutMs: config.stepTimeoutMs })
+  const step = url ? { ...own, ...httpParticipant(url, { timeoutMs: stepTimeoutMs, ...(config.http.token ? { token: config.http.token } : {}), ...(config.http.caFile ? { caFile: config.http.caFile } : {}), declined: config.http.declined, ...(observe ? { observe } : {}) }) } : own
   const successRate = rate(env, step.participant.successRate.env, step.participant.successRate.default)
-  const { stepTimeoutMs } = policyFor(step, { ...config.retry, stepTimeoutMs: config.stepTimeoutMs })
   return participantRole(participantSpec(step), { successRate, allowChaos: config.allowChaos, retentionMs: config.retentionMs, stepTimeoutMs, ...(log ? { log: log.child({ step: step.name }) } : {}) })
 }
 
-/** The service a participant bridges, named for its role alone (SAGA_HTTP_URL_INVENTORY …), so one environment can serve every role. */
+/** The variable naming the service one participant bridges (SAGA_HTTP_URL_INVENTORY …), so one environment can serve every role. */
+export function bridgeVariable(role: string): string {
+  return `SAGA_HTTP_URL_${role.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`
+}
+
 export function bridgeUrl(env: Env, role: string): string | undefined {
-  const variable = `SAGA_HTTP_URL_${role.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`
+  const variable = bridgeVariable(role)
   const url = env[variable] || undefined
   if (url !== undefined && !/^https?:\/\/[^\s]+$/.test(url)) throw new Error(`${variable} must be an http:// or https:// URL, got "${url}"`)
   return url
@@ -115,8 +119,9 @@ export async function startRole(name: RoleName, saga: Saga, config: Config, log:
   const handler = roleHandler(name, config, saga, process.env, log, {
     call: (outcome) => metrics?.httpCall(outcome),
     circuit: (open) => {
-      if (open) log.warn({ url: config.http.url }, 'the HTTP service keeps failing: circuit open, calls wait a while')
-      else log.info({ url: config.http.url }, 'the HTTP service answers again: circuit closed')
+      const url = bridgeUrl(process.env, name) ?? config.http.url
+      if (open) log.warn({ url }, 'the HTTP service keeps failing: circuit open, calls wait a while')
+      else log.info({ url }, 'the HTTP service answers again: circuit closed')
       metrics?.httpCircuit(open)
     },
   })

@@ -402,6 +402,42 @@ describe('runtime: the saga definition on every message, and outside work before
     await runtime.stop()
   })
 
+  it('given a partition revoked while its work is outside, then neither that record nor those behind it are handled; they come again from the committed offset', async () => {
+    const handled: string[] = []
+    const started: { n: string; go: () => void }[] = []
+    const role: RoleHandler = {
+      ...counter,
+      async prepare(message) {
+        await new Promise<void>((resolve) => started.push({ n: String(message.payload.n), go: resolve }))
+        return 'done'
+      },
+      handle(message) {
+        handled.push(String(message.payload.n))
+        return {}
+      },
+    }
+    const { runtime, bus } = make(role)
+    await runtime.start()
+    await bus.assign([0])
+    const on = (n: string, id: string): ConsumedRecord => ({ ...record(event('order.updated', { order_id: 'o', saga_id: 's', payload: { n } }, 0, id)), partition: 0 })
+    const [id1, id2] = [randomUUID(), randomUUID()]
+    void bus.subscription!.handler(on('r1', id1))
+    void bus.subscription!.handler(on('r2', id2))
+    await vi.waitFor(() => expect(started.map((s) => s.n)).toEqual(['r1']))
+    bus.revoke([0])
+    await bus.assign([0])
+    started[0]!.go()
+    // Fetched again from the committed offset, in order, by the partition's new lane.
+    void bus.subscription!.handler(on('r1', id1))
+    void bus.subscription!.handler(on('r2', id2))
+    await vi.waitFor(() => expect(started.map((s) => s.n)).toEqual(['r1', 'r1']))
+    started[1]!.go()
+    await vi.waitFor(() => expect(started.map((s) => s.n)).toEqual(['r1', 'r1', 'r2']))
+    started[2]!.go()
+    await vi.waitFor(() => expect(handled).toEqual(['r1', 'r2']))
+    await runtime.stop()
+  })
+
   it('given a prepare that throws, then the record is dead-lettered with the error and the partition goes on', async () => {
     const handled: string[] = []
     const role: RoleHandler = {

@@ -181,3 +181,11 @@ describe('a participant whose undo comes before its act', () => {
     expect(again.messages[0]!.envelope.payload).toMatchObject({ payment_id: null, repeated: true })
   })
 })
+
+describe('step code that ignores its timeout', () => {
+  it('given code that never answers, when the step’s timeout passes, then a retryable failure and the partition goes on', async () => {
+    const spec = { ...paymentSpec, step: 'charge_payment', act: { ...paymentSpec.act, code: () => new Promise<StepResult>(() => undefined) } }
+    const prepared = await prepareParticipant(spec, { ...options, stepTimeoutMs: 50 }, fresh, cmd('charge_payment', { amount: 1, attempt: 1 }), 0)
+    expect(prepared).toEqual({ kind: 'error', reason: 'charge_payment did not finish within 50 ms' })
+  })
+})
