@@ -8,7 +8,7 @@ import { freePort } from '../../src/broker/local-kafka.js'
 import { parseEnvelope } from '../../src/envelope.js'
 import { caughtUp } from '../../src/ops/quiet.js'
 import { FastApiService, setUpFastApiExample } from './fastapi-services.js'
-import { ALL_ROLES, System, verifyClean, waitFor } from './harness.js'
+import { System, verifyClean, waitFor } from './harness.js'
 
 // The seed's world: inventory and payment are FastAPI services in Python, with their own SQLite
 // files, and sagactl bridges them over HTTP.
@@ -26,8 +26,10 @@ describe('examples/fastapi-pipeline: two FastAPI services bridged by sagactl, on
     payment = new FastApiService('payment', await freePort(), path.join(dir, 'payment.db'))
     await Promise.all([inventory.start(), payment.start()])
     // Retries close together, and enough of them to outlast a service restart.
-    // Inventory is bridged by its variable, payment by `start payment --url`: both ways in.
-    system = await System.start(ALL_ROLES.filter((r) => r !== 'payment'), { SAGA_HTTP_URL_INVENTORY: inventory.url, SAGA_MAX_ATTEMPTS: '20', SAGA_RETRY_MIN_DELAY_MS: '200', SAGA_RETRY_MAX_DELAY_MS: '400', SAGA_STEP_TIMEOUT_MS: '5000' })
+    // Three ways in: inventory as `start participant --step … --url`, payment as `start payment --url`,
+    // and (in run.sh) both by their variables.
+    system = await System.start(['api', 'orchestrator', 'notifier'], { SAGA_MAX_ATTEMPTS: '20', SAGA_RETRY_MIN_DELAY_MS: '200', SAGA_RETRY_MAX_DELAY_MS: '400', SAGA_STEP_TIMEOUT_MS: '5000' })
+    await system.startRole('participant', {}, undefined, ['--step', 'reserve_inventory', '--url', inventory.url], 'inventory')
     await system.startRole('payment', {}, undefined, ['--url', payment.url])
   }, 400_000)
   afterAll(async () => {

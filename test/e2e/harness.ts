@@ -120,9 +120,12 @@ export class System {
     return { ...process.env, ...this.env, KAFKA_BROKERS: this.brokers, SAGA_DATA_DIR: this.dataDir, SAGA_TOPIC_PREFIX: this.prefix, PORT: String(this.port), SAGA_LOG_PRETTY: '0', LOG_LEVEL: 'debug' }
   }
 
-  /** Starts a role; with `instance`, a named instance of it (its own data directory), keyed role@instance. */
-  async startRole(role: RoleName, env: Record<string, string> = {}, instance?: string, saga: string[] = this.#saga): Promise<string> {
-    const name = instance ? `${role}@${instance}` : role
+  /**
+   * Starts a role; with `instance`, a named instance of it (its own data directory), keyed
+   * role@instance. `as` is the role it runs when `role` is not one (`participant --step …`).
+   */
+  async startRole(role: RoleName | 'participant', env: Record<string, string> = {}, instance?: string, saga: string[] = this.#saga, as: RoleName = role as RoleName): Promise<string> {
+    const name = instance ? `${as}@${instance}` : as
     const child = spawn(process.execPath, [BIN, 'start', role, ...saga], { env: { ...this.processEnv(), ...env, ...(instance ? { SAGA_INSTANCE_ID: instance } : {}) }, stdio: ['ignore', 'pipe', 'pipe'] })
     const rp: RoleProcess = { child, lines: [], raw: [], exited: new Promise((resolve) => child.once('exit', (code) => resolve(code))) }
     this.roles.set(name, rp)
@@ -142,16 +145,16 @@ export class System {
     void rp.exited.then((code) => {
       exitedEarly = true
       if (!this.#supervise || this.#stopping || rp.expected) return
-      this.unexpectedExits.push({ role, code, tail: rp.raw.slice(-5) })
+      this.unexpectedExits.push({ role: as, code, tail: rp.raw.slice(-5) })
       // A failed restart exits again and lands back here: the loop ends when the role stays up.
       setTimeout(() => {
-        if (!this.#stopping) this.startRole(role, env, instance).catch(() => undefined)
+        if (!this.#stopping) this.startRole(role, env, instance, saga, as).catch(() => undefined)
       }, 500)
     })
     await waitFor(
       () => {
         // Started, then died (a crash point on a record it read at once): started all the same.
-        if (rp.lines.some((l) => l.msg === `${role} started`)) return true
+        if (rp.lines.some((l) => l.msg === `${as} started`)) return true
         if (exitedEarly) throw new Error(`${role} exited during start:\n${rp.raw.join('\n')}`)
         return false
       },
