@@ -2,9 +2,11 @@ import { Type, type TSchema } from '@sinclair/typebox'
 import { stringify } from 'yaml'
 
 import { MAX_MESSAGE_BYTES } from '../envelope.js'
-import { COMMAND_TYPES, EVENT_TYPES, orderSaga, TOPICS } from '../order-saga/saga.js'
+import { orderSaga } from '../order-saga/saga.js'
+import type { Saga } from '../saga/define.js'
+import { commandTypes, eventTypes } from '../saga/derive.js'
 import { DEFAULT_ORDER_LIMITS, orderSchema } from '../order-schema.js'
-import type { TopicKey } from '../topics.js'
+import { topicTable, type TopicKey } from '../topics.js'
 import { RETRY_DUE, RETRY_REQUESTED, SAGA_STUCK, STEP_TIMED_OUT } from '../saga/decide.js'
 
 // The AsyncAPI document is built from the definitions the code runs on: the topic table, the
@@ -45,15 +47,18 @@ interface Described {
   payload: TSchema
 }
 
-const PARTICIPANT: Partial<Record<TopicKey, string>> = Object.fromEntries(orderSaga.steps.map((s) => [s.topic.key, s.role]))
+function participants(saga: Saga): Partial<Record<TopicKey, string>> {
+  return Object.fromEntries(saga.steps.map((s) => [s.topic.key, s.role]))
+}
 const EVENT_READERS = ['orchestrator', 'api', 'notifier']
 
 /** Every message type, with who sends it, where, and its payload: read off the saga definition. */
-function messages(): Map<string, Described> {
+function messages(saga: Saga): Map<string, Described> {
+  const PARTICIPANT = participants(saga)
   const out = new Map<string, Described>()
   const order = orderSchema(DEFAULT_ORDER_LIMITS)
-  out.set(orderSaga.started, { kind: 'event', topic: 'orderEvents', sender: 'api', receivers: EVENT_READERS, summary: 'An order was placed; the saga starts.', payload: order })
-  for (const step of orderSaga.steps) {
+  out.set(saga.started, { kind: 'event', topic: 'orderEvents', sender: 'api', receivers: EVENT_READERS, summary: 'An order was placed; the saga starts.', payload: order })
+  for (const step of saga.steps) {
     const participant = PARTICIPANT[step.command.topic] ?? step.command.topic
     const effect = { [step.effectId]: Type.String({ description: `identifies the effect of ${step.name}` }) }
     out.set(step.command.type, { kind: 'command', topic: step.command.topic, sender: 'orchestrator', receivers: [participant], summary: `Step ${step.name}: asks ${participant} to act.`, payload: Type.Object({ ...order.properties, attempt }, { additionalProperties: true }) })
@@ -64,8 +69,8 @@ function messages(): Map<string, Described> {
     out.set(c.type, { kind: 'command', topic: c.topic, sender: 'orchestrator', receivers: [participant], summary: `Compensation of ${step.name}: undo its effect.`, payload: Type.Object({ ...effect, attempt }, { additionalProperties: true }) })
     out.set(c.confirmed, { kind: 'event', topic: 'orderEvents', sender: participant, receivers: EVENT_READERS, summary: `${step.name} was undone.`, payload: Type.Object({ ...effect, attempt, repeated }, { additionalProperties: true }) })
   }
-  out.set(orderSaga.completed, { kind: 'event', topic: 'orderEvents', sender: 'orchestrator', receivers: EVENT_READERS, summary: 'The final event of a saga whose steps all succeeded.', payload: Type.Object({}, { additionalProperties: true }) })
-  out.set(orderSaga.cancelled, { kind: 'event', topic: 'orderEvents', sender: 'orchestrator', receivers: EVENT_READERS, summary: 'The final event of a saga that failed for good, after its compensations.', payload: Type.Object({ reason: failure.reason }, { additionalProperties: true }) })
+  out.set(saga.completed, { kind: 'event', topic: 'orderEvents', sender: 'orchestrator', receivers: EVENT_READERS, summary: 'The final event of a saga whose steps all succeeded.', payload: Type.Object({}, { additionalProperties: true }) })
+  out.set(saga.cancelled, { kind: 'event', topic: 'orderEvents', sender: 'orchestrator', receivers: EVENT_READERS, summary: 'The final event of a saga that failed for good, after its compensations.', payload: Type.Object({ reason: failure.reason }, { additionalProperties: true }) })
   out.set(SAGA_STUCK, { kind: 'event', topic: 'orderEvents', sender: 'orchestrator', receivers: EVENT_READERS, summary: 'Not final: a compensation ran out of attempts (SAGA_MAX_COMPENSATION_ATTEMPTS); `sagactl saga retry` resumes the saga.', payload: Type.Object({ step: Type.String(), attempt, reason: failure.reason }, { additionalProperties: true }) })
   // The orchestrator's timers go through its own input, so that every instance that ever held the partition acts on them in the same log order.
   const timerNote = 'Its due time is in `event_at` (ms), its timer in the `sagactl-timer` header; the orchestrator ignores one for a step that has moved on, and a copy by message_id.'
@@ -83,9 +88,9 @@ function messages(): Map<string, Described> {
       payload: Type.Object({ fail: Type.Integer({ minimum: 0 }), reject: Type.Integer({ minimum: 0 }) }, { additionalProperties: true }),
     })
   }
-  const known = new Set<string>([...EVENT_TYPES, ...COMMAND_TYPES])
+  const known = new Set<string>([...eventTypes(saga), ...commandTypes(saga)])
   for (const name of out.keys()) if (!known.has(typeName(name))) throw new Error(`the saga definition names ${name}, which envelope.ts does not know`)
-  for (const type of EVENT_TYPES) if (!out.has(type)) throw new Error(`event ${type} is in the order saga's types but no step of the saga sends it`)
+  for (const type of eventTypes(saga)) if (!out.has(type)) throw new Error(`event ${type} is in the saga's types but no step of the saga sends it`)
   return out
 }
 
@@ -107,10 +112,12 @@ const DeadLetter = Type.Object(
   { additionalProperties: true },
 )
 
-const CHANNEL_TEXT: Partial<Record<TopicKey, string>> = {
-  orderEvents: 'Every event of every saga. Consumers should read with isolation.level=read_committed.',
-  ...Object.fromEntries(orderSaga.steps.map((s) => [s.topic.key, `Commands for ${s.role}.`])),
-  dlq: 'Whatever a role could not parse or handle, with the reason and the original bytes; `sagactl dlq replay` sends it back.',
+function channelText(saga: Saga): Partial<Record<TopicKey, string>> {
+  return {
+    orderEvents: 'Every event of every saga. Consumers should read with isolation.level=read_committed.',
+    ...Object.fromEntries(saga.steps.map((s) => [s.topic.key, `Commands for ${s.role}.`])),
+    dlq: 'Whatever a role could not parse or handle, with the reason and the original bytes; `sagactl dlq replay` sends it back.',
+  }
 }
 
 /** Drops TypeBox's symbol keys and undefined values: the document is plain JSON Schema. */
@@ -118,8 +125,10 @@ function plain(schema: TSchema): unknown {
   return JSON.parse(JSON.stringify(schema))
 }
 
-export function asyncApiDocument(version: string): Record<string, unknown> {
-  const all = messages()
+export function asyncApiDocument(version: string, saga: Saga = orderSaga): Record<string, unknown> {
+  const all = messages(saga)
+  const TOPICS = topicTable(saga)
+  const CHANNEL_TEXT = channelText(saga)
   const channels: Record<string, unknown> = {}
   const operations: Record<string, unknown> = {}
   const componentMessages: Record<string, unknown> = {}
@@ -172,6 +181,6 @@ export function asyncApiDocument(version: string): Record<string, unknown> {
   }
 }
 
-export function asyncApiYaml(version: string): string {
-  return stringify(asyncApiDocument(version), { lineWidth: 0, aliasDuplicateObjects: false })
+export function asyncApiYaml(version: string, saga: Saga = orderSaga): string {
+  return stringify(asyncApiDocument(version, saga), { lineWidth: 0, aliasDuplicateObjects: false })
 }

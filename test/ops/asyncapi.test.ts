@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest'
 
 import { COMMAND_TYPES, EVENT_TYPES, orderSaga, TOPICS } from '../../src/order-saga/saga.js'
 import { asyncApiDocument, asyncApiYaml } from '../../src/ops/asyncapi.js'
+import { threeStepSaga } from '../saga/three-step-saga.js'
 
 const root = new URL('../../', import.meta.url)
 const version = (JSON.parse(readFileSync(new URL('package.json', root), 'utf8')) as { version: string }).version
@@ -31,5 +32,15 @@ describe('docs/asyncapi.yaml', () => {
       expect(Object.keys(channels[step.compensation!.topic]!.messages)).toContain(step.compensation!.type)
       expect(Object.keys(channels.orderEvents!.messages)).toEqual(expect.arrayContaining([step.succeeded, step.failed, step.compensation!.confirmed]))
     }
+  })
+})
+
+describe('the AsyncAPI document of another saga', () => {
+  it('given the three-step saga, then its ship step has its channel, its messages and its receiver', () => {
+    const doc = asyncApiDocument('0.0.0', threeStepSaga) as { channels: Record<string, { address: string; messages: Record<string, unknown> }>; components: { messages: Record<string, { 'x-receivers': string[] }> } }
+    expect(doc.channels.shippingCommands?.address).toBe('shipping.commands')
+    expect(Object.keys(doc.channels.shippingCommands!.messages)).toEqual(['ship_order', 'cancel_shipment', 'set_chaos.shipping'])
+    expect(doc.components.messages.ship_order!['x-receivers']).toEqual(['shipping'])
+    expect(Object.keys(doc.channels.orderEvents!.messages)).toContain('shipping.shipped')
   })
 })
