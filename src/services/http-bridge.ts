@@ -20,6 +20,8 @@ export interface HttpParticipantOptions {
   circuitFailures?: number
   /** How long an open circuit refuses calls before it lets one through. */
   circuitOpenMs?: number
+  /** The circuit's clock (tests move it on instead of waiting). */
+  clock?: () => number
   /** Told of every call's outcome, and when the circuit opens or closes (metrics). */
   observe?: { call(outcome: 'ok' | 'declined' | 'failed' | 'refused-by-circuit'): void; circuit(open: boolean): void }
 }
@@ -73,9 +75,10 @@ export function httpParticipant(base: string, options: HttpParticipantOptions = 
   const circuit = new Circuit(options.circuitFailures ?? DEFAULT_CIRCUIT_FAILURES, options.circuitOpenMs ?? DEFAULT_CIRCUIT_OPEN_MS, (open) => {
     options.observe?.circuit(open)
   })
+  const now = options.clock ?? Date.now
   const call = async (command: StepCommand, ctx: StepContext): Promise<StepResult> => {
     const url = new URL(`${base.replace(/\/+$/, '')}/${encodeURIComponent(command.type)}`)
-    if (!circuit.allows(Date.now())) {
+    if (!circuit.allows(now())) {
       options.observe?.call('refused-by-circuit')
       throw new Error(`circuit open: ${url.origin} failed ${options.circuitFailures ?? DEFAULT_CIRCUIT_FAILURES} times in a row; not called`)
     }
@@ -83,7 +86,7 @@ export function httpParticipant(base: string, options: HttpParticipantOptions = 
     try {
       answer = await post(url, { ...command.payload, order_id: command.order_id, saga_id: command.saga_id }, ctx, { ...(options.token ? { token: options.token } : {}), ...(ca ? { ca } : {}), timeoutMs: options.timeoutMs ?? DEFAULT_CALL_TIMEOUT_MS })
     } catch (error) {
-      circuit.failed(Date.now())
+      circuit.failed(now())
       options.observe?.call('failed')
       throw error
     }
@@ -97,7 +100,7 @@ export function httpParticipant(base: string, options: HttpParticipantOptions = 
       options.observe?.call('declined')
       return { declined: reasonOf(answer) }
     }
-    circuit.failed(Date.now())
+    circuit.failed(now())
     options.observe?.call('failed')
     throw new Error(`${url.pathname} answered ${answer.status}: ${reasonOf(answer)}`)
   }

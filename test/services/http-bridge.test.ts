@@ -67,12 +67,13 @@ describe('the HTTP bridge: a step’s participant as calls to an existing servic
     const outcomes: string[] = []
     seen.length = 0
     answer = () => ({ status: 500, body: {} })
-    const { act } = httpParticipant(base, { circuitFailures: 2, circuitOpenMs: 200, observe: { call: (o) => outcomes.push(o), circuit: (open) => changes.push(open) } })
+    let clock = 1_000
+    const { act } = httpParticipant(base, { circuitFailures: 2, circuitOpenMs: 200, clock: () => clock, observe: { call: (o) => outcomes.push(o), circuit: (open) => changes.push(open) } })
     await expect(act(command, ctx())).rejects.toThrow('answered 500')
     await expect(act(command, ctx())).rejects.toThrow('answered 500')
     await expect(act(command, ctx())).rejects.toThrow('circuit open')
     expect(seen).toHaveLength(2)
-    await new Promise((resolve) => setTimeout(resolve, 250))
+    clock += 250
     answer = () => ({ status: 200, body: {} })
     expect(await act(command, ctx())).toEqual({ ok: true, payload: {} })
     expect(seen).toHaveLength(3)
