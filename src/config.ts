@@ -232,17 +232,20 @@ export function loadConfig(env: Env = process.env, defaults: { allowChaos?: bool
   }
 }
 
-function httpBridge(env: Env): HttpBridgeConfig {
-  const url = env.SAGA_HTTP_URL || undefined
-  if (url !== undefined) {
-    let parsed: URL | undefined
-    try {
-      parsed = new URL(url)
-    } catch {
-      parsed = undefined
-    }
-    if (!parsed || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')) throw new ConfigError(`SAGA_HTTP_URL must be an http:// or https:// URL, got "${url}"`)
+/** A bridged service's base URL, from the variable or flag `name`. */
+export function httpUrl(name: string, url: string): string {
+  let parsed: URL | undefined
+  try {
+    parsed = new URL(url)
+  } catch {
+    parsed = undefined
   }
+  if (!parsed || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')) throw new ConfigError(`${name} must be an http:// or https:// URL, got "${url}"`)
+  return url
+}
+
+function httpBridge(env: Env): HttpBridgeConfig {
+  const url = env.SAGA_HTTP_URL ? httpUrl('SAGA_HTTP_URL', env.SAGA_HTTP_URL) : undefined
   const caFile = env.SAGA_HTTP_CA_FILE || undefined
   if (caFile !== undefined && !fs.existsSync(caFile)) throw new ConfigError(`SAGA_HTTP_CA_FILE names no file: "${caFile}"`)
   const raw = env.SAGA_HTTP_DECLINED_STATUSES || '409,422'

@@ -51,6 +51,36 @@ class Effects:
     def was_undone_first(self, order_id: str) -> bool:
         return self.db.execute("SELECT 1 FROM undone_first WHERE order_id = ?", (order_id,)).fetchone() is not None
 
+    async def act(self, request: Request, idempotency_key: str | None, kind: str, done: str, decide):
+        """The act of a step, once per key: `decide(body, calls)` answers (status, body, effect id),
+        or a response that is not kept (a transient failure, answered afresh when the key comes again)."""
+        key = require_key(idempotency_key)
+        body = await body_of(request)
+        calls = self.call(key, kind, body["order_id"], body.get("attempt", 1))
+        earlier = self.answered(key)
+        if earlier is not None:
+            return earlier
+        if self.was_undone_first(body["order_id"]):
+            return self.answer(key, kind, body["order_id"], 409, {"detail": f"cancelled before it was {done}: not carried out"})
+        decided = decide(body, calls)
+        if isinstance(decided, JSONResponse):
+            return decided
+        status, answer, effect_id = decided
+        return self.answer(key, kind, body["order_id"], status, answer, effect_id)
+
+    async def undo(self, request: Request, idempotency_key: str | None, kind: str, act_kind: str, effect_field: str):
+        """The undo of a step, once per key; an undo that comes first is remembered, so its act is not carried out."""
+        key = require_key(idempotency_key)
+        body = await body_of(request)
+        self.call(key, kind, body["order_id"], body.get("attempt", 1))
+        earlier = self.answered(key)
+        if earlier is not None:
+            return earlier
+        if not self.done(act_kind, body["order_id"]):
+            self.undo_first(body["order_id"])
+            return self.answer(key, kind, body["order_id"], 200, {effect_field: None, "note": "nothing to undo"})
+        return self.answer(key, kind, body["order_id"], 200, {"undone": body.get(effect_field)}, body.get(effect_field))
+
     def listing(self):
         rows = self.db.execute("SELECT key, kind, order_id, effect_id, status FROM effects ORDER BY rowid").fetchall()
         calls = self.db.execute("SELECT key, kind, order_id, attempt FROM calls ORDER BY rowid").fetchall()

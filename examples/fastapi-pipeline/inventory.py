@@ -7,7 +7,7 @@ import os
 
 from fastapi import FastAPI, Header, Request
 
-from effects import Effects, add_listing, body_of, new_id, require_key
+from effects import Effects, add_listing, new_id
 
 app = FastAPI(title="inventory")
 effects = Effects(os.environ.get("DB", "inventory.db"))
@@ -16,29 +16,15 @@ add_listing(app, effects)
 
 @app.post("/reserve_inventory")
 async def reserve(request: Request, idempotency_key: str | None = Header(default=None)):
-    key = require_key(idempotency_key)
-    body = await body_of(request)
-    effects.call(key, "reserve", body["order_id"], body.get("attempt", 1))
-    earlier = effects.answered(key)
-    if earlier is not None:
-        return earlier
-    if effects.was_undone_first(body["order_id"]):
-        return effects.answer(key, "reserve", body["order_id"], 409, {"detail": "cancelled before it was reserved: not carried out"})
-    if any(item.get("sku") == "sold-out" for item in body.get("items", [])):
-        return effects.answer(key, "reserve", body["order_id"], 422, {"detail": "out of stock"})
-    reservation = new_id("res")
-    return effects.answer(key, "reserve", body["order_id"], 200, {"reservation_id": reservation}, reservation)
+    def decide(body, calls):
+        if any(item.get("sku") == "sold-out" for item in body.get("items", [])):
+            return 422, {"detail": "out of stock"}, None
+        reservation = new_id("res")
+        return 200, {"reservation_id": reservation}, reservation
+
+    return await effects.act(request, idempotency_key, "reserve", "reserved", decide)
 
 
 @app.post("/cancel_reservation")
 async def cancel(request: Request, idempotency_key: str | None = Header(default=None)):
-    key = require_key(idempotency_key)
-    body = await body_of(request)
-    effects.call(key, "cancel", body["order_id"], body.get("attempt", 1))
-    earlier = effects.answered(key)
-    if earlier is not None:
-        return earlier
-    if not effects.done("reserve", body["order_id"]):
-        effects.undo_first(body["order_id"])
-        return effects.answer(key, "cancel", body["order_id"], 200, {"reservation_id": None, "note": "nothing to undo"})
-    return effects.answer(key, "cancel", body["order_id"], 200, {"cancelled": body.get("reservation_id")}, body.get("reservation_id"))
+    return await effects.undo(request, idempotency_key, "cancel", "reserve", "reservation_id")

@@ -9,7 +9,7 @@ import os
 from fastapi import FastAPI, Header, Request
 from fastapi.responses import JSONResponse
 
-from effects import Effects, add_listing, body_of, new_id, require_key
+from effects import Effects, add_listing, new_id
 
 app = FastAPI(title="payment")
 effects = Effects(os.environ.get("DB", "payment.db"))
@@ -18,32 +18,18 @@ add_listing(app, effects)
 
 @app.post("/charge_payment")
 async def charge(request: Request, idempotency_key: str | None = Header(default=None)):
-    key = require_key(idempotency_key)
-    body = await body_of(request)
-    calls = effects.call(key, "charge", body["order_id"], body.get("attempt", 1))
-    earlier = effects.answered(key)
-    if earlier is not None:
-        return earlier
-    if effects.was_undone_first(body["order_id"]):
-        return effects.answer(key, "charge", body["order_id"], 409, {"detail": "cancelled before it was charged: not carried out"})
-    amount = body.get("amount")
-    if amount == 13:
-        return effects.answer(key, "charge", body["order_id"], 422, {"detail": "card declined"})
-    if amount == 7 and calls <= 2:
-        return JSONResponse(status_code=500, content={"detail": "payment provider unavailable"})
-    payment = new_id("pay")
-    return effects.answer(key, "charge", body["order_id"], 200, {"payment_id": payment, "amount": amount}, payment)
+    def decide(body, calls):
+        amount = body.get("amount")
+        if amount == 13:
+            return 422, {"detail": "card declined"}, None
+        if amount == 7 and calls <= 2:
+            return JSONResponse(status_code=500, content={"detail": "payment provider unavailable"})
+        payment = new_id("pay")
+        return 200, {"payment_id": payment, "amount": amount}, payment
+
+    return await effects.act(request, idempotency_key, "charge", "charged", decide)
 
 
 @app.post("/refund_payment")
 async def refund(request: Request, idempotency_key: str | None = Header(default=None)):
-    key = require_key(idempotency_key)
-    body = await body_of(request)
-    effects.call(key, "refund", body["order_id"], body.get("attempt", 1))
-    earlier = effects.answered(key)
-    if earlier is not None:
-        return earlier
-    if not effects.done("charge", body["order_id"]):
-        effects.undo_first(body["order_id"])
-        return effects.answer(key, "refund", body["order_id"], 200, {"payment_id": None, "note": "nothing to undo"})
-    return effects.answer(key, "refund", body["order_id"], 200, {"refunded": body.get("payment_id")}, body.get("payment_id"))
+    return await effects.undo(request, idempotency_key, "refund", "charge", "payment_id")

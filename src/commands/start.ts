@@ -5,7 +5,8 @@ import { explainKafkaError } from '../kafka/explain.js'
 import { createLogger } from '../log.js'
 import type { RoleName } from '../saga/define.js'
 import { roleNames } from '../saga/derive.js'
-import { bridgeVariable, startRole } from '../services/start-role.js'
+import { httpUrl } from '../config.js'
+import { bridgeUrl, bridgeVariable, startRole } from '../services/start-role.js'
 
 export default class Start extends Command {
   static override summary = 'Run one role of the saga until SIGINT/SIGTERM.'
@@ -40,7 +41,12 @@ export default class Start extends Command {
     }
     if (!roles.includes(name as RoleName)) this.error(`Expected the role to be one of: ${roles.join(', ')}, participant (got "${name}")`, { exit: 2 })
     const role = name as RoleName
-    if (flags.url && !/^https?:\/\/[^\s]+$/.test(flags.url)) this.error(`--url must be an http:// or https:// URL, got "${flags.url}"`, { exit: 2 })
+    try {
+      if (flags.url) httpUrl('--url', flags.url)
+      bridgeUrl(process.env, role)
+    } catch (error) {
+      this.error((error as Error).message, { exit: 2 })
+    }
     if (flags.url && !saga.steps.some((s) => s.role === role)) this.error(`--url bridges a participant; ${role} is not one`, { exit: 2 })
     // The flag wins over the variables: it names the service for this role.
     if (flags.url) process.env[bridgeVariable(role)] = flags.url

@@ -10,7 +10,7 @@ import { keysOf, Pruner } from '../runtime/pruner.js'
 import { pruneIntervalMs, retentionWarnings, sentOutboxKeepMs } from '../runtime/retention.js'
 import { CRASH_POINTS, Runtime, type CrashPlan, type CrashPoint } from '../runtime/runtime.js'
 import { waitForBroker } from '../runtime/broker-wait.js'
-import { rate, syncFor, type Config, type Env } from '../config.js'
+import { httpUrl, rate, syncFor, type Config, type Env } from '../config.js'
 import type { RoleName, Saga } from '../saga/define.js'
 import { definitionHash, eventTypes, stepOfRole } from '../saga/derive.js'
 import { policyFor } from '../saga/decide.js'
@@ -55,9 +55,7 @@ export function bridgeVariable(role: string): string {
 
 export function bridgeUrl(env: Env, role: string): string | undefined {
   const variable = bridgeVariable(role)
-  const url = env[variable] || undefined
-  if (url !== undefined && !/^https?:\/\/[^\s]+$/.test(url)) throw new Error(`${variable} must be an http:// or https:// URL, got "${url}"`)
-  return url
+  return env[variable] ? httpUrl(variable, env[variable]) : undefined
 }
 
 export function groupId(config: Pick<Config, 'topicPrefix'>, role: RoleName): string {
