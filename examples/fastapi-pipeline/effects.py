@@ -118,7 +118,7 @@ def add_listing(app: FastAPI, effects: Effects) -> None:
 
     @app.get("/health")
     def health():
-        return {"ok": True}
+        return {"ok": True, "service": app.title}
 
 
 __all__ = ["Effects", "new_id", "require_key", "add_listing", "body_of", "Header", "Request"]

@@ -96,7 +96,23 @@ export async function resolveKafkaJars(log: (line: string) => void = () => {}): 
   }
 }
 
+// The kernel may hand the same free port to two calls in a row, once the first probe closed it: a broker
+// port and its controller port, or two services started side by side, would then collide.
+const handedOut = new Set<number>();
+
+/** A port free on 127.0.0.1 now, and never one this process was given before. */
 export async function freePort(): Promise<number> {
+  for (let tries = 0; tries < 50; tries++) {
+    const port = await probePort();
+    if (!handedOut.has(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+  throw new Error('could not allocate a port not handed out before');
+}
+
+function probePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.unref();

@@ -6,7 +6,6 @@ import path from 'node:path'
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
-import { freePort } from '../../src/broker/local-kafka.js'
 import { RULES, type ConformReport } from '../../src/ops/conform.js'
 import { FastApiService, setUpFastApiExample } from './fastapi-services.js'
 import { System } from './harness.js'
@@ -74,9 +73,8 @@ describe('sagactl conform: a participant checked against the contract, rule by r
     // Only the participants run: conform plays the orchestrator, on this system's throwaway prefix.
     system = await System.start(['inventory', 'payment'])
     await setUpFastApiExample()
-    inventory = new FastApiService('inventory', await freePort(), path.join(dir, 'inventory.db'))
-    payment = new FastApiService('payment', await freePort(), path.join(dir, 'payment.db'))
-    await Promise.all([inventory.start(), payment.start()])
+    inventory = await FastApiService.launch('inventory', path.join(dir, 'inventory.db'))
+    payment = await FastApiService.launch('payment', path.join(dir, 'payment.db'))
   }, 400_000)
   afterAll(async () => {
     await system?.stop()

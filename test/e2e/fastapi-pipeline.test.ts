@@ -4,7 +4,6 @@ import path from 'node:path'
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
-import { freePort } from '../../src/broker/local-kafka.js'
 import { parseEnvelope } from '../../src/envelope.js'
 import { caughtUp } from '../../src/ops/quiet.js'
 import { FastApiService, setUpFastApiExample } from './fastapi-services.js'
@@ -22,9 +21,8 @@ describe('examples/fastapi-pipeline: two FastAPI services bridged by sagactl, on
 
   beforeAll(async () => {
     await setUpFastApiExample()
-    inventory = new FastApiService('inventory', await freePort(), path.join(dir, 'inventory.db'))
-    payment = new FastApiService('payment', await freePort(), path.join(dir, 'payment.db'))
-    await Promise.all([inventory.start(), payment.start()])
+    inventory = await FastApiService.launch('inventory', path.join(dir, 'inventory.db'))
+    payment = await FastApiService.launch('payment', path.join(dir, 'payment.db'))
     // Retries close together, and enough of them to outlast a service restart.
     // Three ways in: inventory as `start participant --step … --url`, payment as `start payment --url`,
     // and (in run.sh) both by their variables.
