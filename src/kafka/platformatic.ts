@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto'
 import { Admin, ConfigResourceTypes, Consumer, FetchIsolationLevels, Producer, ProduceAcks, compatibilityPartitioner, type BaseOptions, type Message, type MessagesStream } from '@platformatic/kafka'
 
 import type { KafkaOptions } from './connection.js'
-import { FencedError, TopicMismatchError, type ConsumedRecord, type PartitionWriter, type MessageBus, type ProducedRecord, type ReadOptions, type SubscribeOptions, type TailOptions, type Subscription, type TopicSpec } from './port.js'
+import { FencedError, TopicMismatchError, type ConsumedRecord, type PartitionWriter, type MessageBus, type ProducedRecord, type ReadOptions, type RetryInPlace, type SubscribeOptions, type TailOptions, type Subscription, type TopicSpec } from './port.js'
 
 const PUBLISH_TIMEOUT_MS = 15_000
 const MAX_SEND_RECORDS = 2000
@@ -20,8 +20,169 @@ const TAIL_WAIT_MS = 500
 const RECLAIM_AFTER_MS = 1_000
 // How long a member that died unannounced keeps its partitions.
 const SESSION_TIMEOUT_MS = 10_000
+// Failed requests retried in place: 250 ms doubling to 2 s between attempts.
+const RETRY_FIRST_DELAY_MS = 250
+const RETRY_MAX_DELAY_MS = 2_000
+// Retries in a row before the consumer counts as away from the broker: a single refused request
+// (a leader that just moved) is routine, three in a row (~750 ms) are not.
+const LOST_AFTER_RETRIES = 2
 // Control batches (transaction markers) carry this attribute bit.
 const IS_CONTROL = 1 << 5
+
+/** The client's retryDelay: attempt 1 waits 250 ms, each next one twice as long, at most 2 s. */
+export function retryDelay(attempt: number): number {
+  return Math.min(RETRY_MAX_DELAY_MS, RETRY_FIRST_DELAY_MS * 2 ** Math.max(0, attempt - 1))
+}
+
+/** How many retries of `retryDelay` fill `windowMs`, not counting the time the attempts themselves take. */
+export function retriesWithin(windowMs: number): number {
+  let retries = 0
+  for (let waited = 0; waited < windowMs; ) waited += retryDelay(++retries)
+  return retries
+}
+
+/**
+ * A consumer's retries in place. Each retry takes fresh metadata (the client does so on a closed
+ * connection or a stale leader) and finds the coordinator again (on NOT_COORDINATOR or a lost
+ * connection): fetches and heartbeats follow a moved leader or coordinator, the stream goes on.
+ */
+function retrySettings(options: RetryInPlace): Pick<BaseOptions, 'retries' | 'retryDelay'> {
+  return options.retryWithinMs ? { retries: retriesWithin(options.retryWithinMs), retryDelay: (_client, _operation, attempt) => retryDelay(attempt) } : {}
+}
+
+/**
+ * Says when the consumer is away from the broker (its requests keep failing and are retried) and
+ * when it is back (the coordinator answers a heartbeat, or a join completes: call the function
+ * returned). Counts every retry.
+ */
+function watchConnection(consumer: Consumer<Buffer, Buffer, Buffer, Buffer>, options: RetryInPlace, closed: () => boolean): () => void {
+  let away = false
+  consumer.on('client:performWithRetry:retry', (operation: string, attempt: number) => {
+    if (closed()) return
+    options.onRetry?.(operation)
+    if (away || attempt < LOST_AFTER_RETRIES) return
+    away = true
+    options.onConnection?.({ kind: 'lost', reason: `the consumer's ${operation} requests fail; retried in place` })
+  })
+  const answered = (): void => {
+    if (!away || closed()) return
+    away = false
+    options.onConnection?.({ kind: 'back' })
+  }
+  consumer.on('consumer:heartbeat:end', answered)
+  return answered
+}
+
+interface FlowOptions {
+  topic: string
+  consumer: Consumer<Buffer, Buffer, Buffer, Buffer>
+  stream: MessagesStream<Buffer, Buffer, Buffer, Buffer>
+  /** A new stream on the same consumer: same membership, same assignment. */
+  reopen: () => Promise<MessagesStream<Buffer, Buffer, Buffer, Buffer>>
+  /** One record; a promise holds the next one back until it settles. */
+  onMessage: (message: Message<Buffer, Buffer, Buffer, Buffer>) => void | Promise<void>
+  fail: (error: Error) => void
+  options: RetryInPlace
+}
+
+/**
+ * Keeps a consumer's records flowing, one at a time, across failures of its stream. The client
+ * ends a stream for good on a request that failed past its retries, or at once on some it does not
+ * retry (a leader missing from fresh metadata while a dead broker is not yet fenced; offsets listed
+ * on a join, against such a leader). Within `retryWithinMs` of the first failure a new stream is
+ * opened on the same consumer, with backoff: the group membership, and so every partition, stays.
+ * Past it, or without that setting, `fail` has the error.
+ */
+class Flow {
+  readonly #o: FlowOptions
+  #stream: MessagesStream<Buffer, Buffer, Buffer, Buffer>
+  #closed = false
+  /** The record being handled: a new stream hands nothing over before it settles. */
+  #inFlight: Promise<void> | undefined
+  #failingSince: number | undefined
+  #attempt = 0
+
+  constructor(options: FlowOptions) {
+    this.#o = options
+    this.#stream = options.stream
+    // A stream that ends leaves the topic's subscription unless another holds it: this one is
+    // held for the consumer's life, so a reopened stream needs no join and no rebalance.
+    options.consumer.topics.track(options.topic)
+    this.#attach(options.stream)
+  }
+
+  get stream(): MessagesStream<Buffer, Buffer, Buffer, Buffer> {
+    return this.#stream
+  }
+
+  #attach(stream: MessagesStream<Buffer, Buffer, Buffer, Buffer>): void {
+    // Offsets listed, or a record: the partitions' leaders answer again, and a failure after this
+    // starts a new episode.
+    const answered = (): void => {
+      if (stream !== this.#stream) return
+      this.#attempt = 0
+      this.#failingSince = undefined
+    }
+    stream.on('offsets', answered)
+    stream.on('data', (message: Message<Buffer, Buffer, Buffer, Buffer>) => {
+      if (this.#closed || stream !== this.#stream) return
+      if (this.#failingSince !== undefined) answered()
+      let result: void | Promise<void>
+      try {
+        result = this.#o.onMessage(message)
+      } catch (error) {
+        this.#o.fail(error as Error)
+        return
+      }
+      if (result && typeof result.then === 'function') {
+        stream.pause()
+        const settled = result.then(
+          () => {
+            if (!this.#closed && stream === this.#stream) stream.resume()
+          },
+          (error: Error) => this.#o.fail(error),
+        )
+        this.#inFlight = settled
+      }
+    })
+    stream.on('error', (error: Error) => {
+      if (this.#closed || stream !== this.#stream) return
+      void this.#recover(error)
+    })
+  }
+
+  async #recover(error: Error): Promise<void> {
+    const within = this.#o.options.retryWithinMs ?? 0
+    this.#failingSince ??= Date.now()
+    if (this.#o.consumer.memberId === null || Date.now() - this.#failingSince >= within) {
+      this.#o.fail(error)
+      return
+    }
+    this.#o.options.onRetry?.('stream')
+    await new Promise((resolve) => setTimeout(resolve, retryDelay(++this.#attempt)))
+    await this.#inFlight
+    if (this.#closed) return
+    let stream: MessagesStream<Buffer, Buffer, Buffer, Buffer>
+    try {
+      stream = await this.#o.reopen()
+    } catch (failure) {
+      await this.#recover(failure as Error)
+      return
+    }
+    if (this.#closed) {
+      await closeQuietly(() => stream.close())
+      return
+    }
+    this.#stream = stream
+    this.#attach(stream)
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true
+    this.#stream.pause()
+    await closeQuietly(() => this.#stream.close())
+  }
+}
 
 function toRecord(message: Message<Buffer, Buffer, Buffer, Buffer>): ConsumedRecord {
   const headers: Record<string, string> = {}
@@ -47,6 +208,13 @@ export function connectionOptions(brokers: string[], options: KafkaOptions = {})
     ...(tls ? { tls: { ...(tls.ca ? { ca: tls.ca } : {}), ...(tls.cert ? { cert: tls.cert, key: tls.key } : {}), rejectUnauthorized: tls.rejectUnauthorized } } : {}),
     ...(sasl ? { sasl: { mechanism: sasl.mechanism, username: sasl.username, password: sasl.password } } : {}),
   }
+}
+
+/** What the client says of a group join it completed. */
+interface Join {
+  assignments?: { topic: string; partitions: number[] }[] | undefined
+  memberId?: string | null
+  generationId?: number
 }
 
 interface Pending {
@@ -166,8 +334,10 @@ export class PlatformaticBus implements MessageBus {
       minBytes: FETCH_MIN_BYTES,
       isolationLevel: FetchIsolationLevels.READ_COMMITTED,
       ...(options.instanceId ? { groupInstanceId: options.instanceId } : {}),
+      ...retrySettings(options),
     })
     const { topic, ownership } = options
+    const answered = watchConnection(consumer, options, () => closed)
     // Partition → settles once its state is restored; absent: not ours.
     const owned = new Map<number, Promise<void>>()
     const ready = new Set<number>()
@@ -177,21 +347,32 @@ export class PlatformaticBus implements MessageBus {
     let assigning: Promise<void> = Promise.resolve()
     // Set once consume() returns; the group's first join fires before that.
     let stream: MessagesStream<Buffer, Buffer, Buffer, Buffer> | undefined
+    let flow: Flow | undefined
     // The client keeps each partition's fetch position across rebalances and, on a join, replaces
     // it only with a committed offset: a partition that came back with none would resume where this
     // member had fetched before it moved, skipping records nobody committed. Forget the position,
     // so the stream starts the partition as on a first assignment.
-    const forgetPosition = (p: number): void => void stream?.offsetsToFetch.delete(`${topic}:${p}`)
+    const forgetPosition = (p: number): void => void (flow?.stream ?? stream)?.offsetsToFetch.delete(`${topic}:${p}`)
 
     const fail = (error: Error): void => {
       if (closed || failed) return
       failed = error
       options.onError(error)
     }
-    const onJoin = (assignments: { topic: string; partitions: number[] }[] | undefined): void => {
+    // The membership the partitions in `owned` were given under.
+    let member: { id: string; generation: number } | undefined
+    const onJoin = (join: Join): void => {
+      const assignments = join.assignments
       if (closed || !assignments) return
+      answered()
+      // A partition kept across a rebalance is ours throughout only if this member took part in
+      // every generation: the same member id, the same or the next generation. A member that was
+      // expired meanwhile (its session ran out while away) may have seen its partitions handled
+      // elsewhere: it gives them all up, and restores what it is given.
+      const continuous = member !== undefined && join.memberId === member.id && (join.generationId === member.generation || join.generationId === member.generation + 1)
+      if (join.memberId !== undefined && join.memberId !== null && join.generationId !== undefined) member = { id: join.memberId, generation: join.generationId }
       const now = new Set(assignments.filter((a) => a.topic === topic).flatMap((a) => a.partitions))
-      const revoked = [...owned.keys()].filter((p) => !now.has(p))
+      const revoked = [...owned.keys()].filter((p) => !continuous || !now.has(p))
       for (const p of revoked) {
         owned.delete(p)
         ready.delete(p)
@@ -230,7 +411,7 @@ export class PlatformaticBus implements MessageBus {
         fail(new FencedError(`partition ${topic}[${p}] was fenced while this member still owns it; rejoining as a fresh member`))
       }, RECLAIM_AFTER_MS)
     }
-    consumer.on('consumer:group:join', (payload: { assignments?: { topic: string; partitions: number[] }[] }) => onJoin(payload.assignments))
+    consumer.on('consumer:group:join', (payload: Join) => onJoin(payload))
 
     try {
       stream = await consumer.consume({
@@ -245,47 +426,40 @@ export class PlatformaticBus implements MessageBus {
       await Promise.all([...writers.values()].map((w) => w.close()))
       throw error
     }
-    onJoin((consumer.assignments ?? undefined) as { topic: string; partitions: number[] }[] | undefined)
+    onJoin({ assignments: (consumer.assignments ?? undefined) as Join['assignments'], memberId: consumer.memberId, generationId: consumer.generationId })
 
     const deliver = (message: Message<Buffer, Buffer, Buffer, Buffer>): void | Promise<void> => {
       // A record fetched before its partition moved away is left to the new owner.
       if (!ready.has(message.partition)) return
       return options.handler(toRecord(message))
     }
-    stream.on('data', (message: Message<Buffer, Buffer, Buffer, Buffer>) => {
-      if (failed || closed) return
-      const gate = owned.get(message.partition)
-      if (!gate) return
-      let result: void | Promise<void>
-      try {
-        result = ready.has(message.partition) ? deliver(message) : gate.then(() => deliver(message))
-      } catch (error) {
-        fail(error as Error)
-        return
-      }
-      if (result && typeof result.then === 'function') {
-        stream.pause()
-        result.then(
-          () => {
-            if (!closed) stream.resume()
-          },
-          (error: Error) => fail(error),
-        )
-      }
+    flow = new Flow({
+      topic,
+      consumer,
+      stream,
+      // Positions come back from the group's committed offsets, as after any rebalance: what was
+      // handled since is handed over again, and the runtime knows it as seen.
+      reopen: () => consumer.consume({ topics: [topic], mode: 'committed', fallbackMode: options.start ?? 'earliest' }),
+      onMessage: (message) => {
+        if (failed || closed) return
+        const gate = owned.get(message.partition)
+        if (!gate) return
+        return ready.has(message.partition) ? deliver(message) : gate.then(() => deliver(message))
+      },
+      fail,
+      options,
     })
 
     const close = async (): Promise<void> => {
       if (closed) return
       closed = true
-      stream.pause()
       this.#closers.delete(close)
-      await closeQuietly(() => stream.close())
+      await flow.close()
       await closeQuietly(() => consumer.close(true))
       await Promise.all([...writers.values()].map((w) => w.close()))
       writers.clear()
     }
     this.#closers.add(close)
-    stream.on('error', (error: Error) => fail(error))
     return { close }
   }
 
@@ -357,34 +531,41 @@ export class PlatformaticBus implements MessageBus {
   }
 
   async tail(options: TailOptions): Promise<Subscription> {
-    const consumer = new Consumer({ ...this.#client('tail'), groupId: `sagactl-tail-${randomUUID()}`, autocommit: false, maxWaitTime: TAIL_WAIT_MS, minBytes: 1, isolationLevel: FetchIsolationLevels.READ_COMMITTED })
+    const consumer = new Consumer({ ...this.#client('tail'), groupId: `sagactl-tail-${randomUUID()}`, autocommit: false, maxWaitTime: TAIL_WAIT_MS, minBytes: 1, isolationLevel: FetchIsolationLevels.READ_COMMITTED, ...retrySettings(options) })
+    let closed = false
+    watchConnection(consumer, options, () => closed)
+    // Where each partition goes on: past the last record handed over, or where the tail began.
+    const next = [...options.fromOffsets]
+    const open = (): Promise<MessagesStream<Buffer, Buffer, Buffer, Buffer>> =>
+      consumer.consume({ topics: [options.topic], mode: 'manual', offsets: next.map((offset, partition) => ({ topic: options.topic, partition, offset })) })
     let stream: MessagesStream<Buffer, Buffer, Buffer, Buffer>
     try {
-      stream = await consumer.consume({
-        topics: [options.topic],
-        mode: 'manual',
-        offsets: options.fromOffsets.map((offset, partition) => ({ topic: options.topic, partition, offset })),
-      })
+      stream = await open()
     } catch (error) {
       await closeQuietly(() => consumer.close(true))
       throw error
     }
-    let closed = false
-    stream.on('data', (message: Message<Buffer, Buffer, Buffer, Buffer>) => {
-      if (!closed) options.handler(toRecord(message))
-    })
-    const onError = options.onError
-    if (onError) {
-      stream.on('error', (error: Error) => {
+    const flow = new Flow({
+      topic: options.topic,
+      consumer,
+      stream,
+      reopen: open,
+      onMessage: (message) => {
+        if (closed) return
+        next[message.partition] = message.offset + 1n
+        options.handler(toRecord(message))
+      },
+      fail: (error) => {
         if (closed) return
         closed = true
-        onError(error)
-      })
-    }
+        options.onError?.(error)
+      },
+      options,
+    })
     const close = async (): Promise<void> => {
       closed = true
       this.#closers.delete(close)
-      await closeQuietly(() => stream.close())
+      await flow.close()
       await closeQuietly(() => consumer.close(true))
     }
     this.#closers.add(close)

@@ -45,7 +45,21 @@ export interface Ownership {
   revoked(partitions: number[]): void
 }
 
-export interface SubscribeOptions {
+/** How a consumer rides out a broker that goes away for a while. */
+export interface RetryInPlace {
+  /**
+   * For this long a failed request (a fetch, a heartbeat, metadata) is retried in place, with fresh
+   * metadata and backoff, before the consumer gives up (onError): a leader or coordinator that moves,
+   * or a broker that restarts, costs the member none of its partitions. 0 or unset: the client's own retries.
+   */
+  retryWithinMs?: number
+  /** The consumer's requests keep failing and are retried in place (`lost`), or are answered again (`back`). */
+  onConnection?: (event: { kind: 'lost'; reason: string } | { kind: 'back' }) => void
+  /** One request of the consumer retried (`fetch`, `heartbeat`, `metadata`, …). */
+  onRetry?: (operation: string) => void
+}
+
+export interface SubscribeOptions extends RetryInPlace {
   groupId: string
   /** One topic: its partitions are the unit of ownership. */
   topic: string
@@ -56,6 +70,7 @@ export interface SubscribeOptions {
   /** Static group membership: a restarted process with the same id takes its partitions back at once. */
   instanceId?: string
   ownership: Ownership
+  /** The consumer cannot go on in place: it must leave and join again. */
   onError: (error: Error) => void
 }
 
@@ -73,7 +88,7 @@ export interface ReadOptions {
   handler: (record: ConsumedRecord) => void | Promise<void>
 }
 
-export interface TailOptions {
+export interface TailOptions extends RetryInPlace {
   topic: string
   /** Start offset per partition (index = partition); usually the end offsets taken just before. */
   fromOffsets: bigint[]

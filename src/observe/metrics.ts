@@ -62,6 +62,7 @@ export class RoleMetrics {
   readonly #httpCalls: Counter
   readonly #httpCircuit: Gauge
   readonly #disconnectedSeconds: Counter
+  readonly #brokerRetries: Counter
   /** Set while the consumer is away from the broker. */
   #lostAt: number | undefined
 
@@ -93,10 +94,16 @@ export class RoleMetrics {
     this.#relayFailures = new Counter({ name: 'sagactl_relay_failures_total', help: 'Relay sends that failed and will be retried.', registers })
     this.#httpCalls = new Counter({ name: 'sagactl_http_calls_total', help: "A bridged participant's calls to its HTTP service, by outcome (ok, declined, failed, refused-by-circuit).", labelNames: ['outcome'], registers })
     this.#httpCircuit = new Gauge({ name: 'sagactl_http_circuit_open', help: "1 while a bridged participant's circuit is open: its service failed too often in a row and is not called for a while.", registers })
-    this.#reconnects = new Counter({ name: 'sagactl_broker_reconnects_total', help: 'Times the consumer failed (connection lost, broker or coordinator gone, partition fenced) and the role joined again without exiting.', registers })
+    this.#reconnects = new Counter({
+      name: 'sagactl_broker_reconnects_total',
+      help: 'Times the consumer lost the broker (connection lost, broker or coordinator gone, partition fenced) and had it again without exiting; how="in_place": requests answered again, partitions kept; how="rejoined": it left and joined its group again.',
+      labelNames: ['how'],
+      registers,
+    })
+    this.#brokerRetries = new Counter({ name: 'sagactl_broker_request_retries_total', help: "Requests of the role's consumer (fetch, heartbeat, metadata, …) that failed and were retried, with fresh metadata.", labelNames: ['operation'], registers })
     this.#disconnectedSeconds = new Counter({
       name: 'sagactl_broker_disconnected_seconds_total',
-      help: 'Time spent with no consumer, between a failure and joining again (a gap still open counts up to now).',
+      help: 'Time the consumer spent without the broker, from its first failed retries to an answer or a rejoin (a gap still open counts up to now).',
       registers,
       collect: () => {
         if (this.#lostAt === undefined) return
@@ -238,7 +245,7 @@ export class RoleMetrics {
     this.#httpCircuit.set(open ? 1 : 0)
   }
 
-  connection(event: { kind: 'lost' } | { kind: 'back' }): void {
+  connection(event: { kind: 'lost' } | { kind: 'back'; rejoined: boolean }): void {
     const now = Date.now()
     if (event.kind === 'lost') {
       this.#lostAt ??= now
@@ -246,7 +253,11 @@ export class RoleMetrics {
     }
     if (this.#lostAt !== undefined) this.#disconnectedSeconds.inc((now - this.#lostAt) / 1000)
     this.#lostAt = undefined
-    this.#reconnects.inc()
+    this.#reconnects.inc({ how: event.rejoined ? 'rejoined' : 'in_place' })
+  }
+
+  brokerRetry(operation: string): void {
+    this.#brokerRetries.inc({ operation })
   }
 
   /** Called by sagaCounts' closures. */

@@ -12,6 +12,11 @@ export interface BrokerWait {
   what?: string
 }
 
+/** The one sentence a role exits with when its broker stayed away too long. */
+export function brokerLostSentence(downMs: number, lostAfterMs: number, what?: string): string {
+  return `the Kafka broker${what ? ` at ${what}` : ''} has been unreachable for ${Math.round(downMs / 1000)} s, longer than SAGA_BROKER_LOST_AFTER (${Math.round(lostAfterMs / 1000)} s)`
+}
+
 /**
  * Asks the broker for metadata, with backoff (250 ms doubling to 5 s), until it answers; with
  * `work`, until `work` succeeds (joining a group again needs more than an answer: a coordinator).
@@ -32,7 +37,7 @@ export async function waitForBroker(bus: Pick<MessageBus, 'reach'>, wait: Broker
     }
     const down = Date.now() - wait.since
     if (down > wait.lostAfterMs) {
-      throw new BrokerLostError(`the Kafka broker${wait.what ? ` at ${wait.what}` : ''} has been unreachable for ${Math.round(down / 1000)} s, longer than SAGA_BROKER_LOST_AFTER (${Math.round(wait.lostAfterMs / 1000)} s)`)
+      throw new BrokerLostError(brokerLostSentence(down, wait.lostAfterMs, wait.what))
     }
     if (attempt % 10 === 0) wait.log.warn({ down_ms: down, gives_up_in_ms: wait.lostAfterMs - down, err: failure }, `waiting for the Kafka broker${wait.what ? ` at ${wait.what}` : ''}`)
     await new Promise((resolve) => setTimeout(resolve, Math.min(5_000, 250 * 2 ** Math.min(attempt, 5))))

@@ -1,8 +1,8 @@
 import type { Logger } from 'pino'
 
 import { DEFAULT_BROKER_LOST_AFTER_MS } from '../config.js'
-import type { ConsumedRecord, MessageBus, PartitionWriter, Subscription } from '../kafka/port.js'
-import { waitForBroker } from './broker-wait.js'
+import { BrokerLostError, type ConsumedRecord, type MessageBus, type PartitionWriter, type RetryInPlace, type Subscription } from '../kafka/port.js'
+import { brokerLostSentence, waitForBroker } from './broker-wait.js'
 import type { LocalStore } from './local-store.js'
 import { Owned, type Relay } from './relay.js'
 import type { Timers } from './timers.js'
@@ -10,7 +10,16 @@ import type { Timers } from './timers.js'
 // A subscription whose broker is gone may never finish leaving the group: the coordinator expires it.
 const CLOSE_WAIT_MS = 5_000
 
-export type ConnectionEvent = { kind: 'lost'; reason: string } | { kind: 'back'; downMs: number }
+// A leader or coordinator that moves, a broker that restarts: requests are retried in place for up
+// to this long (never longer than SAGA_BROKER_LOST_AFTER) before the member leaves and joins again.
+const RETRY_IN_PLACE_MS = 30_000
+
+export type ConnectionEvent =
+  | { kind: 'lost'; reason: string }
+  /** `rejoined`: the member left and joined again; otherwise its requests were answered again in place. */
+  | { kind: 'back'; downMs: number; rejoined: boolean }
+  /** One request of the consumer retried. */
+  | { kind: 'retry'; operation: string }
 
 export interface MembershipOptions {
   bus: MessageBus
@@ -40,6 +49,9 @@ export class Membership {
   readonly #o: MembershipOptions
   #subscription: Subscription | undefined
   #rejoining = false
+  /** Since when the consumer has been away from the broker, retrying in place or joining again. */
+  #awaySince: number | undefined
+  #deadline: NodeJS.Timeout | undefined
   /** Moves on each rejoin: an assignment of the subscription left behind stops restoring. */
   #generation = 0
 
@@ -64,11 +76,50 @@ export class Membership {
       },
       handler: (record) => this.#o.receive(record),
       onError: (error) => void this.rejoin(error),
+      ...this.#retryInPlace(),
     })
   }
 
+  #retryInPlace(): RetryInPlace {
+    return {
+      retryWithinMs: Math.min(RETRY_IN_PLACE_MS, this.#lostAfterMs),
+      onConnection: (event) => (event.kind === 'lost' ? this.#away(event.reason) : this.#back(false)),
+      onRetry: (operation) => this.#o.onConnection?.({ kind: 'retry', operation }),
+    }
+  }
+
   async close(): Promise<void> {
+    clearTimeout(this.#deadline)
     await this.#subscription?.close()
+  }
+
+  get #lostAfterMs(): number {
+    return this.#o.brokerLostAfterMs ?? DEFAULT_BROKER_LOST_AFTER_MS
+  }
+
+  /** The consumer lost the broker: said once, and the deadline runs from here, whatever happens next. */
+  #away(reason: string): void {
+    if (this.#awaySince !== undefined || this.#o.stopping()) return
+    const since = Date.now()
+    this.#awaySince = since
+    this.#o.onConnection?.({ kind: 'lost', reason })
+    if (this.#rejoining) return
+    this.#o.log.warn({ reason }, 'the consumer has lost the broker; retrying in place, partitions kept')
+    // Retrying in place has no end of its own while the session holds on: the deadline ends it.
+    this.#deadline = setTimeout(() => {
+      if (this.#awaySince !== since || this.#rejoining || this.#o.stopping()) return
+      this.#o.fatal(new BrokerLostError(brokerLostSentence(Date.now() - since, this.#lostAfterMs)))
+    }, this.#lostAfterMs)
+    this.#deadline.unref()
+  }
+
+  #back(rejoined: boolean): void {
+    clearTimeout(this.#deadline)
+    const since = this.#awaySince
+    if (since === undefined || (this.#rejoining && !rejoined)) return
+    this.#awaySince = undefined
+    if (!rejoined) this.#o.log.info({ down_ms: Date.now() - since }, 'the consumer has the broker again; consuming on, no partition moved')
+    this.#o.onConnection?.({ kind: 'back', downMs: Date.now() - since, rejoined })
   }
 
   /**
@@ -82,9 +133,10 @@ export class Membership {
     if (this.#o.stopping() || this.#rejoining) return
     this.#rejoining = true
     this.#generation++
-    const lostAt = Date.now()
+    clearTimeout(this.#deadline)
     this.#o.log.warn({ err: error }, 'the consumer failed; leaving and joining again')
-    this.#o.onConnection?.({ kind: 'lost', reason: error.message })
+    this.#away(error.message)
+    const lostAt = this.#awaySince ?? Date.now()
     const subscription = this.#subscription
     this.#subscription = undefined
     const partitions = [...this.#o.owned.keys()]
@@ -103,7 +155,7 @@ export class Membership {
         return
       }
       this.#o.log.info({ down_ms: Date.now() - lostAt }, 'consuming again')
-      this.#o.onConnection?.({ kind: 'back', downMs: Date.now() - lostAt })
+      this.#back(true)
     } catch (failure) {
       this.#o.fatal(failure as Error)
     } finally {
@@ -171,6 +223,7 @@ export class Membership {
       fromOffsets: ends.map((_, p) => known.get(p) ?? 0n),
       handler: (record) => this.#o.receive(record),
       onError: (error) => void this.rejoin(error),
+      ...this.#retryInPlace(),
     })
   }
 }

@@ -38,7 +38,9 @@ export class Owned {
   }
 
   handled(through: number, next: bigint): void {
-    this.marks.push({ through, next })
+    // A record handed over again (a reopened stream starts at the committed offset) moves nothing back.
+    const last = this.marks.at(-1)?.next ?? this.committed
+    this.marks.push({ through, next: last !== undefined && last > next ? last : next })
   }
 
   release(): void {

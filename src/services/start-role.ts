@@ -149,6 +149,7 @@ export async function startRole(name: RoleName, saga: Saga, config: Config, log:
     commitIntervalMs: config.commitIntervalMs,
     definition: definitionHash(saga),
     onConnection: (event) => {
+      if (event.kind === 'retry') return metrics?.brokerRetry(event.operation)
       connection = event.kind === 'lost' ? { lost: event.reason, since: Date.now() } : undefined
       metrics?.connection(event)
     },
@@ -171,7 +172,7 @@ export async function startRole(name: RoleName, saga: Saga, config: Config, log:
         health: async () => {
           if (Date.now() - lastPing.at > 2000) lastPing = { at: Date.now(), ok: await bus.ping() }
           if (!lastPing.ok) return { ok: false, reason: `the Kafka broker at ${config.brokers.join(',')} does not answer` }
-          if (connection) return { ok: false, reason: `consuming stopped ${Math.round((Date.now() - connection.since) / 1000)} s ago (${connection.lost}); joining again` }
+          if (connection) return { ok: false, reason: `the consumer has been without the broker for ${Math.round((Date.now() - connection.since) / 1000)} s (${connection.lost})` }
           return { ok: true }
         },
         ...(metrics ? { metrics: async () => ({ contentType: metrics.contentType, text: await metrics.metrics() }) } : {}),

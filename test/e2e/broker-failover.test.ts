@@ -21,6 +21,26 @@ function reason(line: string): string {
   }
 }
 
+/** Why each role left its group and joined again, if it did: reported, for the README's numbers. */
+function printRejoins(system: System): void {
+  for (const role of ALL_ROLES) {
+    for (const line of system.logs(role).filter((l) => l.msg === 'the consumer failed; leaving and joining again')) {
+      const err = line.err as { message?: string; errors?: { message?: string }[] } | undefined
+      console.log(`${role} joined again at ${String(line.time)} because: ${err?.message ?? ''} ${(err?.errors ?? []).map((e) => e.message).join(' | ')}`.slice(0, 500))
+    }
+  }
+}
+
+const RESTORED = 'partition assigned; state restored from the changelog'
+
+/** Per role, how often it left its group and joined again, and restored a partition, since `before` (restores per role). */
+function rejoinsAndRestores(system: System, before: Map<string, number>): string[] {
+  return ALL_ROLES.map((role) => {
+    const lines = system.logs(role)
+    return `${role}: ${lines.filter((l) => l.msg === 'the consumer failed; leaving and joining again').length} rejoins, ${lines.filter((l) => l.msg === RESTORED).length - (before.get(role) ?? 0)} restores`
+  })
+}
+
 /** POST /orders until accepted: the same key each time, so a retried request stays one order. */
 async function placeOrder(url: string, user: string): Promise<string> {
   const key = randomUUID()
@@ -37,12 +57,18 @@ describe('a 3-broker cluster (RF 3, min.insync.replicas 2) loses a broker under 
   let cluster: LocalCluster
   let system: System
   let admin: Admin
+  const restoresBefore = new Map<string, number>()
 
   beforeAll(async () => {
     cluster = await startLocalCluster({ log: (line) => console.log(`[cluster] ${line}`) })
     admin = new Admin({ clientId: 'failover-test', bootstrapBrokers: cluster.brokers.split(',') })
     // Supervised like a production deployment, so that an exit shows as one below, not as a loss.
     system = await System.start(ALL_ROLES, { SAGA_REPLICATION_FACTOR: '3', SAGA_MIN_INSYNC_REPLICAS: '2', LOG_LEVEL: 'info' }, { brokers: cluster.brokers, supervise: true })
+    // Each role in a group restores every partition once as it starts; any restore after that means a member lost its partitions.
+    const inputs = { orchestrator: system.topics.orderEvents, notifier: system.topics.orderEvents, inventory: system.topics.inventoryCommands, payment: system.topics.paymentCommands }
+    const metadata = await admin.metadata({ topics: Object.values(inputs) })
+    await waitFor(() => Object.entries(inputs).every(([role, topic]) => system.logs(role).filter((l) => l.msg === RESTORED).length >= metadata.topics.get(topic)!.partitionsCount), 'every partition restored once at start')
+    for (const role of ALL_ROLES) restoresBefore.set(role, system.logs(role).filter((l) => l.msg === RESTORED).length)
   })
   afterAll(async () => {
     await system?.stop()
@@ -108,7 +134,12 @@ describe('a 3-broker cluster (RF 3, min.insync.replicas 2) loses a broker under 
     // A lost connection is handled inside the process: no role exits.
     expect(system.unexpectedExits.map((exit) => `${exit.role} (exit ${exit.code}): ${exit.tail.map(reason).filter(Boolean).join(' | ')}`)).toEqual([])
     const rejoined = ALL_ROLES.filter((role) => system.logs(role).some((l) => l.msg === 'consuming again'))
-    console.log(`roles that lost their consumer and joined again in process: ${rejoined.join(', ') || 'none'}`)
+    const inPlace = ALL_ROLES.filter((role) => system.logs(role).some((l) => l.msg === 'the consumer has the broker again; consuming on, no partition moved'))
+    console.log(`roles that left their group and joined again: ${rejoined.join(', ') || 'none'}; roles that rode it out in place: ${inPlace.join(', ') || 'none'}`)
+    printRejoins(system)
+    // The coordinator's node died, and no member lost its partitions: none left its group, none
+    // restored a partition from its changelog again.
+    expect(rejoinsAndRestores(system, restoresBefore)).toEqual(ALL_ROLES.map((role) => `${role}: 0 rejoins, 0 restores`))
   }, 420_000)
 
   it('a rolling restart under load (50/s): each broker in turn stopped (SIGTERM) and started, the next once every partition is in sync again; no role exits, every order ends once', async () => {
@@ -159,6 +190,10 @@ describe('a 3-broker cluster (RF 3, min.insync.replicas 2) loses a broker under 
     }
     const latencies = orderIds.map((id) => finished.get(id)! - created.get(id)!).sort((a, b) => a - b)
     const p = (q: number): number => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!
+    const rejoins = ALL_ROLES.map((role) => `${role} ${system.logs(role).filter((l) => l.msg === 'the consumer failed; leaving and joining again').length}`)
+    console.log(`rejoins (partitions dropped and restored) per role, over both tests: ${rejoins.join(', ')}`)
+    printRejoins(system)
+    expect(rejoinsAndRestores(system, restoresBefore)).toEqual(ALL_ROLES.map((role) => `${role}: 0 rejoins, 0 restores`))
     console.log(`rolling restart: ${orderIds.length} orders, roll ${((Date.now() - rollStart) / 1000).toFixed(0)} s; saga latency p50 ${p(0.5)} ms, p99 ${p(0.99)} ms, longest ${latencies.at(-1)} ms`)
   }, 900_000)
 })

@@ -37,8 +37,11 @@ export class MemoryBus implements MessageBus {
     }
     this.published.push(...records)
   }
+  /** Times a consumer subscribed: the first join and each rejoin. */
+  subscribed = 0
   async subscribe(options: SubscribeOptions): Promise<Subscription> {
     this.subscription = options
+    this.subscribed++
     return { close: async () => {} }
   }
   async assign(partitions: number[]): Promise<MemoryWriter[]> {
