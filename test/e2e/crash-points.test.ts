@@ -50,9 +50,13 @@ describe('a role killed at each crash point, then restarted: the saga completes,
 
         await system.startRole(role)
         const events = await system.waitForFinal(order_id)
-        // A row published but not marked sent is published again after the restart: the same
-        // message_id, possibly after the final event. Consumers skip it; count by message_id.
-        expect(events.filter((e) => e.type === 'order.completed' || e.type === 'order.cancelled').map((e) => e.type)).toEqual(['order.completed'])
+        // The dying role may have handled later records of the order before its last commit (after-changelog
+        // dies when the commit covering `type` lands, not the next one): its restart handles them again,
+        // and publishes their outputs again with the same message_id, the final event too. Consumers
+        // skip such a copy; count by message_id.
+        const finals = events.filter((e) => e.type === 'order.completed' || e.type === 'order.cancelled')
+        if (finals.length > 1) console.log(`${role} ${point}: ${finals.length} copies of the final event: ${finals.map((e) => `${e.type} ${e.message_id}`).join(', ')}`)
+        expect([...new Map(finals.map((e) => [e.message_id, e.type])).values()]).toEqual(['order.completed'])
         const verdict = verifyMessages(await messagesOf(order_id))
         expect(verdict.breaches).toEqual([])
         expect(verdict).toMatchObject({ orders: 1, completed: 1 })
