@@ -34,6 +34,20 @@ function* walk(error: unknown, address: string | undefined = undefined, seen = n
   if (e.cause) yield* walk(e.cause, here, seen)
 }
 
+/**
+ * The innermost reasons inside a client error ("Producing messages failed." says nothing of why):
+ * each distinct leaf message, with its protocol error id when it has one, at most five.
+ */
+export function errorCauses(error: unknown): string[] {
+  const causes = new Set<string>()
+  for (const { error: e } of walk(error)) {
+    if (Array.isArray(e.errors) && e.errors.length > 0) continue
+    if (e.cause) continue
+    causes.add(`${typeof e.apiId === 'string' ? `${e.apiId}: ` : ''}${String(e.message ?? e)}`)
+  }
+  return [...causes].slice(0, 5)
+}
+
 // Node's (OpenSSL's) codes for a certificate that does not check out.
 const CERTIFICATE_CODES = /^(SELF_SIGNED_CERT_IN_CHAIN|DEPTH_ZERO_SELF_SIGNED_CERT|UNABLE_TO_(VERIFY_LEAF_SIGNATURE|GET_ISSUER_CERT(_LOCALLY)?|DECRYPT_CERT_SIGNATURE)|CERT_\w+|ERR_TLS_CERT_ALTNAME_INVALID|HOSTNAME_MISMATCH|INVALID_CA|INVALID_PURPOSE)$/
 const at = (address: string | undefined): string => (address ? ` at ${address}` : '')

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino'
 
 import { DEFAULT_BROKER_LOST_AFTER_MS } from '../config.js'
+import { errorCauses } from '../kafka/explain.js'
 import { BrokerLostError, type ConsumedRecord, type MessageBus, type PartitionWriter, type RetryInPlace, type Subscription } from '../kafka/port.js'
 import { brokerLostSentence, waitForBroker } from './broker-wait.js'
 import type { LocalStore } from './local-store.js'
@@ -134,7 +135,7 @@ export class Membership {
     this.#rejoining = true
     this.#generation++
     clearTimeout(this.#deadline)
-    this.#o.log.warn({ err: error }, 'the consumer failed; leaving and joining again')
+    this.#o.log.warn({ err: error, causes: errorCauses(error) }, 'the consumer failed; leaving and joining again')
     this.#away(error.message)
     const lostAt = this.#awaySince ?? Date.now()
     const subscription = this.#subscription

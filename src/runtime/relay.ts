@@ -1,5 +1,6 @@
 import type { Logger } from 'pino'
 
+import { errorCauses } from '../kafka/explain.js'
 import { FencedError, type MessageBus, type PartitionWriter, type ProducedRecord } from '../kafka/port.js'
 import type { RuntimeObserver } from '../observe/observer.js'
 import type { Crasher } from './crash.js'
@@ -104,7 +105,7 @@ export class Relay {
     this.#flight = this.#publishOutputs()
       .then(() => (this.#failingSince = undefined))
       .catch((error: Error) => {
-        this.#o.log.warn({ err: error }, 'outbox relay failed; will retry')
+        this.#o.log.warn({ err: error, causes: errorCauses(error) }, 'outbox relay failed; will retry')
         this.#failingSince ??= Date.now()
         if (Date.now() - this.#failingSince > STUCK_AFTER_MS) this.#o.onStuck(new Error(`the outbox could not be published for ${STUCK_AFTER_MS / 1000} s: ${error.message}`))
         this.#again = false
@@ -187,7 +188,7 @@ export class Relay {
           if (this.#o.owned.get(part) === owned) this.#o.onFenced(part)
           return
         }
-        this.#o.log.warn({ partition: part, err: error }, 'partition commit failed; will retry')
+        this.#o.log.warn({ partition: part, err: error, causes: errorCauses(error) }, 'partition commit failed; will retry')
         // A partition that cannot commit for this long is not coming back by retrying (a consumer
         // that lost its membership, say): join again as a fresh member.
         owned.failingSince ??= Date.now()

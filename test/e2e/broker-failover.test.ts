@@ -159,7 +159,9 @@ describe('a 3-broker cluster (RF 3, min.insync.replicas 2) loses a broker under 
     try {
       await waitFor(() => orderIds.length >= 100, 'load before the roll')
       for (const node of cluster.nodes) {
+        console.log(`node ${node.id} stopped (SIGTERM) ${((Date.now() - rollStart) / 1000).toFixed(1)} s into the roll`)
         await cluster.kill(node.id, 'SIGTERM')
+        console.log(`node ${node.id} gone ${((Date.now() - rollStart) / 1000).toFixed(1)} s into the roll`)
         await cluster.restart(node.id)
         await waitFor(inSync, `every partition in sync after node ${node.id} came back`, 180_000, 1000)
         console.log(`node ${node.id} restarted and in sync, ${((Date.now() - rollStart) / 1000).toFixed(1)} s into the roll`)
@@ -189,6 +191,19 @@ describe('a 3-broker cluster (RF 3, min.insync.replicas 2) loses a broker under 
       if (message.type === 'order.completed' || message.type === 'order.cancelled') finished.set(message.order_id, Number(record.timestamp))
     }
     const latencies = orderIds.map((id) => finished.get(id)! - created.get(id)!).sort((a, b) => a - b)
+    // Where the slowest saga waited: each of its records, by topic and broker timestamp, from its order.created.
+    const slowest = orderIds.reduce((a, b) => (finished.get(b)! - created.get(b)! > finished.get(a)! - created.get(a)! ? b : a))
+    const hops: string[] = []
+    for (const topic of ['orderEvents', 'inventoryCommands', 'paymentCommands'] as const) {
+      for (const { record, message } of await system.read(topic)) {
+        if (message?.order_id === slowest) hops.push(`${Number(record.timestamp) - created.get(slowest)!} ms ${message.type} (${topic}[${record.partition}])`)
+      }
+    }
+    for (const role of ALL_ROLES) {
+      const during = system.logs(role).filter((l) => l.level >= 40 && Number(l.time) >= rollStart)
+      console.log(`${role} during the roll: ${during.map((l) => `${((Number(l.time) - rollStart) / 1000).toFixed(1)} s ${l.msg}${l.err ? ` (${String((l.err as { message?: string }).message).slice(0, 120)})` : ''}${l.reason ? ` (${String(l.reason)})` : ''}${Array.isArray(l.causes) ? ` [${(l.causes as string[]).map((c) => c.slice(0, 60)).join(' | ')}]` : ''}`).join('; ').slice(0, 2000) || 'nothing above info'}`)
+    }
+    console.log(`the slowest saga, ${slowest}, started ${((created.get(slowest)! - rollStart) / 1000).toFixed(1)} s into the roll: ${hops.sort((a, b) => parseInt(a) - parseInt(b)).join(' → ')}`)
     const p = (q: number): number => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!
     const rejoins = ALL_ROLES.map((role) => `${role} ${system.logs(role).filter((l) => l.msg === 'the consumer failed; leaving and joining again').length}`)
     console.log(`rejoins (partitions dropped and restored) per role, over both tests: ${rejoins.join(', ')}`)

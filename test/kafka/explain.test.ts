@@ -2,7 +2,7 @@ import { AuthenticationError, MultipleErrors, NetworkError, ResponseError, UserE
 import { describe, expect, it } from 'vitest'
 
 import type { KafkaOptions } from '../../src/kafka/connection.js'
-import { explainKafkaError, KafkaSetupError, withClearErrors } from '../../src/kafka/explain.js'
+import { errorCauses, explainKafkaError, KafkaSetupError, withClearErrors } from '../../src/kafka/explain.js'
 
 // Shaped like what @platformatic/kafka 1.35 threw against a real SASL_SSL broker
 // (test/e2e/secured-broker.test.ts drives the real thing): retries around a pool around a connection.
@@ -108,5 +108,17 @@ describe('withClearErrors', () => {
     await expect(wrapped.flaky()).rejects.toBe(bus.refused)
     expect(wrapped.value()).toBe('kept')
     expect(wrapped.refused).toBe(bus.refused)
+  })
+})
+
+describe('errorCauses: what is inside a client error', () => {
+  it('given retries around a pool around a refused connection, then the innermost reasons, each once', () => {
+    const refused = new Error('connect ECONNREFUSED 127.0.0.1:9092')
+    const error = new MultipleErrors('Producing messages failed.', [asClientThrowsIt(refused), asClientThrowsIt(refused), new UserError('Cannot get a connection.')])
+    expect(errorCauses(error)).toEqual(['connect ECONNREFUSED 127.0.0.1:9092', 'Cannot get a connection.'])
+  })
+
+  it('given a plain error, then its own message', () => {
+    expect(errorCauses(new Error('boom'))).toEqual(['boom'])
   })
 })
