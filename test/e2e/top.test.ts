@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
+import net from 'node:net'
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
@@ -8,6 +9,26 @@ import type { TopView } from '../../src/ops/top.js'
 import { devMetricsPort } from '../../src/ops/top.js'
 import { ALL_ROLES, BIN, System, waitFor } from './harness.js'
 import { orderSaga } from '../../src/order-saga/saga.js'
+
+/**
+ * A base for the dev layout's metrics ports (base + 10 × role index) whose every port is free now,
+ * below the kernel's ephemeral range (32768 and up), where a client's outgoing connection could
+ * take one of them between this probe and the role's bind.
+ */
+async function freeMetricsBase(): Promise<number> {
+  const free = (port: number): Promise<boolean> =>
+    new Promise((resolve) => {
+      const server = net.createServer()
+      server.once('error', () => resolve(false))
+      server.listen(port, '0.0.0.0', () => server.close(() => resolve(true)))
+    })
+  for (let tries = 0; tries < 50; tries++) {
+    const base = 20_000 + 100 * Math.floor(Math.random() * 120)
+    const ports = ALL_ROLES.filter((role) => role !== 'api').map((role) => devMetricsPort(orderSaga, role, 0, base))
+    if ((await Promise.all(ports.map(free))).every(Boolean)) return base
+  }
+  throw new Error('no free range of metrics ports between 20000 and 32000')
+}
 
 const COMPLETED = 6
 const CANCELLED = 2
@@ -22,7 +43,7 @@ describe('sagactl top: a known load on the dev port layout, read once as JSON an
   beforeAll(async () => {
     system = new System()
     system.port = await freePort()
-    base = (await freePort()) - 100
+    base = await freeMetricsBase()
     await Promise.all(ALL_ROLES.map((role) => system.startRole(role, role === 'api' ? {} : { SAGA_METRICS_PORT: String(devMetricsPort(orderSaga, role, 0, base)) })))
     await system.chaos('inventory', '--reject', String(CANCELLED))
     const orders = []
