@@ -70,7 +70,7 @@ export async function replay(bus: MessageBus, config: Config, log: Logger, optio
       close: async () => {},
     }
     const db = openDatabase(databasePath(instanceDataDir(config), role), { synchronous: syncFor(config, changelog !== undefined) })
-    const runtime = new Runtime({ role: roleHandler(role, config, options.saga), db, bus: filtering, topics: names, ...(changelog ? { changelog } : {}), log: log.child({ role }), groupId: groupId(config, role) })
+    const runtime = new Runtime({ role: roleHandler(role, config, options.saga), db, bus: filtering, topics: names, ...(changelog ? { changelog } : {}), log: log.child({ replaying: role }), groupId: groupId(config, role) })
     return { runtime, db, stats }
   })
 

@@ -189,7 +189,7 @@ export async function startRole(name: RoleName, saga: Saga, config: Config, log:
     metricsUrl = server.url
     closeHttp = () => server.close()
   }
-  log.info({ role: name, ...(config.instanceId ? { instance: config.instanceId } : {}), brokers: config.brokers.join(','), data: dataFile, ...(url ? { url } : {}), ...(metricsUrl ? { metrics: metricsUrl } : {}), ...(tracing ? { tracing: 'otlp' } : {}) }, `${name} started`)
+  log.info(startedFields(name, saga, config, { data: dataFile, ...(url ? { url } : {}), ...(metricsUrl ? { metrics: metricsUrl } : {}), ...(tracing ? { tracing: 'otlp' } : {}) }), `${name} started`)
 
   let stopping: Promise<void> | undefined
   const stop = (): Promise<void> =>
@@ -202,9 +202,19 @@ export async function startRole(name: RoleName, saga: Saga, config: Config, log:
       await bus.close()
       db.$client.close()
       loopStats.stop()
-      log.info({ role: name }, `${name} stopped`)
+      log.info(`${name} stopped`)
     })())
   return { runtime: rt, ...(url ? { url } : {}), ...(metricsUrl ? { metricsUrl } : {}), stop }
+}
+
+/**
+ * The fields of a role's start line. A bridged participant names the service it calls: that URL is
+ * where a failing step's cause is, and no other line says it until a call fails. The logger already
+ * carries the role.
+ */
+export function startedFields(name: RoleName, saga: Saga, config: Config, at: { data: string; url?: string; metrics?: string; tracing?: string }, env: Env = process.env): Record<string, string> {
+  const bridges = stepOfRole(saga, name) ? (bridgeUrl(env, name) ?? config.http.url) : undefined
+  return { ...(config.instanceId ? { instance: config.instanceId } : {}), brokers: config.brokers.join(','), data: at.data, ...(at.url ? { url: at.url } : {}), ...(bridges ? { bridges } : {}), ...(at.metrics ? { metrics: at.metrics } : {}), ...(at.tracing ? { tracing: at.tracing } : {}) }
 }
 
 /**

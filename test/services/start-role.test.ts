@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 
 import { ConfigError, loadConfig } from '../../src/config.js'
-import { roleChangelog, roleHandler } from '../../src/services/start-role.js'
+import { roleChangelog, roleHandler, startedFields } from '../../src/services/start-role.js'
 import { threeStepSaga } from '../saga/three-step-saga.js'
 import { orderSaga } from '../../src/order-saga/saga.js'
 
@@ -22,5 +22,26 @@ describe('a participant role for any step of the saga', () => {
   it('given a success rate out of range, then the variable the step module names is refused', () => {
     expect(() => roleHandler('shipping', config, threeStepSaga, { SHIPPING_SUCCESS_RATE: '2' })).toThrow(ConfigError)
     expect(() => roleHandler('shipping', config, threeStepSaga, { SHIPPING_SUCCESS_RATE: '2' })).toThrow(/SHIPPING_SUCCESS_RATE/)
+  })
+})
+
+describe("a role's start line", () => {
+  const at = { data: '/tmp/d/inventory.db' }
+
+  it('given a participant bridged by its own variable, then the line names the URL it calls', () => {
+    const fields = startedFields('inventory', orderSaga, loadConfig({}), at, { SAGA_HTTP_URL_INVENTORY: 'http://stock:8000' })
+    expect(fields).toMatchObject({ bridges: 'http://stock:8000', data: at.data })
+  })
+
+  it('given every participant bridged by SAGA_HTTP_URL, then the line names that URL', () => {
+    const fields = startedFields('payment', orderSaga, loadConfig({ SAGA_HTTP_URL: 'http://svc:9000' }), at, {})
+    expect(fields).toMatchObject({ bridges: 'http://svc:9000' })
+  })
+
+  it('given a participant that runs its own code, or a role that is no participant, then no URL is named and the role is left to the logger', () => {
+    const bridgedConfig = loadConfig({ SAGA_HTTP_URL: 'http://svc:9000' })
+    expect(startedFields('inventory', orderSaga, loadConfig({}), at, {})).not.toHaveProperty('bridges')
+    expect(startedFields('orchestrator', orderSaga, bridgedConfig, at, {})).not.toHaveProperty('bridges')
+    expect(startedFields('inventory', orderSaga, loadConfig({}), at, {})).not.toHaveProperty('role')
   })
 })
