@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 import { nodeTooOld } from './node-version.js'
 
-const tooOld = nodeTooOld(process.versions.node)
-if (tooOld) {
-  process.stderr.write(`${tooOld}\n`)
-  process.exit(1)
+if (nodeTooOld(process.versions.node)) {
+  // sagactl runs on a current Node fetched from the npm registry; this older one only launches it.
+  const { launch } = await import('./launch.js')
+  await launch()
+} else {
+  // Loaded only after the check: on an older Node it would fail inside a dependency, with a stack trace.
+  const { execute } = await import('@oclif/core')
+  await execute({ dir: import.meta.url })
 }
-// Loaded only after the check: on an older Node it would fail inside a dependency, with a stack trace.
-const { execute } = await import('@oclif/core')
-await execute({ dir: import.meta.url })

@@ -30,10 +30,28 @@ describe('the Node.js version check of bin/run.js', () => {
 
   // The machines carry Node 20 at /usr/bin/node; CI puts a current Node first on PATH.
   const old = ['/usr/bin/node', '/usr/local/bin/node'].find((p) => existsSync(p) && nodeTooOld(spawnSync(p, ['-p', 'process.versions.node'], { encoding: 'utf8' }).stdout.trim()))
-  it.runIf(old !== undefined)('given an older Node.js on this machine, when sagactl runs on it, then it exits 1 with the sentence and no stack trace', () => {
-    const run = spawnSync(old!, [BIN, '--version'], { encoding: 'utf8' })
+  it.runIf(old !== undefined)('given an older Node.js on this machine and SAGACTL_NODE=system, when sagactl runs on it, then it exits 1 with the sentence and no stack trace', () => {
+    const run = spawnSync(old!, [BIN, '--version'], { encoding: 'utf8', env: { ...process.env, SAGACTL_NODE: 'system' } })
     expect(run.status).toBe(1)
     expect(run.stderr.trim()).toMatch(/^sagactl needs Node\.js 22\.22\+, 24\.6\+ or 26; this is Node\.js \d+\.\d+\.\d+\. .*\.$/)
     expect(run.stderr).not.toContain('    at ')
+  }, 30_000)
+
+  it.runIf(old !== undefined)('given an older Node.js and SAGACTL_NODE naming a supported node, when sagactl runs, then it runs on that node', () => {
+    const run = spawnSync(old!, [BIN, '--version'], { encoding: 'utf8', env: { ...process.env, SAGACTL_NODE: process.execPath } })
+    expect(run.status, run.stderr).toBe(0)
+    expect(run.stdout).toContain(`node-v${process.versions.node}`)
+  }, 30_000)
+
+  it.runIf(old !== undefined)('given an older Node.js and SAGACTL_NODE naming no node, when sagactl runs, then one sentence says so', () => {
+    const run = spawnSync(old!, [BIN, '--version'], { encoding: 'utf8', env: { ...process.env, SAGACTL_NODE: '/nowhere/node' } })
+    expect(run.status).toBe(1)
+    expect(run.stderr.trim()).toBe('SAGACTL_NODE=/nowhere/node is not a node binary that runs here')
+  }, 30_000)
+
+  it.runIf(old !== undefined)('given an older Node.js and SAGACTL_NODE naming that same old node, when sagactl runs, then it is refused with the version sentence', () => {
+    const run = spawnSync(old!, [BIN, '--version'], { encoding: 'utf8', env: { ...process.env, SAGACTL_NODE: old! } })
+    expect(run.status).toBe(1)
+    expect(run.stderr.trim()).toMatch(/^SAGACTL_NODE=.*: sagactl needs Node\.js 22\.22\+/)
   }, 30_000)
 })
