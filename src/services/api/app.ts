@@ -13,6 +13,7 @@ import { DEFAULT_ORDER_LIMITS, orderPayload, orderSchema, problemOf, type Order,
 import { traceHeadersOf, type TraceHeaders } from '../../observe/observer.js'
 import type { Decision, DecideContext, StateStore } from '../../runtime/role.js'
 import { IDEMPOTENCY_SCOPE, requestHash, slotOf, type IdempotencyRecord, type OrderIds } from './idempotency.js'
+import { answerMethodNotAllowed } from './method-not-allowed.js'
 import { ORDER_SCOPE, type OrderView } from './orders.js'
 
 // A client that retries a POST with the same key gets the same order, not a second one.
@@ -146,10 +147,26 @@ export function buildApp(deps: ApiDeps, settings: ApiSettings = DEFAULT_API_SETT
     void reply.status(statusCode).send({ statusCode, error: STATUS_CODES[statusCode] ?? 'Error', message: statusCode >= 500 ? 'internal error' : error.message })
   })
 
+  answerMethodNotAllowed(app)
+
   void app.register(swagger, {
     openapi: {
-      info: { title: 'sagactl api', version: VERSION, description: 'Places orders and answers their status. Every error body is {"statusCode", "error", "message"}.' },
+      info: {
+        title: 'sagactl api',
+        version: VERSION,
+        description:
+          'Places orders and answers their status. Every error body is {"statusCode", "error", "message"}. A method that a path here does not serve (`TRACE /orders`, `DELETE /healthz`) is answered 405 Method Not Allowed with an `Allow` header naming the methods it serves (components.responses.MethodNotAllowed); a path not listed here, 404.',
+      },
       tags: [{ name: 'orders' }, { name: 'health' }],
+      components: {
+        responses: {
+          MethodNotAllowed: {
+            description: 'the path exists but does not serve this method',
+            headers: { Allow: { description: 'the methods the path serves, e.g. "GET, HEAD"', schema: { type: 'string' } } },
+            content: { 'application/json': { schema: ErrorBody } },
+          },
+        },
+      },
     },
   })
   void app.register(swaggerUi, { routePrefix: '/docs' })
