@@ -1,12 +1,14 @@
 FROM node:22-bookworm-slim AS build
 WORKDIR /app
-RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json ./
 COPY scripts/patch-platformatic-kafka.mjs ./scripts/
-RUN npm ci --no-audit --no-fund
+# --ignore-scripts: the package's own `prepare` (tsc) needs tsconfig.json and src/, copied below, and
+# no dependency needs an install script (better-sqlite3 ships prebuilt binaries, so no compiler
+# either). The package's `postinstall`, the @platformatic/kafka patch, is run right after.
+RUN npm ci --no-audit --no-fund --ignore-scripts && node scripts/patch-platformatic-kafka.mjs
 COPY tsconfig.json ./
 COPY src ./src
-RUN npm run build && npm prune --omit=dev
+RUN npm run build && npm prune --omit=dev --ignore-scripts
 
 FROM node:22-bookworm-slim
 WORKDIR /app
