@@ -24,6 +24,8 @@ export interface ConformReport {
   step: string
   via: 'http' | 'kafka'
   target: string
+  /** Where each command of the step was sent, e.g. `charge_payment → POST http://svc/charge_payment`. */
+  sends: string[]
   rules: RuleResult[]
 }
 
@@ -37,6 +39,10 @@ export interface Reply {
   raw: string
   /** Set when the reply breaks the envelope (Kafka) or is not a JSON object (HTTP). */
   malformed?: string
+  /** HTTP: the status and where it came from, so a failed rule shows what answered. */
+  http?: { status: number; method: string; url: string }
+  /** HTTP: the service has no route where conform posted (a 404); no rule can pass on such a reply. */
+  noRoute?: string
 }
 
 export interface Ids {
@@ -48,6 +54,8 @@ export interface Ids {
 export interface Driver {
   readonly via: 'http' | 'kafka'
   readonly target: string
+  /** Where each command goes, for the report: a wrong path is the first thing to rule out. */
+  readonly sends: string[]
   /** Sends the act; `messageId` repeats an earlier command exactly (Kafka), `abortAfterMs` gives up early (a timeout). */
   act(ids: Ids, attempt: number, o?: { messageId?: string; abortAfterMs?: number; mayBeSilent?: boolean }): Promise<Reply[]>
   undo(ids: Ids, attempt: number, effect: { id: string | null; payload: Payload }): Promise<Reply[]>
@@ -67,22 +75,29 @@ export const RULES = [
 ] as const
 
 const fresh = (): Ids => ({ order_id: `conform-${randomUUID()}`, saga_id: `conform-${randomUUID()}` })
-const show = (replies: Reply[]): string => (replies.length === 0 ? 'no reply' : replies.map((r) => `${r.outcome}${r.effectId !== undefined ? ` ${String(r.effectId)}` : ''}${r.repeated ? ' (repeated)' : ''}`).join(', '))
+const answered = (r: Reply): string => (r.http ? ` (${r.http.status} from ${r.http.method} ${r.http.url})` : '')
+const show = (replies: Reply[]): string => (replies.length === 0 ? 'no reply' : replies.map((r) => `${r.outcome}${r.effectId !== undefined ? ` ${String(r.effectId)}` : ''}${r.repeated ? ' (repeated)' : ''}${answered(r)}`).join(', '))
 const effectsOf = (replies: Reply[]): Set<string> => new Set(replies.filter((r) => r.outcome === 'done' && typeof r.effectId === 'string').map((r) => r.effectId as string))
 
 export async function conform(driver: Driver, step: SagaStep): Promise<ConformReport> {
   const results: RuleResult[] = []
   const replies: Reply[] = []
+  // The replies each rule got: one that hit no route says nothing of the contract, whatever its status would mean.
+  let ruleReplies: Reply[] = []
   const check = async (id: (typeof RULES)[number]['id'], run: () => Promise<{ ok: boolean; seen: string }>): Promise<void> => {
     const rule = RULES.find((r) => r.id === id)!.rule
+    ruleReplies = []
     try {
-      results.push({ id, rule, ...(await run()) })
+      const result = await run()
+      const noRoute = [...new Set(ruleReplies.map((r) => r.noRoute).filter((x) => x !== undefined))]
+      results.push({ id, rule, ...(noRoute.length > 0 ? { ok: false, seen: `no such route: ${noRoute.join('; ')}. ${result.seen}` } : result) })
     } catch (error) {
       results.push({ id, rule, ok: false, seen: `error: ${(error as Error).message}` })
     }
   }
   const collect = (rs: Reply[]): Reply[] => {
     replies.push(...rs)
+    ruleReplies.push(...rs)
     return rs
   }
 
@@ -108,8 +123,9 @@ export async function conform(driver: Driver, step: SagaStep): Promise<ConformRe
 
   await check('undo-twice', async () => {
     const ids = fresh()
-    const done = collect(await driver.act(ids, 1)).find((r) => r.outcome === 'done')
-    if (!done) return { ok: false, seen: 'the act was not done, so there was nothing to undo' }
+    const acted = collect(await driver.act(ids, 1))
+    const done = acted.find((r) => r.outcome === 'done')
+    if (!done) return { ok: false, seen: `the act was not done (${show(acted)}), so there was nothing to undo` }
     const effect = { id: done.effectId ?? null, payload: {} }
     const first = collect(await driver.undo(ids, 1, effect))
     const second = collect(await driver.undo(ids, 2, effect))
@@ -145,19 +161,26 @@ export async function conform(driver: Driver, step: SagaStep): Promise<ConformRe
   })
 
   await check('envelope', async () => {
-    const broken = replies.filter((r) => r.malformed)
-    return { ok: replies.length > 0 && broken.length === 0, seen: broken.length > 0 ? broken.map((r) => r.malformed).join('; ') : `${replies.length} replies, all well-formed` }
+    // A 404 with a well-formed body is still no reply of the step's: the service has no route there.
+    const broken = [...new Set(replies.filter((r) => r.malformed || r.noRoute).map((r) => r.malformed ?? `no such route: ${r.noRoute!}`))]
+    return { ok: replies.length > 0 && broken.length === 0, seen: broken.length > 0 ? broken.join('; ') : `${replies.length} replies, all well-formed` }
   })
 
   await driver.close()
-  return { ok: results.every((r) => r.ok), step: step.name, via: driver.via, target: driver.target, rules: results }
+  return { ok: results.every((r) => r.ok), step: step.name, via: driver.via, target: driver.target, sends: driver.sends, rules: results }
 }
 
 const ORDER: Payload = { user_id: 'conform', items: [{ sku: 'conform', qty: 1 }], amount: 100 }
 
+/** Where the bridge, and so conform, posts a command of this type: `<base>/<command type>`. */
+export function commandUrl(base: string, type: string): URL {
+  return new URL(`${base.replace(/\/+$/, '')}/${encodeURIComponent(type)}`)
+}
+
 /** The participant as an HTTP service: `POST <base>/<command type>`, as the bridge calls it. */
 export function httpDriver(base: string, step: SagaStep, o: { declined: number[]; token?: string; caFile?: string; timeoutMs: number }): Driver {
-  const url = (type: string) => new URL(`${base.replace(/\/+$/, '')}/${encodeURIComponent(type)}`)
+  const url = (type: string) => commandUrl(base, type)
+  const noRoute = (type: string): string => `POST ${url(type).href} answered 404`
   const ca = o.caFile ? fs.readFileSync(o.caFile) : undefined
   // A call given up on: the service did the work, its answer was lost on the way (the caller timed out).
   const post = async (type: string, key: string, body: unknown, attempt: number | undefined, answerLost = false): Promise<{ status: number; text: string } | undefined> => {
@@ -166,6 +189,11 @@ export function httpDriver(base: string, step: SagaStep, o: { declined: number[]
   }
   const reply = (answer: { status: number; text: string } | undefined, kind: 'act' | 'undo', effect?: string | null): Reply[] => {
     if (!answer) return []
+    const type = kind === 'act' ? step.command.type : step.compensation.type
+    const where = { http: { status: answer.status, method: 'POST', url: url(type).href }, ...(answer.status === 404 ? { noRoute: noRoute(type) } : {}) }
+    return replyOf(answer, kind, effect).map((r) => ({ ...r, ...where }))
+  }
+  const replyOf = (answer: { status: number; text: string }, kind: 'act' | 'undo', effect?: string | null): Reply[] => {
     let body: unknown
     try {
       body = JSON.parse(answer.text)
@@ -188,6 +216,7 @@ export function httpDriver(base: string, step: SagaStep, o: { declined: number[]
   return {
     via: 'http',
     target: base,
+    sends: [step.command.type, step.compensation.type].map((type) => `${type} → POST ${url(type).href}`),
     async act(ids, attempt, x = {}) {
       const key = idempotencyKey(ids.saga_id, step.name, 'act')
       return reply(await post(step.command.type, key, { ...ORDER, attempt, ...ids }, attempt, x.abortAfterMs !== undefined), 'act')
@@ -198,8 +227,10 @@ export function httpDriver(base: string, step: SagaStep, o: { declined: number[]
     },
     async malformed() {
       const answer = await post(step.command.type, `conform-${randomUUID()}`, '{"order_id": "conform-broken", not json', undefined)
+      // A 404 is the missing route answering, not the service refusing the body.
+      if (answer?.status === 404) return { ok: false, seen: `a body that is not JSON: no such route, ${noRoute(step.command.type)}` }
       const ok = answer !== undefined && answer.status >= 400 && answer.status < 500
-      return { ok, seen: `a body that is not JSON answered ${answer ? answer.status : 'nothing'}${ok ? '' : ' (a 4xx was expected)'}` }
+      return { ok, seen: `a body that is not JSON answered ${answer ? `${answer.status} from POST ${url(step.command.type).href}` : 'nothing'}${ok ? '' : ' (a 4xx was expected)'}` }
     },
     async close() {},
   }
@@ -258,6 +289,7 @@ export function kafkaDriver(bus: MessageBus, topics: TopicNames, step: SagaStep,
   return {
     via: 'kafka',
     target: commands,
+    sends: [step.command.type, step.compensation.type].map((type) => `${type} → topic ${commands}, replies read from ${topics.orderEvents}`),
     async act(ids, attempt, x = {}) {
       const messageId = x.messageId ?? randomUUID()
       return send(step.command.type, ids, { ...ORDER, attempt }, messageId, x.abortAfterMs, x.mayBeSilent)
@@ -298,6 +330,10 @@ export function kafkaDriver(bus: MessageBus, topics: TopicNames, step: SagaStep,
 export function renderConformReport(r: ConformReport): string {
   return [
     `conform ${r.step} over ${r.via} (${r.target}): ${r.ok ? 'PASS' : 'FAIL'}`,
+    ...r.sends.map((s) => `  sends ${s}`),
+    ...(r.rules.some((x) => x.seen.includes('no such route'))
+      ? [`  a 404 is no such route: conform posts each command to <url>/<command type>, as the bridge does; the service must serve those paths`]
+      : []),
     ...r.rules.map((x) => `  ${x.ok ? '✓' : '✗'} ${x.id}: ${x.rule}\n      seen: ${x.seen}`),
   ].join('\n')
 }

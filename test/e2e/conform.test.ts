@@ -50,7 +50,8 @@ function breakable(broken: RuleId | undefined): Promise<{ url: string; close(): 
         }
       } else if (!charged.has(body.order_id)) {
         undoneFirst.add(body.order_id)
-        answer = broken === 'undo-before-act' ? { status: 404, body: { detail: 'no such payment' } } : { status: 200, body: { payment_id: null } }
+        // Refused where the contract wants it confirmed; not a 404, which conform reads as no such route.
+        answer = broken === 'undo-before-act' ? { status: 422, body: { detail: 'no such payment' } } : { status: 200, body: { payment_id: null } }
       } else {
         answer = { status: 200, body: { refunded: true, n: ++counter } }
       }
@@ -113,6 +114,37 @@ describe('sagactl conform: a participant checked against the contract, rule by r
       expect(code).toBe(1)
     } finally {
       await service.close()
+    }
+  })
+
+  it('a service whose routes are not <url>/<command type> (a warehouse with /holds and /releases) fails every rule, the envelope too, and the report names the 404 and the paths conform posted to', async () => {
+    const service = http.createServer((req, res) => {
+      req.resume()
+      req.on('end', () => {
+        const known = req.url === '/holds' || req.url === '/releases'
+        res.writeHead(known ? 200 : 404, { 'content-type': 'application/json' }).end(JSON.stringify(known ? { reservation_id: 'r-1' } : { detail: 'Not Found' }))
+      })
+    })
+    await new Promise<void>((resolve) => service.listen(0, '127.0.0.1', resolve))
+    const url = `http://127.0.0.1:${(service.address() as AddressInfo).port}`
+    try {
+      const { code, report } = await run(['reserve_inventory', '--url', url])
+      expect(code).toBe(1)
+      expect(report.sends).toEqual([`reserve_inventory → POST ${url}/reserve_inventory`, `cancel_reservation → POST ${url}/cancel_reservation`])
+      expect(report.rules.map((r) => r.id)).toEqual(RULES.map((r) => r.id))
+      for (const rule of report.rules) {
+        expect(rule.ok, rule.id).toBe(false)
+        expect(rule.seen, rule.id).toMatch(new RegExp(`no such route: POST ${url}/(reserve_inventory|cancel_reservation) answered 404`))
+      }
+      const text = await system.cli(['conform', 'reserve_inventory', '--url', url])
+      expect(text.code).toBe(1)
+      expect(text.stdout).toContain(`sends reserve_inventory → POST ${url}/reserve_inventory`)
+      expect(text.stdout).toContain('a 404 is no such route: conform posts each command to <url>/<command type>')
+      expect(text.stdout).not.toContain('✓')
+      const help = await system.cli(['conform', '--help'])
+      expect(help.stdout.replace(/\s+/g, ' ')).toContain('each command is POSTed to <url>/<command type>')
+    } finally {
+      await new Promise<void>((r) => service.close(() => r()))
     }
   })
 
