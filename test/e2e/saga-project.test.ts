@@ -61,8 +61,26 @@ async function freeMetricsBase(): Promise<number> {
   throw new Error('no free range of metrics ports between 20000 and 32000')
 }
 
+/**
+ * The test's clone of sagactl: this checkout's package (what package.json's "files" names, with the
+ * sources and tsconfig its prepare script compiles), its node_modules linked as a clone's `npm ci`
+ * would have them. `npm i <clone>` runs the clone's prepare (tsc), which must build this copy's
+ * dist/, not rewrite the one other test files are running.
+ */
+function cloneOfCheckout(): string {
+  const clone = fs.mkdtempSync(path.join(os.tmpdir(), 'sagactl-clone-'))
+  const { files } = JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8')) as { files: string[] }
+  // Not dist/: the install is what builds it.
+  for (const entry of new Set(['package.json', 'tsconfig.json', 'src', 'scripts', ...files.filter((f) => f !== 'dist')])) {
+    if (fs.existsSync(path.join(REPO, entry))) fs.cpSync(path.join(REPO, entry), path.join(clone, entry), { recursive: true })
+  }
+  fs.symlinkSync(path.join(REPO, 'node_modules'), path.join(clone, 'node_modules'))
+  return clone
+}
+
 describe('a saga project outside the repo, set up exactly as docs/your-saga.md says, runs a saga to completion', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sagactl-project-'))
+  const clone = cloneOfCheckout()
   const prefix = `p${randomUUID().slice(0, 8)}.`
   let dev: ChildProcess | undefined
   let port = 0
@@ -81,7 +99,7 @@ describe('a saga project outside the repo, set up exactly as docs/your-saga.md s
     PORT: String(port),
   })
   const sh = (line: string): { code: number | null; out: string } => {
-    const r = spawnSync('bash', ['-c', line.replaceAll(CLONE_PLACEHOLDER, REPO)], { cwd: dir, env: env(), encoding: 'utf8', timeout: 240_000 })
+    const r = spawnSync('bash', ['-c', line.replaceAll(CLONE_PLACEHOLDER, clone)], { cwd: dir, env: env(), encoding: 'utf8', timeout: 240_000 })
     return { code: r.status, out: `${r.stdout}${r.stderr}` }
   }
   const packageType = (): unknown => (JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')) as { type?: unknown }).type
@@ -91,6 +109,7 @@ describe('a saga project outside the repo, set up exactly as docs/your-saga.md s
       process.kill(-dev.pid!, 'SIGKILL')
     }
     fs.rmSync(dir, { recursive: true, force: true })
+    fs.rmSync(clone, { recursive: true, force: true })
   })
 
   it('setup, tsc, then `dev --saga` on the test broker: a demo order and an order of the second terminal complete through the module\'s steps; Ctrl-C stops it all', { timeout: 600_000 }, async () => {
@@ -104,7 +123,9 @@ describe('a saga project outside the repo, set up exactly as docs/your-saga.md s
       if (line.startsWith('npm init')) expect(packageType()).toBe('commonjs')
     }
     expect(packageType()).toBe('module')
-    expect(fs.lstatSync(path.join(dir, 'node_modules/sagactl')).isSymbolicLink()).toBe(true)
+    // A link to the clone, whose own prepare built its dist/ during the install.
+    expect(fs.realpathSync(path.join(dir, 'node_modules/sagactl'))).toBe(fs.realpathSync(clone))
+    expect(fs.existsSync(path.join(clone, 'dist/public.js'))).toBe(true)
 
     expect(steps.files.map((f) => f.path).sort()).toEqual(['src/my-saga.ts', 'tsconfig.json'])
     for (const file of steps.files) {
