@@ -160,9 +160,6 @@ describe('a saga project outside the repo, set up exactly as docs/your-saga.md s
       )
     }
     await completed(demo)
-    // The module's own participants ran it, not the order saga's stubs.
-    expect(out).toMatch(/warehouse/)
-    expect(out).toMatch(/bank/)
 
     const [create, show] = steps.secondTerminal as [string, string]
     expect(create).toContain(`--saga ${sagaModule}`)
@@ -174,6 +171,7 @@ describe('a saga project outside the repo, set up exactly as docs/your-saga.md s
     const shown = sh(show.replace('<order_id>', orderId!))
     expect(shown.code, shown.out).toBe(0)
     expect(shown.out).toContain('outcome: completed')
+    // The module's steps, not the order saga's.
     for (const type of ['hold_goods', 'goods.held', 'take_money', 'money.taken', 'order.completed']) expect(shown.out).toContain(type)
 
     // Ctrl-C in a terminal signals the whole foreground group: npx, dev and the roles it started.
