@@ -1,6 +1,6 @@
 import { Args, Command, Flags } from '@oclif/core'
 
-import { configFrom, connectionFlags, sagaFrom } from '../cli/flags.js'
+import { configFrom, connectionFlags, sagaFrom, sagaModule, unknownRoleMessage } from '../cli/flags.js'
 import { explainKafkaError } from '../kafka/explain.js'
 import { createLogger } from '../log.js'
 import type { RoleName } from '../saga/define.js'
@@ -35,11 +35,15 @@ export default class Start extends Command {
     let name = args.role
     if (name === 'participant') {
       const step = saga.steps.find((s) => flags.step !== undefined && [s.name, s.command.type, s.role].includes(flags.step))
-      if (!step) this.error(`\`start participant\` needs --step, one of: ${saga.steps.map((s) => s.name).join(', ')}${flags.step ? ` (got "${flags.step}")` : ''}`, { exit: 2 })
+      if (!step) {
+        const got = flags.step ? ` (got "${flags.step}")` : ''
+        const hint = flags.step && sagaModule() === undefined ? "; those are the default saga's (the order saga's) steps: if it is a step of your saga, pass --saga <module>" : ''
+        this.error(`\`start participant\` needs --step, one of: ${saga.steps.map((s) => s.name).join(', ')}${got}${hint}`, { exit: 2 })
+      }
       if (!flags.url && !process.env.SAGA_HTTP_URL && !process.env[bridgeVariable(step.role)]) this.error(`\`start participant\` needs --url (or ${bridgeVariable(step.role)}, SAGA_HTTP_URL): the base URL of the service that does the step`, { exit: 2 })
       name = step.role
     }
-    if (!roles.includes(name as RoleName)) this.error(`Expected the role to be one of: ${roles.join(', ')}, participant (got "${name}")`, { exit: 2 })
+    if (!roles.includes(name as RoleName)) this.error(unknownRoleMessage(name, roles, sagaModule()), { exit: 2 })
     const role = name as RoleName
     try {
       if (flags.url) httpUrl('--url', flags.url)

@@ -1,6 +1,6 @@
 import { Command, Flags } from '@oclif/core'
 
-import { configFrom, connectionFlags, sagaFrom } from '../cli/flags.js'
+import { configFrom, connectionFlags, explainMissingTopic, sagaFrom } from '../cli/flags.js'
 import { openBus } from '../kafka/open-bus.js'
 import { listDeadLetters } from '../ops/dead-letters.js'
 import { deadLetteredIds, renderVerifyReport, verifyMessages, type VerifyReport } from '../ops/verify.js'
@@ -36,6 +36,8 @@ export default class Verify extends Command {
       this.log(renderVerifyReport(report))
       if (!report.ok) process.exitCode = 1
       return report
+    } catch (error) {
+      throw explainMissingTopic(error, config, saga)
     } finally {
       await bus.close()
     }

@@ -48,6 +48,18 @@ export function errorCauses(error: unknown): string[] {
   return [...causes].slice(0, 5)
 }
 
+/**
+ * The topic a read or write found missing, if that is what `error` says: the client's own words
+ * ("Unknown topic x.") name the topic but not what the operator got wrong, which the caller knows.
+ */
+export function unknownTopic(error: unknown): string | undefined {
+  for (const { error: e } of walk(error)) {
+    const named = /^Unknown topic (\S+?)\.?$/.exec(String(e.message ?? ''))?.[1]
+    if (named) return named
+  }
+  return undefined
+}
+
 // Node's (OpenSSL's) codes for a certificate that does not check out.
 const CERTIFICATE_CODES = /^(SELF_SIGNED_CERT_IN_CHAIN|DEPTH_ZERO_SELF_SIGNED_CERT|UNABLE_TO_(VERIFY_LEAF_SIGNATURE|GET_ISSUER_CERT(_LOCALLY)?|DECRYPT_CERT_SIGNATURE)|CERT_\w+|ERR_TLS_CERT_ALTNAME_INVALID|HOSTNAME_MISMATCH|INVALID_CA|INVALID_PURPOSE)$/
 const at = (address: string | undefined): string => (address ? ` at ${address}` : '')

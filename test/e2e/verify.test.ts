@@ -1,8 +1,14 @@
+import { randomUUID } from 'node:crypto'
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
 import { command, event, type Envelope } from '../../src/envelope.js'
 import type { VerifyReport } from '../../src/ops/verify.js'
-import { topicSpecs } from '../../src/topics.js'
+import { defineSaga } from '../../src/saga/define.js'
+import type { SagaState } from '../../src/saga/decide.js'
+import { SAGA_SCOPE } from '../../src/services/orchestrator/role.js'
+import { changelogTopic, topicSpecs } from '../../src/topics.js'
+import { shipping } from '../saga/steps/shipping.js'
 import { System } from './harness.js'
 import { orderSaga } from '../../src/order-saga/saga.js'
 
@@ -64,5 +70,53 @@ describe('sagactl verify, the binary, on the real broker', () => {
     } finally {
       await own.stop()
     }
+  })
+})
+
+// The user ran `dev --saga` with a saga of their own, then forgot --saga on the next command.
+describe('a forgotten --saga, against a broker that has another saga’s topics and not the order saga’s', () => {
+  const cards = defineSaga({ started: 'order.created', completed: 'order.completed', cancelled: 'order.cancelled', steps: [shipping] })
+  let system: System
+  // oclif wraps an error's lines to the terminal's width.
+  const flat = (text: string): string => text.replace(/\s*›\s*/g, ' ').replace(/\s+/g, ' ')
+
+  beforeAll(async () => {
+    system = new System()
+    await system.bus.ensureTopics(topicSpecs(system.prefix, cards))
+  })
+  afterAll(async () => {
+    await system?.stop()
+  })
+
+  it('verify: exits 1 with one sentence naming the missing topic, the default saga and --saga <module>, and no client error code', async () => {
+    const result = await system.cli(['verify'])
+
+    expect(result.code).toBe(1)
+    const said = flat(result.stderr)
+    expect(said).toMatch(new RegExp(`No topic ${system.prefix.replace(/\./g, '\\.')}(inventory|payment)\\.commands on the broker at ${system.brokers}: it is a topic of the default saga \\(the order saga\\)`))
+    expect(said).toContain('pass --saga <module>')
+    expect(said).not.toContain('PLT_KFK')
+    expect(said).not.toContain('Unknown topic')
+  })
+
+  it('saga show: for a saga the orchestrator holds, exits 1 with the same sentence', async () => {
+    const orderId = randomUUID()
+    const state: SagaState = { order_id: orderId, saga_id: randomUUID(), order: {}, status: 'running', step: 'shipping', attempt: 1, done: [], compensated: [], started_at: Date.now(), updated_at: Date.now() }
+    await system.bus.publish([{ topic: changelogTopic(system.prefix, 'orchestrator'), partition: system.bus.partitionOf(orderId, 8), key: `s|${SAGA_SCOPE}|${orderId}`, value: JSON.stringify(state) }])
+
+    const result = await system.cli(['saga', 'show', orderId])
+
+    expect(result.code).toBe(1)
+    const said = flat(result.stderr)
+    expect(said).toContain('it is a topic of the default saga (the order saga)')
+    expect(said).toContain('pass --saga <module>')
+    expect(said).not.toContain('PLT_KFK')
+  })
+
+  it("start: a role of that saga is refused with exit 2, the roles listed said to be the order saga's, and --saga suggested", async () => {
+    const result = await system.cli(['start', 'shipping'])
+
+    expect(result.code).toBe(2)
+    expect(flat(result.stderr)).toContain('(got "shipping"): those are the roles of the default saga (the order saga); if "shipping" is a role of your saga, pass --saga <module>.')
   })
 })

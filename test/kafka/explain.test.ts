@@ -2,7 +2,7 @@ import { AuthenticationError, MultipleErrors, NetworkError, ResponseError, UserE
 import { describe, expect, it } from 'vitest'
 
 import type { KafkaOptions } from '../../src/kafka/connection.js'
-import { errorCauses, explainKafkaError, KafkaSetupError, withClearErrors } from '../../src/kafka/explain.js'
+import { errorCauses, explainKafkaError, KafkaSetupError, unknownTopic, withClearErrors } from '../../src/kafka/explain.js'
 
 // Shaped like what @platformatic/kafka 1.35 threw against a real SASL_SSL broker
 // (test/e2e/secured-broker.test.ts drives the real thing): retries around a pool around a connection.
@@ -120,5 +120,18 @@ describe('errorCauses: what is inside a client error', () => {
 
   it('given a plain error, then its own message', () => {
     expect(errorCauses(new Error('boom'))).toEqual(['boom'])
+  })
+})
+
+describe('unknownTopic', () => {
+  it("given the client's unknown-topic error, bare or wrapped, then the topic it names", () => {
+    expect(unknownTopic(new UserError('Unknown topic inventory.commands.'))).toBe('inventory.commands')
+    expect(unknownTopic(new MultipleErrors('Fetching failed.', [new UserError('Unknown topic p.cards.commands.')]))).toBe('p.cards.commands')
+  })
+
+  it('given any other error, then none', () => {
+    expect(unknownTopic(new UserError('Unknown partition 3.'))).toBeUndefined()
+    expect(unknownTopic(new Error('Producing messages failed.'))).toBeUndefined()
+    expect(unknownTopic(undefined)).toBeUndefined()
   })
 })

@@ -1,6 +1,6 @@
 import { Args, Command, Flags } from '@oclif/core'
 
-import { configFrom, connectionFlags, sagaFrom } from '../../cli/flags.js'
+import { configFrom, connectionFlags, explainMissingTopic, sagaFrom } from '../../cli/flags.js'
 import { openBus } from '../../kafka/open-bus.js'
 import { loadSagaReport, renderSagaReport, SagaNotFound, type SagaReport } from '../../services/orchestrator/timeline.js'
 import { changelogTopic, topicNames } from '../../topics.js'
@@ -28,7 +28,7 @@ export default class SagaShow extends Command {
       return report
     } catch (error) {
       if (error instanceof SagaNotFound) this.error(error.message, { exit: 1 })
-      throw error
+      throw explainMissingTopic(error, config, saga)
     } finally {
       await bus.close()
     }
