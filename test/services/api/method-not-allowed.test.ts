@@ -1,3 +1,5 @@
+import http from 'node:http'
+
 import type { FastifyInstance, InjectOptions } from 'fastify'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 
@@ -78,5 +80,23 @@ describe('a method that a known path does not serve is answered 405 with Allow (
     expect(doc.info.description).toMatch(/405 Method Not Allowed/)
     expect(doc.components.responses.MethodNotAllowed!.headers).toHaveProperty('Allow')
     expect(doc.components.responses.MethodNotAllowed!.content).toHaveProperty('application/json')
+  })
+
+  it('given the api on a real socket, when TRACE /orders and DELETE /healthz (with a JSON content type and no body) are sent, then 405 with Allow', async () => {
+    const url = await app.listen({ port: 0, host: '127.0.0.1' })
+    const send = (method: string, path: string, headers: Record<string, string> = {}): Promise<{ status: number; allow: string | undefined }> =>
+      new Promise((resolve, reject) => {
+        const request = http.request(`${url}${path}`, { method, headers }, (response) => {
+          response.resume()
+          response.on('end', () => resolve({ status: response.statusCode ?? 0, allow: response.headers.allow }))
+        })
+        request.on('error', reject)
+        request.end()
+      })
+
+    expect(await send('TRACE', '/orders')).toEqual({ status: 405, allow: 'POST' })
+    expect(await send('DELETE', '/healthz', { 'content-type': 'application/json' })).toEqual({ status: 405, allow: 'GET, HEAD' })
+    expect(await send('DELETE', '/docs/json')).toEqual({ status: 405, allow: 'GET, HEAD' })
+    expect(await send('DELETE', '/nowhere')).toEqual({ status: 404, allow: undefined })
   })
 })
