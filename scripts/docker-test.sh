@@ -131,6 +131,15 @@ s=$SECONDS
 for p in "${ports[@]}"; do poll "$HEALTH_DEADLINE_S" "GET /healthz on the api's published port $p answering 200" healthy "$p"; done
 say "api replicas healthy on published ports ${ports[*]} after $((SECONDS - s)) s"
 portlist="$(IFS=,; echo "${ports[*]}")"
+# Only the api may be on a network with a way out; every network is the project's own.
+for c in $(docker ps -q --filter "label=com.docker.compose.project=$PROJECT"); do
+  svc="$(docker inspect -f '{{index .Config.Labels "com.docker.compose.service"}}' "$c")"
+  for net in $(docker inspect -f '{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}' "$c"); do
+    [ "$(docker network inspect -f '{{index .Labels "com.docker.compose.project"}}' "$net")" = "$PROJECT" ] || fail "$svc is on $net, not a network of the project"
+    if [ "$(docker network inspect -f '{{.Internal}}' "$net")" != true ] && [ "$svc" != api ]; then fail "$svc is on $net, which is not internal"; fi
+  done
+done
+say "networks: every container on the project's own; all but the api only on internal ones"
 timed "an order completed through the published ports" node "$root/scripts/docker/orders.mjs" "before the kill" "$portlist"
 
 # 5. a replica killed changes nothing
@@ -139,7 +148,7 @@ victim_name="$(docker inspect -f '{{.Name}}' "$victim" | tr -d /)"
 docker kill "$victim" >/dev/null
 poll 30 "$victim_name exited after docker kill" bash -c '[ "$(docker inspect -f "{{.State.Running}}" "$1")" = false ]' _ "$victim"
 say "killed $victim_name; $(containers orchestrator | wc -l) orchestrator replicas left running"
-timed "an order completed with one orchestrator killed" node "$root/scripts/docker/orders.mjs" "after the kill" "$portlist"
+timed "orders final, one completed, with one orchestrator killed" node "$root/scripts/docker/orders.mjs" "after the kill" "$portlist" 16
 [ "$(docker inspect -f '{{.State.Running}}' "$victim")" = false ] || fail "$victim_name ran again: the orders above may not have run without it"
 [ "$(containers api | wc -l)" = "${#ports[@]}" ] || fail "an api replica stopped"
 

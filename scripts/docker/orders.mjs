@@ -1,14 +1,16 @@
 // Places orders through the api's published ports until one completes; used by scripts/docker-test.sh.
-//   node scripts/docker/orders.mjs <label> <port>[,<port>...]
+//   node scripts/docker/orders.mjs <label> <port>[,<port>...] [batch size, 3 by default]
 // The roles run with their default success rates (inventory 0.8, no retry; payment 0.7, retried), so
-// an order may end cancelled: orders go in batches of 3, one POST per port in turn and each read back
-// on the next port (every api replica answers for every order). Every order must reach a final
-// status (completed or cancelled) within ORDER_DEADLINE_MS; the run passes when one completed, and
-// fails after 4 batches without one (about 1 in 10^8 at those rates) or on any order left pending.
-const [label = 'orders', portList = '3000'] = process.argv.slice(2)
+// an order may end cancelled: orders go in batches, one POST per port in turn and each read back on
+// the next port (every api replica answers for every order). Every order must reach a final status
+// (completed or cancelled) within ORDER_DEADLINE_MS; the run passes when one completed, and fails
+// after 4 batches without one (below 1 in 10^8 at those rates) or on any order left pending.
+// A batch of 16 puts an order, all but surely, on each of order.events' 8 partitions: on those a
+// killed replica held, too.
+const [label = 'orders', portList = '3000', batchSize = '3'] = process.argv.slice(2)
 const ports = portList.split(',').map(Number)
 const DEADLINE_MS = Number(process.env.ORDER_DEADLINE_MS || 120_000)
-const BATCH = 3
+const BATCH = Number(batchSize)
 const BATCHES = 4
 const BODY = { user_id: 'docker-test', items: [{ sku: 'book', qty: 1 }], amount: 999 }
 const started = Date.now()
