@@ -14,16 +14,11 @@ export async function launch() {
     process.exit(1)
   }
   const script = fileURLToPath(new URL('./run.js', import.meta.url))
-  // With a terminal, the child shares this process group, so that it owns the terminal as the
-  // command would on its own (top reads keys), and Ctrl-C reaches it directly: passing SIGINT on
-  // as well would deliver it twice. Without one (a script, a supervisor), the child gets a group of
-  // its own, and every signal sent to this process, or to its group, reaches the child once.
-  const terminal = process.stdin.isTTY === true
-  const child = spawn(node, [...process.execArgv, script, ...process.argv.slice(2)], { stdio: 'inherit', env: envFor(node), detached: !terminal })
-  const forward = (signal) => () => {
-    if (!(terminal && signal === 'SIGINT')) child.kill(signal)
-  }
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, forward(signal))
+  // The child shares this process group, so that it owns the terminal as the command would on its
+  // own (top reads keys). A signal sent to the group reaches it twice, directly and passed on
+  // here: sagactl's long-running commands take a repeated stop signal as the same request.
+  const child = spawn(node, [...process.execArgv, script, ...process.argv.slice(2)], { stdio: 'inherit', env: envFor(node) })
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => child.kill(signal))
   child.on('error', (error) => {
     process.stderr.write(`sagactl: could not start ${node}: ${error.message}\n`)
     process.exit(1)

@@ -7,6 +7,7 @@ import { roleNames } from '../saga/derive.js'
 import { Supervisor, unitsFor, waitForHealthy, type Unit } from '../ops/supervisor.js'
 import { DEV_METRICS_PORT_BASE, devMetricsPort } from '../ops/top.js'
 import { topicSpecs } from '../topics.js'
+import { onStopSignal } from '../cli/stop-signal.js'
 
 const COLORS: Record<string, string> = { api: '36', orchestrator: '35', inventory: '33', payment: '32', notifier: '34' }
 
@@ -39,10 +40,7 @@ export default class Dev extends Command {
         await broker.stop()
       }
     }
-    const interrupted = new Promise<void>((resolve) => {
-      process.once('SIGINT', () => resolve())
-      process.once('SIGTERM', () => resolve())
-    })
+    const interrupted = new Promise<void>((resolve) => onStopSignal(() => resolve()))
 
     try {
       const brokers = config.brokers.join(',')

@@ -7,6 +7,7 @@ import type { RoleName } from '../saga/define.js'
 import { roleNames } from '../saga/derive.js'
 import { httpUrl } from '../config.js'
 import { bridgeUrl, bridgeVariable, startRole } from '../services/start-role.js'
+import { onStopSignal } from '../cli/stop-signal.js'
 
 export default class Start extends Command {
   static override summary = 'Run one role of the saga until SIGINT/SIGTERM.'
@@ -73,8 +74,7 @@ export default class Start extends Command {
           process.exit(1)
         })
       }
-      process.once('SIGINT', shutdown)
-      process.once('SIGTERM', shutdown)
+      onStopSignal(shutdown)
     })
     process.exit(0)
   }

@@ -3,6 +3,7 @@ import { Command, Flags } from '@oclif/core'
 import { connectionFlags, sagaFrom } from '../cli/flags.js'
 import { roleNames } from '../saga/derive.js'
 import { DEV_METRICS_PORT_BASE, devEndpoints, render, scrape, summarize, type Scrape, type TopView } from '../ops/top.js'
+import { onStopSignal } from '../cli/stop-signal.js'
 
 export default class Top extends Command {
   static override summary = "A live dashboard of the running saga, from the roles' /metrics endpoints."
@@ -44,8 +45,7 @@ export default class Top extends Command {
     const stop = (): void => {
       quit = true
     }
-    process.once('SIGINT', stop)
-    process.once('SIGTERM', stop)
+    onStopSignal(stop)
     const tty = process.stdin.isTTY === true
     if (tty) {
       process.stdin.setRawMode(true)

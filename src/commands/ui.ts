@@ -6,6 +6,7 @@ import { listSagas } from '../services/orchestrator/saga-list.js'
 import { loadSagaReport } from '../services/orchestrator/timeline.js'
 import { buildUiApp } from '../ops/ui/app.js'
 import { changelogTopic, topicNames } from '../topics.js'
+import { onStopSignal } from '../cli/stop-signal.js'
 
 export default class Ui extends Command {
   static override summary = 'Serve a read-only page of the sagas: the list, and each saga as swimlanes in time, live while it runs.'
@@ -32,10 +33,7 @@ export default class Ui extends Command {
     })
     const url = await app.listen({ port: flags.port, host: flags.host })
     this.log(`sagactl ui listening at ${url}`)
-    await new Promise<void>((resolve) => {
-      process.once('SIGINT', resolve)
-      process.once('SIGTERM', resolve)
-    })
+    await new Promise<void>((resolve) => onStopSignal(() => resolve()))
     await app.close()
     await bus.close()
   }

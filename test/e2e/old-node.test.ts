@@ -115,8 +115,9 @@ describe("the README's two commands on a Node.js older than the floor, from a fr
   it('npm test runs on it: type-check, build and a test file, on the fetched Node.js', () => {
     const run = spawnSync('npm', ['test', '--', '--project', 'unit', 'test/bin/node-version.test.ts'], { cwd: clone, env, encoding: 'utf8', timeout: 600_000 })
     expect(run.status, `${run.stdout.slice(-3000)}\n${run.stderr.slice(-3000)}`).toBe(0)
-    expect(run.stdout).toMatch(/all tests passed in \d+ s/)
-    expect(run.stdout).toMatch(/Tests\s+\d+ passed/)
+    const out = run.stdout.replace(/\u001b\[[0-9;]*m/g, '')
+    expect(out).toMatch(/all tests passed in \d+ s/)
+    expect(out).toMatch(/Tests\s+\d+ passed/)
     expect(`${run.stdout}${run.stderr}`).not.toContain('from the npm registry')
   }, 600_000)
 })
