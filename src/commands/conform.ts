@@ -1,6 +1,6 @@
 import { Args, Command, Flags } from '@oclif/core'
 
-import { configFrom, connectionFlags, sagaFrom } from '../cli/flags.js'
+import { configFrom, connectionFlags, sagaFrom, sagaModule } from '../cli/flags.js'
 import { openBus } from '../kafka/open-bus.js'
 import { conform, httpDriver, kafkaDriver, renderConformReport, type ConformReport } from '../ops/conform.js'
 import { topicNames, topicSpecs } from '../topics.js'
@@ -24,7 +24,10 @@ export default class Conform extends Command {
     const { args, flags } = await this.parse(Conform)
     const saga = await sagaFrom(flags)
     const step = saga.steps.find((s) => [s.name, s.command.type, s.role].includes(args.step))
-    if (!step) this.error(`no step "${args.step}" in this saga; its steps: ${saga.steps.map((s) => `${s.name} (${s.role})`).join(', ')}`, { exit: 2 })
+    if (!step) {
+      const hint = sagaModule() === undefined ? "; those are the default saga's (the order saga's) steps: if it is a step of your saga, pass --saga <module>" : ''
+      this.error(`no step "${args.step}" in this saga; its steps: ${saga.steps.map((s) => `${s.name} (${s.role})`).join(', ')}${hint}`, { exit: 2 })
+    }
     const config = configFrom(flags)
     let report: ConformReport
     if (flags.url) {
