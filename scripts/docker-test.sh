@@ -88,7 +88,7 @@ cleanup() {
     "${compose[@]}" down --volumes --remove-orphans >/dev/null 2>&1 || true
   fi
   stop_dockerd
-  if [ $rc -eq 0 ]; then say "passed in $((SECONDS - t0)) s"; else echo "docker-test: FAILED after $((SECONDS - t0)) s" >&2; fi
+  if [ $rc -eq 0 ]; then [ -z "$dockerd_log" ] || rm -f "$dockerd_log"; say "passed in $((SECONDS - t0)) s"; else echo "docker-test: FAILED after $((SECONDS - t0)) s" >&2; fi
   exit $rc
 }
 trap cleanup EXIT
