@@ -7,7 +7,7 @@ import type { Saga } from '../saga/define.js'
 import { commandTypes, eventTypes } from '../saga/derive.js'
 import { DEFAULT_ORDER_LIMITS, orderSchema } from '../order-schema.js'
 import { topicTable, type TopicKey } from '../topics.js'
-import { RETRY_DUE, RETRY_REQUESTED, SAGA_STUCK, STEP_TIMED_OUT } from '../saga/decide.js'
+import { CANCEL_REQUESTED, RETRY_DUE, RETRY_REQUESTED, SAGA_STUCK, STEP_TIMED_OUT } from '../saga/decide.js'
 
 // The AsyncAPI document is built from the definitions the code runs on: the topic table, the
 // envelope's types, the order schema and the saga definition. `sagactl docs asyncapi` writes it to
@@ -77,6 +77,14 @@ function messages(saga: Saga): Map<string, Described> {
   out.set(RETRY_DUE, { kind: 'event', topic: 'orderEvents', sender: 'orchestrator', receivers: EVENT_READERS, summary: `The orchestrator's own timer: the delay after a retryable failure has passed, so the step is sent again. ${timerNote}`, payload: Type.Object({ step: Type.String(), attempt }, { additionalProperties: true }) })
   out.set(STEP_TIMED_OUT, { kind: 'event', topic: 'orderEvents', sender: 'orchestrator', receivers: EVENT_READERS, summary: `The orchestrator's own timer: a step or compensation did not answer within SAGA_STEP_TIMEOUT, so it is retried or the saga compensates. ${timerNote}`, payload: Type.Object({ step: Type.String(), attempt }, { additionalProperties: true }) })
   out.set(RETRY_REQUESTED, { kind: 'event', topic: 'orderEvents', sender: 'sagactl saga retry', receivers: EVENT_READERS, summary: 'An operator asks the orchestrator to resume a stuck saga with a fresh budget of attempts.', payload: Type.Object({ step: Type.String(), attempt }, { additionalProperties: true }) })
+  out.set(CANCEL_REQUESTED, {
+    kind: 'event',
+    topic: 'orderEvents',
+    sender: 'api (POST /orders/{order_id}/cancel), sagactl saga cancel',
+    receivers: EVENT_READERS,
+    summary: `Someone outside asks to stop the saga: the orchestrator stops retrying, undoes the step in flight and every done step, newest first, then publishes ${saga.cancelled} with the reason "cancelled by request: <reason>". Ignored (the orchestrator says so on sagactl.control) when the saga already ended or is already compensating.`,
+    payload: Type.Object({ reason: Type.String({ description: 'why; "no reason given" when empty' }), requested_by: Type.String({ description: 'who asked, e.g. "api" or "sagactl saga cancel"' }) }, { additionalProperties: true }),
+  })
   for (const participantTopic of Object.keys(PARTICIPANT) as TopicKey[]) {
     // set_chaos goes to every participant topic: one entry per topic, named after its receiver.
     out.set(`set_chaos.${PARTICIPANT[participantTopic]}`, {

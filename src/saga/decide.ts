@@ -51,14 +51,25 @@ export const RETRY_REQUESTED = 'saga.retry-requested'
 export const RETRY_DUE = 'saga.retry-due'
 export const STEP_TIMED_OUT = 'saga.step-timed-out'
 /**
+ * Someone outside (the api's POST /orders/:id/cancel, `sagactl saga cancel`) asks to stop the
+ * saga: on order.events, keyed by the order, so it is ordered with the saga's replies and the one
+ * first in the log wins a race with the final event. Payload: reason, requested_by.
+ */
+export const CANCEL_REQUESTED = 'saga.cancel-requested'
+/**
  * Events of the orchestrator about the saga as a whole, on order.events, for every saga whatever
  * its steps: a step module neither declares nor may take them.
  */
-export const SAGA_LEVEL_EVENTS = [SAGA_STUCK, RETRY_REQUESTED, RETRY_DUE, STEP_TIMED_OUT] as const
+export const SAGA_LEVEL_EVENTS = [SAGA_STUCK, RETRY_REQUESTED, RETRY_DUE, STEP_TIMED_OUT, CANCEL_REQUESTED] as const
 
 /** The orchestrator's answers to a retry request, on sagactl.control, caused by the request. */
 export const RETRY_ACCEPTED = 'saga.retry-accepted'
 export const RETRY_REFUSED = 'saga.retry-refused'
+/** The orchestrator's answers to a cancel request, on sagactl.control, caused by the request. */
+export const CANCEL_ACCEPTED = 'saga.cancel-accepted'
+export const CANCEL_IGNORED = 'saga.cancel-ignored'
+/** The reason order.cancelled carries for a saga cancelled from outside. */
+export const cancelledByRequest = (reason: string): string => `cancelled by request: ${reason}`
 
 export type SagaStatus = 'running' | 'waiting_retry' | 'compensating' | 'completed' | 'cancelled' | 'stuck'
 
@@ -78,6 +89,15 @@ export interface SagaState {
   attempt: number
   done: DoneStep[]
   compensated: string[]
+  /**
+   * Steps whose outcome is unknown (in flight when the saga was cancelled, or whose last attempt
+   * timed out or failed transiently): undone too, before the done ones. The participant's
+   * contract makes that safe: an undo before its act confirms with no effect, and a late act is
+   * not carried out.
+   */
+  uncertain?: string[]
+  /** The cancel request that stopped the saga, when one did: who asked, why and when. */
+  cancel_requested?: { reason: string; requested_by: string; at: number; request_id: string }
   /** Why the saga is being cancelled; the order.cancelled event carries it. */
   reason?: string
   /** Why the saga is stuck, while it is. */
@@ -138,6 +158,7 @@ export type SagaInput =
   | { kind: 'started' }
   | { kind: 'finished' }
   | { kind: 'retry-requested' }
+  | { kind: 'cancel-requested' }
   | { kind: 'stuck' }
   | { kind: 'succeeded'; step: StepDefinition }
   | { kind: 'failed'; step: StepDefinition }
@@ -151,6 +172,7 @@ export function classify(def: SagaDefinition, message: Message): SagaInput {
   if (type === def.started) return { kind: 'started' }
   if (type === def.completed || type === def.cancelled) return { kind: 'finished' }
   if (type === RETRY_REQUESTED) return { kind: 'retry-requested' }
+  if (type === CANCEL_REQUESTED) return { kind: 'cancel-requested' }
   if (type === SAGA_STUCK) return { kind: 'stuck' }
   const succeeded = def.steps.find((s) => s.succeeded === type)
   if (succeeded) return { kind: 'succeeded', step: succeeded }
@@ -173,6 +195,8 @@ export function decide(def: SagaDefinition, policy: RetryPolicy, current: SagaSt
       return onFinal(def, current, message, ctx)
     case 'retry-requested':
       return onRetryRequested(def, policy, current, message, ctx)
+    case 'cancel-requested':
+      return onCancelRequested(def, policy, current, message, ctx)
     case 'stuck':
       return onStuckEvent(current, message, ctx)
     case 'unknown':
@@ -295,6 +319,56 @@ function onRetryRequested(def: SagaDefinition, policy: RetryPolicy, current: Sag
 }
 
 /**
+ * A cancel request stops the saga where it stands: no further retry; the step in flight (or
+ * waiting for its retry) is undone at once, its outcome being unknown, then every done step
+ * newest first; then the cancelled event with the requester's reason. A saga that already ended,
+ * or is already being compensated, is left as it is. Either way the requester gets an answer on
+ * the control topic, and the log says what was done.
+ */
+function onCancelRequested(def: SagaDefinition, policy: RetryPolicy, current: SagaState | undefined, message: Message, ctx: DecideContext): SagaDecision {
+  const given = message.payload.reason
+  const reason = typeof given === 'string' && given.trim() !== '' ? given.trim() : 'no reason given'
+  const requestedBy = typeof message.payload.requested_by === 'string' && message.payload.requested_by !== '' ? message.payload.requested_by : 'unknown'
+  const answer = (type: string, s: SagaState | undefined, extra: Payload): Outgoing => ({
+    topic: 'control',
+    envelope: event(type, { order_id: message.order_id, saga_id: s?.saga_id ?? message.saga_id, payload: { ...(s ? { status: s.status, step: s.step, attempt: s.attempt } : {}), ...extra }, causation_id: message.message_id }, ctx.now, ctx.newId()),
+  })
+  const ignored = (why: string): SagaDecision => ({
+    messages: [answer(CANCEL_IGNORED, current, { reason: why })],
+    notices: [{ level: 'info', msg: `cancel request ignored: ${why}`, fields: { order_id: message.order_id, requested_by: requestedBy, request_id: message.message_id } }],
+  })
+  if (!current) return ignored('no saga for this order at the orchestrator')
+  if (current.cancel_requested) return ignored(`already cancelled by request (${current.cancel_requested.request_id}); the saga is ${current.status}`)
+  switch (current.status) {
+    case 'completed':
+    case 'cancelled':
+      return ignored(`the saga already ended: ${current.status}; nothing changed`)
+    case 'compensating':
+    case 'stuck':
+      return ignored(`the saga is already ${current.status} (${current.reason ?? 'no reason'}); it ends cancelled`)
+    case 'running':
+    case 'waiting_retry':
+      break
+    default:
+      return unreachable(current.status)
+  }
+  const s: SagaState = structuredClone(current)
+  s.updated_at = ctx.now
+  s.cancel_requested = { reason, requested_by: requestedBy, at: ctx.now, request_id: message.message_id }
+  s.reason = cancelledByRequest(reason)
+  if (!s.done.some((d) => d.step === s.step)) markUncertain(s, s.step)
+  s.status = 'compensating'
+  const d = compensateNext(def, policy, s, ctx, [notice('warn', `cancel requested by ${requestedBy}: ${reason}; compensating`, s)])
+  return { ...d, messages: [...d.messages, answer(CANCEL_ACCEPTED, d.state, { reason: s.reason })] }
+}
+
+function markUncertain(s: SagaState, step: string): void {
+  const uncertain = s.uncertain ?? []
+  if (!uncertain.includes(step)) uncertain.push(step)
+  s.uncertain = uncertain
+}
+
+/**
  * The orchestrator reads its own saga.stuck back, and then already agrees. A state rebuilt by
  * replay never saw the timeouts that led there, so the log is ahead of it: take the event's word.
  */
@@ -357,6 +431,8 @@ function onSucceeded(def: SagaDefinition, policy: RetryPolicy, s: SagaState, ste
       notices: [notice('info', 'saga completed', s)],
     }
   }
+  // Undone already as uncertain (or queued to be): the reply only says what that undo undoes.
+  if (s.uncertain?.includes(step.name)) return { state: s, messages: [], notices: [notice('info', `late ${step.succeeded}: ${step.name} is undone with the rest`, s)] }
   // The effect happened after the saga gave up on it (a late reply): undo it, or it would leak.
   if (!step.compensation) return { state: s, messages: [], notices: [] }
   // Counted as compensated now, so the compensation stack does not send it a second time.
@@ -394,11 +470,15 @@ function onFailure(
   return compensateNext(def, policy, s, ctx, [notice('warn', `${step.name} failed for good: ${s.reason}; compensating`, s)])
 }
 
-/** Compensations run newest first; each waits for its confirmation before the next. */
+/**
+ * Compensations run newest first, the uncertain steps (always newer than the done ones) before the
+ * done ones; each waits for its confirmation before the next.
+ */
 function compensateNext(def: SagaDefinition, policy: RetryPolicy, s: SagaState, ctx: DecideContext, notices: Notice[]): SagaDecision {
-  const pending = [...s.done].reverse().find((d) => !s.compensated.includes(d.step) && stepNamed(def, d.step)?.compensation)
+  const newestFirst = [...(s.uncertain ?? [])].reverse().concat([...s.done].reverse().map((d) => d.step))
+  const pending = newestFirst.find((name) => !s.compensated.includes(name) && stepNamed(def, name)?.compensation)
   if (pending) {
-    const step = stepNamed(def, pending.step)!
+    const step = stepNamed(def, pending)!
     s.step = step.name
     s.attempt = 1
     delete s.budget_from

@@ -118,6 +118,8 @@ export interface SagaStep extends StepDefinition {
 
 export interface Saga extends SagaDefinition {
   steps: SagaStep[]
+  /** order.events, which every role reads: its partition count bounds the instances of a role that share work. Default 8. */
+  events?: { partitions: number }
 }
 
 export function commandTopicKey(role: ParticipantRole): TopicKey {
@@ -157,7 +159,7 @@ export function defineStep(input: StepModuleInput): SagaStep {
   }
 }
 
-export { RETRY_DUE, RETRY_REQUESTED, SAGA_LEVEL_EVENTS, SAGA_STUCK, STEP_TIMED_OUT } from './decide.js'
+export { CANCEL_REQUESTED, RETRY_DUE, RETRY_REQUESTED, SAGA_LEVEL_EVENTS, SAGA_STUCK, STEP_TIMED_OUT } from './decide.js'
 import { SAGA_LEVEL_EVENTS } from './decide.js'
 
 /** Names the saga itself uses, that no step may take. */
@@ -173,6 +175,7 @@ export function defineSaga(saga: Saga): Saga {
   const unbuilt = saga.steps.findIndex((s) => !s || typeof s !== 'object' || typeof s.name !== 'string' || !s.topic || !s.command || !s.compensation || !s.verify)
   if (unbuilt !== -1) throw new Error(`invalid saga definition: step ${unbuilt + 1} was not made by defineStep (it lacks name, topic, command or compensation)`)
   if (saga.steps.length === 0) problems.push('a saga needs at least one step')
+  if (saga.events !== undefined && (!Number.isInteger(saga.events?.partitions) || saga.events.partitions < 1)) problems.push('events.partitions (of order.events) must be a whole number ≥ 1')
   const taken = (what: string, values: string[], reserved: string[] = []) => {
     const seen = new Set(reserved)
     for (const v of values) {

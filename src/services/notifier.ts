@@ -1,6 +1,6 @@
 import type { Message } from '../envelope.js'
 import type { Decision, Notice, RoleHandler } from '../runtime/role.js'
-import { RETRY_DUE, RETRY_REQUESTED, SAGA_STUCK, STEP_TIMED_OUT, type Saga } from '../saga/define.js'
+import { CANCEL_REQUESTED, RETRY_DUE, RETRY_REQUESTED, SAGA_STUCK, STEP_TIMED_OUT, type Saga } from '../saga/define.js'
 import { eventTypes } from '../saga/derive.js'
 import { orderSaga } from '../order-saga/saga.js'
 
@@ -31,6 +31,8 @@ export function describe(message: Message, saga: Saga = orderSaga): Notice {
       return line('error', 'order', `⚠ STUCK: ${String(p.reason)}; resume with \`sagactl saga retry ${message.order_id}\``)
     case RETRY_REQUESTED:
       return line('warn', 'order', `retry requested for ${String(p.step)}`)
+    case CANCEL_REQUESTED:
+      return line('warn', 'order', `✋ cancel requested by ${String(p.requested_by ?? 'unknown')}: ${String(p.reason ?? 'no reason given')}`)
     case RETRY_DUE:
       return line('info', 'order', `⏱ retry of ${String(p.step)} due${attempt}`)
     case STEP_TIMED_OUT:

@@ -143,6 +143,24 @@ describe('verify, by example', () => {
     expect(kinds(retried)).toEqual([['order-1', 'unfinished']])
   })
 
+  it('given a saga cancelled by request (the step in flight undone with nothing to undo, its late act declined), when verified, then cancelled with no net effect and no breach', () => {
+    const log = [
+      created(1),
+      msg('inventory.reserved', 1, 'r-1', { reservation_id: 'res-1', attempt: 1 }),
+      msg('charge_payment', 1, 'cp-1', { amount: 100, attempt: 1 }),
+      msg('saga.cancel-requested', 1, 'x-1', { reason: 'customer asked', requested_by: 'api' }),
+      msg('refund_payment', 1, 'rp-1', { attempt: 1 }),
+      msg('payment.refunded', 1, 'pr-1', { payment_id: null, note: 'nothing to undo', attempt: 1 }),
+      msg('payment.failed', 1, 'pf-1', { reason: 'charge_payment came after its undo: not carried out', retryable: false, attempt: 1 }),
+      msg('cancel_reservation', 1, 'cr-1', { reservation_id: 'res-1', attempt: 1 }),
+      msg('inventory.reservation-cancelled', 1, 'rc-1', { reservation_id: 'res-1', attempt: 1 }),
+      msg('order.cancelled', 1, 'oc-1', { reason: 'cancelled by request: customer asked', compensated: ['charge_payment', 'reserve_inventory'] }),
+    ]
+    expect(verifyMessages(log)).toMatchObject({ ok: true, cancelled: 1, breaches: [] })
+    // A cancel after the end changed nothing, and verify agrees.
+    expect(verifyMessages([...completedOrder(2), msg('saga.cancel-requested', 2, 'x-2', { reason: 'too late', requested_by: 'api' })])).toMatchObject({ ok: true, completed: 1, breaches: [] })
+  })
+
   it('given a completed order, when rendered, then the report says OK with its counts', () => {
     expect(renderVerifyReport(verifyMessages(completedOrder(1)))).toMatch(/^OK: 1 orders — 1 completed, 0 cancelled, 0 unfinished/)
   })

@@ -63,9 +63,19 @@ describe('the saga engine on a synthetic two-step saga', () => {
     expect(done.after?.status).toBe('cancelled')
   })
 
+  it('given the second step in flight, when a cancel is requested, then its undo and then the first step’s, newest first, and the saga is cancelled by request', () => {
+    const cancel = msg('saga.cancel-requested', { reason: 'stop', requested_by: 'test' })
+    expect(given(created(), held()).when(cancel).sent).toEqual(['return_money', 'saga.cancel-accepted'])
+    const undone = msg('money.returned', { payment_id: null, attempt: 1 })
+    expect(given(created(), held(), cancel).when(undone).sent).toEqual(['release_goods'])
+    const done = given(created(), held(), cancel, undone).when(msg('goods.released', { hold_id: 'h-1', attempt: 1 }))
+    expect(done.sent).toEqual(['order.cancelled'])
+    expect(done.after).toMatchObject({ status: 'cancelled', reason: 'cancelled by request: stop', compensated: ['take_money', 'hold_goods'] })
+  })
+
   it('classify sorts every message into one closed set of kinds', () => {
-    expect(['order.created', 'order.completed', 'goods.held', 'money.refused', 'goods.released', 'saga.retry-due', 'saga.step-timed-out', 'saga.stuck', 'saga.retry-requested', 'parcel.lost'].map((t) => classify(twoSteps, msg(t, { step: 'take_money' })).kind)).toEqual([
-      'started', 'finished', 'succeeded', 'failed', 'compensated', 'retry-due', 'timed-out', 'stuck', 'retry-requested', 'unknown',
+    expect(['order.created', 'order.completed', 'goods.held', 'money.refused', 'goods.released', 'saga.retry-due', 'saga.step-timed-out', 'saga.stuck', 'saga.retry-requested', 'saga.cancel-requested', 'parcel.lost'].map((t) => classify(twoSteps, msg(t, { step: 'take_money' })).kind)).toEqual([
+      'started', 'finished', 'succeeded', 'failed', 'compensated', 'retry-due', 'timed-out', 'stuck', 'retry-requested', 'cancel-requested', 'unknown',
     ])
   })
 })

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 
-import { RETRY_ACCEPTED, RETRY_DUE, RETRY_REFUSED, RETRY_REQUESTED, SAGA_STUCK, STEP_TIMED_OUT, retryDelay } from '../../../src/saga/decide.js'
+import { CANCEL_ACCEPTED, CANCEL_IGNORED, CANCEL_REQUESTED, RETRY_ACCEPTED, RETRY_DUE, RETRY_REFUSED, RETRY_REQUESTED, SAGA_STUCK, STEP_TIMED_OUT, cancelledByRequest, retryDelay } from '../../../src/saga/decide.js'
 import { created, ctx, given, msg, policy } from './given.js'
 
 const reserved = (attempt = 1) => msg('inventory.reserved', { reservation_id: 'r-1', attempt })
@@ -277,5 +277,114 @@ describe('order saga: a compensation that is never confirmed (stuck), and `saga 
     expect(rebuilt.state()).toMatchObject({ status: 'stuck', attempt: 3, stuck_reason: expect.stringMatching(/after 3 attempts/) })
     const live = given(...stuck).when(retryRequested())
     expect(rebuilt.when(retryRequested()).sent).toEqual(live.sent)
+  })
+})
+
+describe('order saga: a cancel request from outside (saga.cancel-requested)', () => {
+  const cancelRequested = (reason: unknown = 'customer changed their mind', requested_by = 'api') => msg(CANCEL_REQUESTED, { reason, requested_by })
+  const released = (attempt = 1) => msg('inventory.reservation-cancelled', { reservation_id: 'r-1', attempt })
+  const noCharge = (attempt = 1) => msg('payment.refunded', { payment_id: null, note: 'nothing to undo', attempt })
+  const reason = cancelledByRequest('customer changed their mind')
+
+  it('given a retry waiting, when a cancel is requested, then no retry: the step waiting (outcome unknown) is undone at once, its timer replaced, and the request accepted', () => {
+    const request = cancelRequested()
+    const d = given(created(), reserved(), paymentFailed(1)).when(request)
+    expect(d.sent).toEqual([
+      { topic: 'paymentCommands', type: 'refund_payment', payload: { attempt: 1 } },
+      { topic: 'control', type: CANCEL_ACCEPTED, payload: { status: 'compensating', step: 'charge_payment', attempt: 1, reason } },
+    ])
+    expect(d.messages[1]!.envelope.causation_id).toBe(request.message_id)
+    expect(d.after).toMatchObject({ status: 'compensating', step: 'charge_payment', uncertain: ['charge_payment'], reason, cancel_requested: { reason: 'customer changed their mind', requested_by: 'api', request_id: request.message_id } })
+    expect(d.timer).toMatchObject({ message: { event_type: STEP_TIMED_OUT, payload: { step: 'charge_payment', attempt: 1 } } })
+  })
+
+  it('given a cancel during a retry wait, when the undos are confirmed newest first, then order.cancelled "cancelled by request: …" naming both', () => {
+    const history = [created(), reserved(), paymentFailed(1), cancelRequested()]
+    expect(given(...history).when(retryDue('charge_payment', 2)).sent).toEqual([])
+    const next = given(...history).when(noCharge())
+    expect(next.sent).toEqual([{ topic: 'inventoryCommands', type: 'cancel_reservation', payload: expect.objectContaining({ reservation_id: 'r-1', attempt: 1 }) }])
+    const done = given(...history, noCharge()).when(released())
+    expect(done.sent).toEqual([{ topic: 'orderEvents', type: 'order.cancelled', payload: { reason, compensated: ['charge_payment', 'reserve_inventory'] } }])
+    expect(done.after?.status).toBe('cancelled')
+    expect(done.timer).toBeNull()
+  })
+
+  it('given a step in flight, when a cancel is requested, then its undo goes out at once; a late success of that step sends nothing more, and the saga ends cancelled', () => {
+    const history = [created(), reserved()]
+    const d = given(...history).when(cancelRequested())
+    expect(d.sent.map((x) => x.type)).toEqual(['refund_payment', CANCEL_ACCEPTED])
+    // The act got there before its undo: the participant undoes the effect it made, once.
+    const late = given(...history, cancelRequested()).when(charged(1))
+    expect(late.sent).toEqual([])
+    expect(late.after).toMatchObject({ status: 'compensating', step: 'charge_payment' })
+    const refunded = msg('payment.refunded', { payment_id: 'p-1', attempt: 1 })
+    expect(given(...history, cancelRequested(), charged(1)).when(refunded).sent.map((x) => x.type)).toEqual(['cancel_reservation'])
+    expect(given(...history, cancelRequested(), charged(1), refunded).when(released()).sent).toEqual([{ topic: 'orderEvents', type: 'order.cancelled', payload: { reason, compensated: ['charge_payment', 'reserve_inventory'] } }])
+  })
+
+  it('given a step in flight and cancelled, when its late failure (declined after its undo) arrives, then nothing', () => {
+    const d = given(created(), reserved(), cancelRequested()).when(msg('payment.failed', { reason: 'charge_payment came after its undo: not carried out', retryable: false, attempt: 1 }))
+    expect(d.sent).toEqual([])
+    expect(d.state).toBeUndefined()
+  })
+
+  it('given the first step in flight, when a cancel is requested, then only that step is undone, then order.cancelled', () => {
+    const d = given(created()).when(cancelRequested('fraud check said stop', 'sagactl saga cancel'))
+    expect(d.sent.map((x) => x.type)).toEqual(['cancel_reservation', CANCEL_ACCEPTED])
+    const done = given(created(), cancelRequested('fraud check said stop')).when(msg('inventory.reservation-cancelled', { reservation_id: null, note: 'nothing to undo', attempt: 1 }))
+    expect(done.sent).toEqual([{ topic: 'orderEvents', type: 'order.cancelled', payload: { reason: cancelledByRequest('fraud check said stop'), compensated: ['reserve_inventory'] } }])
+  })
+
+  it('given a cancel with no reason, then the reason says none was given, and the requester is "unknown" when not named', () => {
+    const d = given(created()).when(msg(CANCEL_REQUESTED, {}))
+    expect(d.after).toMatchObject({ reason: cancelledByRequest('no reason given'), cancel_requested: { reason: 'no reason given', requested_by: 'unknown' } })
+  })
+
+  it.each([
+    ['completed', [created(), reserved(), charged()]],
+    ['cancelled', [created(), reserved(), paymentFailed(1, false), released()]],
+  ])('given a %s saga, when a cancel is requested, then nothing changes and the request is ignored with the reason', (status, history) => {
+    const d = given(...history).when(cancelRequested())
+    expect(d.state).toBeUndefined()
+    expect(d.timer).toBeUndefined()
+    expect(d.sent).toEqual([{ topic: 'control', type: CANCEL_IGNORED, payload: expect.objectContaining({ status, reason: `the saga already ended: ${status}; nothing changed` }) }])
+    expect(d.notices).toEqual([expect.objectContaining({ msg: expect.stringMatching(/^cancel request ignored/) })])
+  })
+
+  it('given a saga already compensating after a failure, when a cancel is requested, then it is ignored: the saga ends cancelled with its own reason', () => {
+    const d = given(created(), reserved(), paymentFailed(1, false)).when(cancelRequested())
+    expect(d.state).toBeUndefined()
+    expect(d.sent).toEqual([{ topic: 'control', type: CANCEL_IGNORED, payload: expect.objectContaining({ status: 'compensating', reason: 'the saga is already compensating (card declined); it ends cancelled' }) }])
+  })
+
+  it('given a cancel already taken, when the same cancel comes again (a second request, or after the end), then one cancellation', () => {
+    const once = [created(), reserved(), paymentFailed(1), cancelRequested()]
+    const again = given(...once).when(cancelRequested())
+    expect(again.state).toBeUndefined()
+    expect(again.sent.map((x) => x.type)).toEqual([CANCEL_IGNORED])
+    const ended = [...once, noCharge(), released()]
+    expect(given(...ended).state()?.status).toBe('cancelled')
+    expect(given(...ended).when(cancelRequested()).sent.map((x) => x.type)).toEqual([CANCEL_IGNORED])
+  })
+
+  it('given no saga, when a cancel is requested, then it is ignored, not dead-lettered', () => {
+    const d = given().when(cancelRequested())
+    expect(d.reject).toBeUndefined()
+    expect(d.sent).toEqual([{ topic: 'control', type: CANCEL_IGNORED, payload: { reason: 'no saga for this order at the orchestrator' } }])
+  })
+
+  it('given a cancel racing the final reply, then the one first in the log wins', () => {
+    // The last reply first: completed, and the cancel changes nothing.
+    expect(given(created(), reserved(), charged()).when(cancelRequested()).sent.map((x) => x.type)).toEqual([CANCEL_IGNORED])
+    // The cancel first: the success that follows is undone with the rest, and the saga ends cancelled.
+    const d = given(created(), reserved(), cancelRequested()).when(charged())
+    expect(d.sent).toEqual([])
+    expect(d.after?.status).toBe('compensating')
+  })
+
+  it('given a saga rebuilt from the log (no timers replayed), then the cancel and its confirmations settle it the same way', () => {
+    const log = [created(), reserved(), paymentFailed(1), cancelRequested(), noCharge(), released()]
+    expect(given(...log).state()).toMatchObject({ status: 'cancelled', reason, compensated: ['charge_payment', 'reserve_inventory'] })
+    expect(given(...log).when(msg('order.cancelled', { reason })).sent).toEqual([])
   })
 })
