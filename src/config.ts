@@ -130,6 +130,29 @@ function synchronous(env: Env): SqliteSynchronous | undefined {
   return value
 }
 
+/** Partition counts by topic name (without SAGA_TOPIC_PREFIX); a topic not named keeps the saga's count. */
+export type PartitionCounts = Record<string, number>
+
+/**
+ * SAGA_PARTITIONS, e.g. `order.events=16,inventory.commands=8`: the partition counts of topics a new
+ * deployment creates. Which names the saga has is checked where the saga is known (withPartitions).
+ */
+export function partitionCounts(env: Env): PartitionCounts {
+  const raw = env.SAGA_PARTITIONS
+  if (raw === undefined || raw.trim() === '') return {}
+  const counts = new Map<string, number>()
+  for (const pair of raw.split(',')) {
+    const match = /^\s*([A-Za-z0-9._-]+)\s*=\s*(\d+)\s*$/.exec(pair)
+    const count = match ? Number(match[2]) : NaN
+    if (!match || !Number.isSafeInteger(count) || count < 1) {
+      throw new ConfigError(`SAGA_PARTITIONS must be topic=count pairs, comma-separated, each count a whole number ≥ 1, such as "order.events=16,inventory.commands=8", got "${raw}"`)
+    }
+    if (counts.has(match[1]!)) throw new ConfigError(`SAGA_PARTITIONS names topic ${match[1]} twice, got "${raw}"`)
+    counts.set(match[1]!, count)
+  }
+  return Object.fromEntries(counts)
+}
+
 function pemFile(env: Env, name: string, kind: string): string | undefined {
   const file = env[name]
   if (file === undefined || file === '') return undefined

@@ -4,7 +4,7 @@ import path from 'node:path'
 
 import { afterAll, describe, expect, it } from 'vitest'
 
-import { loadConfig, syncFor } from '../src/config.js'
+import { ConfigError, loadConfig, partitionCounts, syncFor } from '../src/config.js'
 
 describe('configuration from the environment', () => {
   it('has the contract defaults', () => {
@@ -173,5 +173,40 @@ describe('config: the HTTP bridge', () => {
     [{ SAGA_HTTP_DECLINED_STATUSES: '409,500' }, 'SAGA_HTTP_DECLINED_STATUSES must be 4xx statuses, comma-separated, got "409,500"'],
   ])('refuses a bad bridge setting with a message naming the variable: %j', (env, message) => {
     expect(() => loadConfig(env)).toThrow(message)
+  })
+})
+
+describe('config: SAGA_PARTITIONS, the partition counts of a new deployment', () => {
+  it('given nothing (or blank), then no counts: every topic keeps the saga\'s', () => {
+    expect(partitionCounts({})).toEqual({})
+    expect(partitionCounts({ SAGA_PARTITIONS: ' ' })).toEqual({})
+  })
+
+  it('given topic=count pairs, then each topic has its count, spaces around the parts allowed', () => {
+    expect(partitionCounts({ SAGA_PARTITIONS: 'order.events=64, inventory.commands = 32,payment.commands=32' })).toEqual({ 'order.events': 64, 'inventory.commands': 32, 'payment.commands': 32 })
+  })
+
+  it.each(['order.events', 'order.events=', 'order.events=0', 'order.events=-4', 'order.events=2.5', 'order.events=16,', '=16', 'order events=16', 'order.events=16;inventory.commands=8', 'order.events=99999999999999999999'])(
+    'refuses "%s" with one sentence naming the variable and the expected form',
+    (raw) => {
+      const refused = (() => {
+        try {
+          partitionCounts({ SAGA_PARTITIONS: raw })
+        } catch (error) {
+          return error
+        }
+        return undefined
+      })()
+      expect(refused).toBeInstanceOf(ConfigError)
+      expect((refused as Error).message).toBe(`SAGA_PARTITIONS must be topic=count pairs, comma-separated, each count a whole number ≥ 1, such as "order.events=16,inventory.commands=8", got "${raw}"`)
+    },
+  )
+
+  it('refuses a topic named twice: which count was meant cannot be guessed', () => {
+    expect(() => partitionCounts({ SAGA_PARTITIONS: 'order.events=16,order.events=32' })).toThrow('SAGA_PARTITIONS names topic order.events twice, got "order.events=16,order.events=32"')
+  })
+
+  it('takes a name that is also an Object property (constructor) as a topic name, not as a duplicate', () => {
+    expect(partitionCounts({ SAGA_PARTITIONS: 'constructor=2' })).toEqual({ constructor: 2 })
   })
 })

@@ -2,11 +2,11 @@ import path from 'node:path'
 
 import { Errors, Flags } from '@oclif/core'
 
-import { ConfigError, loadConfig, type Config } from '../config.js'
+import { ConfigError, loadConfig, partitionCounts, type Config } from '../config.js'
 import { unknownTopic } from '../kafka/explain.js'
 import { loadSaga } from '../load-saga.js'
 import type { Saga } from '../saga/define.js'
-import { topicNames } from '../topics.js'
+import { topicNames, withPartitions } from '../topics.js'
 
 export const connectionFlags = {
   brokers: Flags.string({ description: 'Kafka bootstrap servers, host:port[,…] (overrides KAFKA_BROKERS)' }),
@@ -31,14 +31,15 @@ export function configFrom(flags: { brokers?: string; 'data-dir'?: string; port?
 }
 
 /**
- * The saga this command runs: `--saga`, else SAGA_DEFINITION_MODULE, else the order saga. Loaded
- * once, here at the edge, and passed down. A module that fails ends the command with one sentence.
+ * The saga this command runs: `--saga`, else SAGA_DEFINITION_MODULE, else the order saga, with
+ * SAGA_PARTITIONS over its partition counts. Loaded once, here at the edge, and passed down. A
+ * module that fails, or a bad SAGA_PARTITIONS, ends the command with one sentence.
  */
 export async function sagaFrom(flags: { saga?: string | undefined }): Promise<Saga> {
   // The roles a command starts (dev, soak, bench) inherit it.
   if (flags.saga) process.env.SAGA_DEFINITION_MODULE = path.resolve(flags.saga)
   try {
-    return await loadSaga(process.env.SAGA_DEFINITION_MODULE)
+    return withPartitions(await loadSaga(process.env.SAGA_DEFINITION_MODULE), partitionCounts(process.env))
   } catch (error) {
     throw new Errors.CLIError((error as Error).message, { exit: 2 })
   }

@@ -628,7 +628,7 @@ export class PlatformaticBus implements MessageBus {
       if (wrong.length > 0) {
         throw new TopicMismatchError(
           wrong.map((w) => `topic "${w.name}" has ${w.actual ?? 'no'} partitions, sagactl needs ${w.partitions}`).join('; ') +
-            '. Delete or recreate it (or use another SAGA_TOPIC_PREFIX); sagactl will not repartition an existing topic.',
+            '. Give every role the SAGA_PARTITIONS (and saga) the topics were created with, or delete and recreate them (or use another SAGA_TOPIC_PREFIX); sagactl will not repartition an existing topic.',
         )
       }
     } finally {

@@ -2,9 +2,10 @@ import { Errors } from '@oclif/core'
 import { UserError } from '@platformatic/kafka'
 import { describe, expect, it } from 'vitest'
 
-import { explainMissingTopic, missingTopicMessage, sagaModule, unknownRoleMessage } from '../../src/cli/flags.js'
+import { explainMissingTopic, missingTopicMessage, sagaFrom, sagaModule, unknownRoleMessage } from '../../src/cli/flags.js'
 import { orderSaga } from '../../src/order-saga/saga.js'
 import { roleNames } from '../../src/saga/derive.js'
+import { topicTable } from '../../src/topics.js'
 
 const at = { brokers: ['127.0.0.1:9092'], topicPrefix: '', stepTopics: ['inventory.commands', 'payment.commands'] }
 
@@ -68,5 +69,38 @@ describe('a forgotten --saga: the sentence says the default saga was read, and h
     const message = unknownRoleMessage('cards', ['api', 'orchestrator', 'shipping', 'notifier'], '/srv/s.js')
 
     expect(message).toBe('Expected the role to be one of: api, orchestrator, shipping, notifier, participant (got "cards"): the roles of the saga in /srv/s.js.')
+  })
+})
+
+describe('the saga a command runs carries SAGA_PARTITIONS', () => {
+  const withEnv = async <T>(env: Record<string, string>, run: () => Promise<T>): Promise<T> => {
+    const saved = { ...process.env }
+    delete process.env.SAGA_DEFINITION_MODULE
+    Object.assign(process.env, env)
+    try {
+      return await run()
+    } finally {
+      for (const key of Object.keys(process.env)) if (!(key in saved)) delete process.env[key]
+      Object.assign(process.env, saved)
+    }
+  }
+
+  it('given SAGA_PARTITIONS, when the saga is loaded, then its topics have those counts', async () => {
+    const saga = await withEnv({ SAGA_PARTITIONS: 'order.events=16,payment.commands=8' }, () => sagaFrom({}))
+
+    expect(topicTable(saga).orderEvents.partitions).toBe(16)
+    expect(topicTable(saga).paymentCommands.partitions).toBe(8)
+    expect(topicTable(saga).inventoryCommands.partitions).toBe(4)
+  })
+
+  it.each([
+    ['order.events=lots', /^SAGA_PARTITIONS must be topic=count pairs/],
+    ['orders=16', /^SAGA_PARTITIONS names orders, not a topic whose partitions can be set/],
+  ])('given SAGA_PARTITIONS=%s, when the saga is loaded, then the command ends with exit 2 and the sentence', async (raw, sentence) => {
+    const refused = await withEnv({ SAGA_PARTITIONS: raw }, () => sagaFrom({}).then(() => undefined, (error: unknown) => error))
+
+    expect(refused).toBeInstanceOf(Errors.CLIError)
+    expect((refused as Errors.CLIError).oclif.exit).toBe(2)
+    expect((refused as Error).message).toMatch(sentence)
   })
 })
