@@ -64,14 +64,16 @@ export function breachKinds(saga: Saga): string[] {
 /**
  * The saga's shape, hashed: its steps, roles, topics and message types, what routes a message and
  * names state. Every role stamps it on what it writes and refuses a message of another shape.
- * Code and retry policies are left out: changing them is safe while sagas are in flight.
+ * Code and retry policies are left out: changing them is safe while sagas are in flight. So are
+ * partition counts: they are a deployment's setting (SAGA_PARTITIONS), checked against the topics
+ * at start, and a command run without the setting must not stamp another shape.
  */
 export function definitionHash(saga: Saga): string {
   const shape = {
     started: saga.started,
     completed: saga.completed,
     cancelled: saga.cancelled,
-    steps: saga.steps.map((s) => ({ name: s.name, role: s.role, topic: s.topic, command: s.command, succeeded: s.succeeded, failed: s.failed, compensation: s.compensation, effectId: s.effectId })),
+    steps: saga.steps.map((s) => ({ name: s.name, role: s.role, topic: s.topic.name, command: s.command, succeeded: s.succeeded, failed: s.failed, compensation: s.compensation, effectId: s.effectId })),
   }
   return createHash('sha256').update(JSON.stringify(shape)).digest('hex').slice(0, 12)
 }

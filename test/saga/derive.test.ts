@@ -9,6 +9,7 @@ import { BREACH_KINDS } from '../../src/ops/verify.js'
 import { topicNames, topicSpecs } from '../../src/topics.js'
 import { shipping } from './steps/shipping.js'
 import { threeStepSaga } from './three-step-saga.js'
+import { withPartitions } from '../../src/topics.js'
 
 // The order saga's derivations are compared with the values that were written out by hand before
 // steps became modules: equal means nothing external changed. The saga-level events (saga.stuck,
@@ -126,5 +127,12 @@ describe('definitionHash: the saga’s shape, not its code or policies', () => {
     const renamed: SagaStep = { ...payment, effectId: 'charge_id' }
     expect(definitionHash(defineSaga({ ...orderSaga, steps: [inventory, renamed] }))).not.toBe(base)
     expect(definitionHash(defineSaga({ ...orderSaga, steps: [inventory] }))).not.toBe(base)
+  })
+
+  it('given other partition counts (SAGA_PARTITIONS, or the module\'s own), then the same hash: a command run without the setting stamps the shape the roles run', () => {
+    const base = definitionHash(orderSaga)
+    expect(definitionHash(withPartitions(orderSaga, { 'order.events': 64, 'inventory.commands': 32 }))).toBe(base)
+    expect(definitionHash(defineSaga({ ...orderSaga, steps: [{ ...inventory, topic: { ...inventory.topic, partitions: 16 } }, payment] }))).toBe(base)
+    expect(definitionHash(defineSaga({ ...orderSaga, steps: [{ ...inventory, topic: { ...inventory.topic, name: 'stock.commands' } }, payment] }))).not.toBe(base)
   })
 })
