@@ -15,6 +15,7 @@ import type { Decision, DecideContext, StateStore } from '../../runtime/role.js'
 import { IDEMPOTENCY_SCOPE, requestHash, slotOf, type IdempotencyRecord, type OrderIds } from './idempotency.js'
 import { answerMethodNotAllowed } from './method-not-allowed.js'
 import { ORDER_SCOPE, type OrderView } from './orders.js'
+import { CancelAccepted, CancelBody, CancelConflict, requestCancel, type CancelAnswer } from './cancel.js'
 
 // A client that retries a POST with the same key gets the same order, not a second one.
 const IdempotencyHeaders = Type.Object({ 'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'a string of 1 to 200 characters' })) })
@@ -57,6 +58,21 @@ const readOrderSchema = {
   tags: ['orders'],
   params: Type.Object({ order_id: Type.String() }),
   response: { 200: OrderViewBody, 404: errorBody('no order with this id') },
+}
+const cancelOrderSchema = {
+  summary: 'Cancel an order',
+  description:
+    'Publishes one saga.cancel-requested on order.events, keyed by the order. The orchestrator takes it in log order with the saga\'s replies: it stops retrying, undoes the step in flight and every done step, newest first, and publishes order.cancelled with the reason "cancelled by request: <reason>". If the saga\'s final event is first in the log, the cancel changes nothing. With an Idempotency-Key, a repeated request publishes the same message, taken once.',
+  tags: ['orders'],
+  params: Type.Object({ order_id: Type.String() }),
+  headers: IdempotencyHeaders,
+  body: CancelBody,
+  response: {
+    202: CancelAccepted,
+    400: errorBody('the body is not an object with an optional reason string, or the Idempotency-Key is empty or too long; the message names the field'),
+    404: errorBody('no order with this id'),
+    409: CancelConflict,
+  },
 }
 const healthSchema = { summary: 'Up, and the broker answers', tags: ['health'], response: { 200: Health, 503: Health } }
 
@@ -201,6 +217,20 @@ function routes(app: TypedApp, deps: ApiDeps, settings: ApiSettings): void {
     const view = deps.readOrder(request.params.order_id)
     if (!view) return reply.status(404).send({ statusCode: 404, error: 'Not Found', message: `no order ${request.params.order_id}` })
     return view
+  })
+
+  // An empty POST is a cancel with no reason: the body schema then sees an empty object.
+  app.post('/orders/:order_id/cancel', { schema: cancelOrderSchema, preValidation: async (request) => void (request.body ??= {}) }, async (request, reply) => {
+    const id = request.params.order_id
+    let answer: CancelAnswer | undefined
+    deps.submit((_store, ctx) => {
+      answer = requestCancel(deps.readOrder(id), request.body?.reason, ctx, request.headers['idempotency-key'])
+      return { messages: answer.outcome === 'requested' ? answer.messages : [] }
+    })
+    const a = answer!
+    if (a.outcome === 'unknown') return reply.status(404).send({ statusCode: 404, error: 'Not Found', message: `no order ${id}` })
+    if (a.outcome === 'ended') return reply.status(409).send({ statusCode: 409, error: 'Conflict', message: `order ${id} has already ended: ${a.status}; nothing changed`, status: a.status })
+    return reply.status(202).send({ order_id: a.view.order_id, saga_id: a.view.saga_id, status: 'cancel_requested' as const, request_id: a.requestId })
   })
 
   const metrics = deps.metrics

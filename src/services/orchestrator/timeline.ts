@@ -28,6 +28,8 @@ export interface SagaReport {
   reason: string | null
   /** Why the saga is stuck, while it is: which compensation ran out of attempts. */
   stuck_reason: string | null
+  /** The cancel request that stopped the saga, if one did: who asked, why and when (the request's message_id). */
+  cancel_requested: { reason: string; requested_by: string; at: string; request_id: string } | null
   step: string
   attempt: number
   started_at: string
@@ -100,6 +102,7 @@ export async function loadSagaReport(bus: MessageBus, topics: TopicNames, change
     outcome: finished ? (saga.status as 'completed' | 'cancelled') : null,
     reason: saga.reason ?? null,
     stuck_reason: saga.stuck_reason ?? null,
+    cancel_requested: saga.cancel_requested ? { ...saga.cancel_requested, at: new Date(saga.cancel_requested.at).toISOString() } : null,
     step: saga.step,
     attempt: saga.attempt,
     started_at: new Date(saga.started_at).toISOString(),
@@ -166,12 +169,15 @@ export function renderSagaReport(r: SagaReport, saga: Saga): string {
     `status ${r.status.toUpperCase()}${r.stuck_reason ? ` — ${r.stuck_reason}` : r.reason ? ` — ${r.reason}` : ''}${r.outcome ? '' : ` (at ${r.step}, attempt ${r.attempt})`}`,
   ]
   if (r.stuck_reason) lines.push(`       cancelling because: ${r.reason ?? 'unknown'}`, `       resume with: sagactl saga retry ${r.order_id}`)
+  const c = r.cancel_requested
+  if (c) lines.push(`       cancel requested by ${c.requested_by} at ${c.at}: ${c.reason} (request ${c.request_id})`)
   lines.push('')
   const arrows = { in: '←', out: '→', timer: '⏱' } as const
   for (const e of r.timeline) {
     const detail = [
       e.payload.reason ? `reason: ${String(e.payload.reason)}` : '',
       e.payload.retryable === false ? 'not retryable' : '',
+      typeof e.payload.requested_by === 'string' ? `requested by ${e.payload.requested_by}` : '',
       // Each step's effect, named by its id field: reservation_id → "reservation r-1".
       ...saga.steps.map((s) => (e.payload[s.effectId] ? `${s.effectId.replace(/_id$/, '')} ${String(e.payload[s.effectId])}` : '')),
     ]

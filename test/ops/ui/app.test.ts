@@ -13,6 +13,7 @@ const report: SagaReport = {
   outcome: null,
   reason: null,
   stuck_reason: null,
+  cancel_requested: null,
   step: 'reserve_inventory',
   attempt: 1,
   started_at: '2030-01-01T00:00:00.000Z',

@@ -26,6 +26,8 @@ const PROBES: { why: string; route: string; first?: InjectOptions; request: Inje
     status: 422,
   },
   { why: 'unknown order', route: 'GET /orders/{order_id}', request: { method: 'GET', url: '/orders/nope' }, status: 404 },
+  { why: 'cancel an unknown order', route: 'POST /orders/{order_id}/cancel', request: { method: 'POST', url: '/orders/nope/cancel' }, status: 404 },
+  { why: 'cancel with a bad body', route: 'POST /orders/{order_id}/cancel', request: { method: 'POST', url: '/orders/nope/cancel', headers: json, payload: { reason: 1 } }, status: 400 },
   { why: 'healthy', route: 'GET /healthz', request: { method: 'GET', url: '/healthz' }, status: 200 },
 ]
 
@@ -81,6 +83,12 @@ describe('the OpenAPI document at /docs/json matches the routes the api register
     const placed = (await app.inject({ method: 'POST', url: '/orders', headers: json, payload: order })).json<{ order_id: string }>()
     expect((await app.inject({ method: 'GET', url: `/orders/${placed.order_id}` })).statusCode).toBe(200)
     seen.get('GET /orders/{order_id}')!.add('200')
+    // The same order cancelled (202), then, once the read model says it ended, refused (409).
+    expect((await app.inject({ method: 'POST', url: `/orders/${placed.order_id}/cancel` })).statusCode).toBe(202)
+    seen.get('POST /orders/{order_id}/cancel')!.add('202')
+    memory.store.put('order', placed.order_id, { ...memory.store.get<object>('order', placed.order_id), status: 'completed' })
+    expect((await app.inject({ method: 'POST', url: `/orders/${placed.order_id}/cancel` })).statusCode).toBe(409)
+    seen.get('POST /orders/{order_id}/cancel')!.add('409')
 
     const documented = new Map<string, Set<string>>(Object.entries(doc.paths).flatMap(([p, ops]) => Object.entries(ops).map(([m, op]): [string, Set<string>] => [`${m.toUpperCase()} ${p}`, new Set(Object.keys(op.responses))])))
     expect([...documented.keys()].sort()).toEqual([...seen.keys()].sort())
