@@ -2,7 +2,8 @@ import fs, { readFileSync } from 'node:fs'
 import path from 'node:path'
 
 import { DEFAULT_ORDER_LIMITS, type OrderLimits } from './order-schema.js'
-import { SASL_MECHANISMS, type KafkaOptions, type TlsSettings } from './kafka/connection.js'
+import { DEFAULT_FETCH_MIN_BYTES, DEFAULT_FETCH_WAIT_MS, SASL_MECHANISMS, type KafkaOptions, type TlsSettings } from './kafka/connection.js'
+import { CRASH_POINTS, type CrashPlan } from './runtime/crash.js'
 
 export interface Config {
   brokers: string[]
@@ -37,6 +38,14 @@ export interface Config {
   metricsPort?: number
   /** A participant that bridges an existing HTTP service (SAGA_HTTP_URL, `start <role> --url`). */
   http: HttpBridgeConfig
+  /** Each participant's success rate by the variable its step module names (INVENTORY_SUCCESS_RATE …); a step not named keeps its default. */
+  successRates: Record<string, number>
+  /** The address the api and the metrics server listen on (HOST). */
+  host: string
+  /** Diagnostics for `sagactl bench` (SAGA_LOOP_STATS): a file or directory for event-loop delays. */
+  loopStats?: string
+  /** Test-only crash point (SAGA_CRASH_AT, SAGA_CRASH_ON, SAGA_CRASH_SIGNAL; see docs/testing.md). */
+  crash?: Omit<CrashPlan, 'marker'>
 }
 
 export interface HttpBridgeConfig {
@@ -46,6 +55,8 @@ export interface HttpBridgeConfig {
   caFile?: string
   /** Statuses that decline the step for good. */
   declined: number[]
+  /** One participant's own service, by its variable (SAGA_HTTP_URL_INVENTORY …); it wins over `url`. */
+  bridges: Record<string, string>
 }
 
 export type SqliteSynchronous = 'FULL' | 'NORMAL'
@@ -205,7 +216,25 @@ function kafkaOptions(env: Env): KafkaOptions {
     // acks=all could then never be satisfied: every write would fail with NOT_ENOUGH_REPLICAS.
     throw new ConfigError(`SAGA_MIN_INSYNC_REPLICAS (${minInsync}) must not exceed SAGA_REPLICATION_FACTOR (${replicationFactor}), or no write could ever succeed`)
   }
-  return { ...(tls ? { tls } : {}), ...(sasl ? { sasl } : {}), replicationFactor, ...(minInsync !== undefined ? { minInsyncReplicas: minInsync } : {}) }
+  const fetch = { waitMs: int(env, 'SAGA_FETCH_WAIT_MS', DEFAULT_FETCH_WAIT_MS, 0), minBytes: int(env, 'SAGA_FETCH_MIN_BYTES', DEFAULT_FETCH_MIN_BYTES, 1) }
+  return { ...(tls ? { tls } : {}), ...(sasl ? { sasl } : {}), replicationFactor, ...(minInsync !== undefined ? { minInsyncReplicas: minInsync } : {}), fetch }
+}
+
+function crashPoint(env: Env): Config['crash'] {
+  const at = env.SAGA_CRASH_AT
+  if (at === undefined || at === '') return undefined
+  const point = CRASH_POINTS.find((p) => p === at)
+  if (!point) throw new ConfigError(`SAGA_CRASH_AT must be one of ${CRASH_POINTS.join(', ')}, got "${at}"`)
+  const onType = env.SAGA_CRASH_ON || undefined
+  const signal = env.SAGA_CRASH_SIGNAL || undefined
+  if (signal !== undefined && signal !== 'SIGKILL' && signal !== 'SIGSTOP') throw new ConfigError(`SAGA_CRASH_SIGNAL must be SIGKILL or SIGSTOP, got "${signal}"`)
+  return { at: point, ...(onType ? { onType } : {}), ...(signal ? { signal } : {}) }
+}
+
+// A step module names its own variable, so every one present is checked, known step or not.
+function successRates(env: Env): Record<string, number> {
+  const names = Object.keys(env).filter((name) => name.endsWith('_SUCCESS_RATE') && env[name] !== '')
+  return Object.fromEntries(names.map((name) => [name, rate(env, name, 1)]))
 }
 
 export function loadConfig(env: Env = process.env, defaults: { allowChaos?: boolean } = {}): Config {
@@ -229,6 +258,7 @@ export function loadConfig(env: Env = process.env, defaults: { allowChaos?: bool
   const metricsPort = env.SAGA_METRICS_PORT ? int(env, 'SAGA_METRICS_PORT', 0, 0) : undefined
   if (metricsPort !== undefined && metricsPort > 65535) throw new ConfigError(`SAGA_METRICS_PORT must be at most 65535, got "${env.SAGA_METRICS_PORT}"`)
   const sqliteSynchronous = synchronous(env)
+  const crash = crashPoint(env)
   return {
     brokers,
     kafka: kafkaOptions(env),
@@ -252,6 +282,10 @@ export function loadConfig(env: Env = process.env, defaults: { allowChaos?: bool
     commitIntervalMs: duration(env, 'SAGA_COMMIT_INTERVAL', DEFAULT_COMMIT_INTERVAL_MS),
     ...(metricsPort !== undefined ? { metricsPort } : {}),
     http: httpBridge(env),
+    successRates: successRates(env),
+    host: env.HOST || '0.0.0.0',
+    ...(env.SAGA_LOOP_STATS ? { loopStats: env.SAGA_LOOP_STATS } : {}),
+    ...(crash ? { crash } : {}),
   }
 }
 
@@ -274,7 +308,8 @@ function httpBridge(env: Env): HttpBridgeConfig {
   const raw = env.SAGA_HTTP_DECLINED_STATUSES || '409,422'
   const declined = raw.split(',').map((v) => Number(v.trim()))
   if (declined.some((v) => !Number.isInteger(v) || v < 400 || v > 499)) throw new ConfigError(`SAGA_HTTP_DECLINED_STATUSES must be 4xx statuses, comma-separated, got "${raw}"`)
-  return { ...(url ? { url } : {}), ...(env.SAGA_HTTP_TOKEN ? { token: env.SAGA_HTTP_TOKEN } : {}), ...(caFile ? { caFile } : {}), declined }
+  const bridges = Object.keys(env).filter((name) => name.startsWith('SAGA_HTTP_URL_') && env[name])
+  return { ...(url ? { url } : {}), ...(env.SAGA_HTTP_TOKEN ? { token: env.SAGA_HTTP_TOKEN } : {}), ...(caFile ? { caFile } : {}), declined, bridges: Object.fromEntries(bridges.map((name) => [name, httpUrl(name, env[name]!)])) }
 }
 
 /**

@@ -112,11 +112,11 @@ describe('production cluster settings', () => {
   const key = file('key.pem', '-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n')
 
   it('defaults to plaintext, no SASL, replication factor 1 and the broker\'s min.insync.replicas', () => {
-    expect(loadConfig({}).kafka).toEqual({ replicationFactor: 1 })
+    expect(loadConfig({}).kafka).toEqual({ replicationFactor: 1, fetch: { waitMs: 500, minBytes: 1 } })
   })
 
   it('reads replication settings', () => {
-    expect(loadConfig({ SAGA_REPLICATION_FACTOR: '3', SAGA_MIN_INSYNC_REPLICAS: '2' }).kafka).toEqual({ replicationFactor: 3, minInsyncReplicas: 2 })
+    expect(loadConfig({ SAGA_REPLICATION_FACTOR: '3', SAGA_MIN_INSYNC_REPLICAS: '2' }).kafka).toEqual({ replicationFactor: 3, minInsyncReplicas: 2, fetch: { waitMs: 500, minBytes: 1 } })
   })
 
   it('refuses min.insync.replicas above the replication factor: no acks=all write could succeed', () => {
@@ -162,8 +162,8 @@ describe('production cluster settings', () => {
 
 describe('config: the HTTP bridge', () => {
   it('given nothing, then no bridge and 409/422 decline; given the variables, then they are read', () => {
-    expect(loadConfig({}).http).toEqual({ declined: [409, 422] })
-    expect(loadConfig({ SAGA_HTTP_URL: 'https://pay.example:8443/api', SAGA_HTTP_TOKEN: 't', SAGA_HTTP_DECLINED_STATUSES: '402, 409' }).http).toEqual({ url: 'https://pay.example:8443/api', token: 't', declined: [402, 409] })
+    expect(loadConfig({}).http).toEqual({ declined: [409, 422], bridges: {} })
+    expect(loadConfig({ SAGA_HTTP_URL: 'https://pay.example:8443/api', SAGA_HTTP_TOKEN: 't', SAGA_HTTP_DECLINED_STATUSES: '402, 409' }).http).toEqual({ url: 'https://pay.example:8443/api', token: 't', declined: [402, 409], bridges: {} })
   })
 
   it.each([
@@ -171,6 +171,7 @@ describe('config: the HTTP bridge', () => {
     [{ SAGA_HTTP_URL: 'not a url' }, 'SAGA_HTTP_URL must be an http:// or https:// URL'],
     [{ SAGA_HTTP_CA_FILE: '/nowhere/ca.pem' }, 'SAGA_HTTP_CA_FILE names no file: "/nowhere/ca.pem"'],
     [{ SAGA_HTTP_DECLINED_STATUSES: '409,500' }, 'SAGA_HTTP_DECLINED_STATUSES must be 4xx statuses, comma-separated, got "409,500"'],
+    [{ SAGA_HTTP_URL_INVENTORY: 'stock:8000' }, 'SAGA_HTTP_URL_INVENTORY must be an http:// or https:// URL, got "stock:8000"'],
   ])('refuses a bad bridge setting with a message naming the variable: %j', (env, message) => {
     expect(() => loadConfig(env)).toThrow(message)
   })
@@ -208,5 +209,35 @@ describe('config: SAGA_PARTITIONS, the partition counts of a new deployment', ()
 
   it('takes a name that is also an Object property (constructor) as a topic name, not as a duplicate', () => {
     expect(partitionCounts({ SAGA_PARTITIONS: 'constructor=2' })).toEqual({ constructor: 2 })
+  })
+})
+
+describe('config: what the roles read besides (start-role, the Kafka adapter)', () => {
+  it('given nothing, then fetches long-poll 500 ms for 1 byte, the servers listen on 0.0.0.0, no loop stats, no crash point, no bridge of one role, no success rate', () => {
+    const c = loadConfig({})
+    expect(c.kafka.fetch).toEqual({ waitMs: 500, minBytes: 1 })
+    expect(c.host).toBe('0.0.0.0')
+    expect(c.loopStats).toBeUndefined()
+    expect(c.crash).toBeUndefined()
+    expect(c.http.bridges).toEqual({})
+    expect(c.successRates).toEqual({})
+  })
+
+  it('given the variables, then they are read', () => {
+    const c = loadConfig({ SAGA_FETCH_WAIT_MS: '10', SAGA_FETCH_MIN_BYTES: '65536', HOST: '127.0.0.1', SAGA_LOOP_STATS: '/tmp/loops', SAGA_CRASH_AT: 'after-commit', SAGA_CRASH_ON: 'payment.succeeded', SAGA_CRASH_SIGNAL: 'SIGSTOP', SAGA_HTTP_URL_INVENTORY: 'http://stock:8000', SHIPPING_SUCCESS_RATE: '0.25' })
+    expect(c.kafka.fetch).toEqual({ waitMs: 10, minBytes: 65536 })
+    expect(c).toMatchObject({ host: '127.0.0.1', loopStats: '/tmp/loops', crash: { at: 'after-commit', onType: 'payment.succeeded', signal: 'SIGSTOP' }, successRates: { SHIPPING_SUCCESS_RATE: 0.25 } })
+    expect(c.http.bridges).toEqual({ SAGA_HTTP_URL_INVENTORY: 'http://stock:8000' })
+  })
+
+  it.each([
+    [{ SAGA_FETCH_WAIT_MS: 'soon' }, 'SAGA_FETCH_WAIT_MS must be an integer ≥ 0, got "soon"'],
+    [{ SAGA_FETCH_MIN_BYTES: '0' }, 'SAGA_FETCH_MIN_BYTES must be an integer ≥ 1, got "0"'],
+    [{ SAGA_CRASH_AT: 'whenever' }, 'SAGA_CRASH_AT must be one of before-commit, after-commit, after-publish, after-changelog, got "whenever"'],
+    [{ SAGA_CRASH_AT: 'after-commit', SAGA_CRASH_SIGNAL: 'SIGTERM' }, 'SAGA_CRASH_SIGNAL must be SIGKILL or SIGSTOP, got "SIGTERM"'],
+    [{ SHIPPING_SUCCESS_RATE: '2' }, 'SHIPPING_SUCCESS_RATE must be a number between 0 and 1, got "2"'],
+  ])('refuses a bad value with a sentence naming the variable: %j', (env, message) => {
+    expect(() => loadConfig(env)).toThrow(ConfigError)
+    expect(() => loadConfig(env)).toThrow(message)
   })
 })

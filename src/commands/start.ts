@@ -6,7 +6,7 @@ import { createLogger } from '../log.js'
 import type { RoleName } from '../saga/define.js'
 import { roleNames } from '../saga/derive.js'
 import { httpUrl } from '../config.js'
-import { bridgeUrl, bridgeVariable, startRole } from '../services/start-role.js'
+import { bridgeVariable, startRole } from '../services/start-role.js'
 import { onStopSignal } from '../cli/stop-signal.js'
 
 export default class Start extends Command {
@@ -46,9 +46,9 @@ export default class Start extends Command {
     }
     if (!roles.includes(name as RoleName)) this.error(unknownRoleMessage(name, roles, sagaModule()), { exit: 2 })
     const role = name as RoleName
+    // SAGA_HTTP_URL_<ROLE> is checked with the rest of the configuration, below.
     try {
       if (flags.url) httpUrl('--url', flags.url)
-      bridgeUrl(process.env, role)
     } catch (error) {
       this.error((error as Error).message, { exit: 2 })
     }

@@ -2,18 +2,11 @@ import { randomUUID } from 'node:crypto'
 
 import { Admin, ConfigResourceTypes, Consumer, FetchIsolationLevels, Producer, ProduceAcks, compatibilityPartitioner, type BaseOptions, type Message, type MessagesStream } from '@platformatic/kafka'
 
-import type { KafkaOptions } from './connection.js'
+import { DEFAULT_FETCH_MIN_BYTES, DEFAULT_FETCH_WAIT_MS, type KafkaOptions } from './connection.js'
 import { FencedError, TopicMismatchError, type ConsumedRecord, type PartitionWriter, type MessageBus, type ProducedRecord, type ReadOptions, type RetryInPlace, type SubscribeOptions, type TailOptions, type Subscription, type TopicSpec } from './port.js'
 
 const PUBLISH_TIMEOUT_MS = 15_000
 const MAX_SEND_RECORDS = 2000
-// Role consumers long-poll: the broker answers as soon as a record is readable, which under
-// read_committed is when the commit marker lands, or after FETCH_WAIT_MS with nothing. A short
-// wait with a large minimum (10 ms / 64 KiB, 0.3) made every idle consumer fetch a hundred times a
-// second and every record wait for the next poll: idle fell from 19.5 % to 6.2 % of a core and the
-// p50 at 20/s from 48 to 21 ms, with the burst and 200/s unchanged (docs/benchmarks.md).
-const FETCH_WAIT_MS = Number(process.env.SAGA_FETCH_WAIT_MS || 500)
-const FETCH_MIN_BYTES = Number(process.env.SAGA_FETCH_MIN_BYTES || 1)
 // Observers (bench, tail) want each record as soon as it lands: long polls that return at once.
 const TAIL_WAIT_MS = 500
 // Time for the group's own revocation to arrive before a fenced partition counts as still ours.
@@ -343,8 +336,8 @@ export class PlatformaticBus implements MessageBus {
       sessionTimeout: SESSION_TIMEOUT_MS,
       heartbeatInterval: 1_000,
       rebalanceTimeout: SESSION_TIMEOUT_MS,
-      maxWaitTime: FETCH_WAIT_MS,
-      minBytes: FETCH_MIN_BYTES,
+      maxWaitTime: this.#options.fetch?.waitMs ?? DEFAULT_FETCH_WAIT_MS,
+      minBytes: this.#options.fetch?.minBytes ?? DEFAULT_FETCH_MIN_BYTES,
       isolationLevel: FetchIsolationLevels.READ_COMMITTED,
       ...(options.instanceId ? { groupInstanceId: options.instanceId } : {}),
       ...retrySettings(options),

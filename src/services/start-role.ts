@@ -8,9 +8,9 @@ import type { MessageBus } from '../kafka/port.js'
 import type { RoleHandler } from '../runtime/role.js'
 import { keysOf, Pruner } from '../runtime/pruner.js'
 import { pruneIntervalMs, retentionWarnings, sentOutboxKeepMs } from '../runtime/retention.js'
-import { CRASH_POINTS, Runtime, type CrashPlan, type CrashPoint } from '../runtime/runtime.js'
+import { Runtime, type CrashPlan } from '../runtime/runtime.js'
 import { waitForBroker } from '../runtime/broker-wait.js'
-import { httpUrl, rate, syncFor, type Config, type Env } from '../config.js'
+import { syncFor, type Config, type HttpBridgeConfig } from '../config.js'
 import type { RoleName, Saga } from '../saga/define.js'
 import { definitionHash, eventTypes, stepOfRole } from '../saga/derive.js'
 import { policyFor } from '../saga/decide.js'
@@ -29,7 +29,7 @@ import { httpParticipant, type HttpParticipantOptions } from './http-bridge.js'
 import { participantRole, participantSpec } from './participant.js'
 
 /** A participant's success rate is named by its step module (INVENTORY_SUCCESS_RATE …) and checked like every variable. */
-export function roleHandler(name: RoleName, config: Config, saga: Saga, env: Env = process.env, log?: Logger, observe?: HttpParticipantOptions['observe']): RoleHandler {
+export function roleHandler(name: RoleName, config: Config, saga: Saga, log?: Logger, observe?: HttpParticipantOptions['observe']): RoleHandler {
   switch (name) {
     case 'api':
       return apiRole(config.orderLimits, { retentionMs: config.retentionMs, idempotencyTtlMs: config.idempotencyTtlMs }, eventTypes(saga))
@@ -41,10 +41,10 @@ export function roleHandler(name: RoleName, config: Config, saga: Saga, env: Env
   const own = stepOfRole(saga, name)
   if (!own) throw new Error(`the saga has no participant "${name}"`)
   // An existing HTTP service stands in for the step's code (or the stub): SAGA_HTTP_URL_<ROLE>, else SAGA_HTTP_URL.
-  const url = bridgeUrl(env, name) ?? config.http.url
+  const url = bridgeUrl(config.http, name) ?? config.http.url
   const { stepTimeoutMs } = policyFor(own, { ...config.retry, stepTimeoutMs: config.stepTimeoutMs })
   const step = url ? { ...own, ...httpParticipant(url, { timeoutMs: stepTimeoutMs, ...(config.http.token ? { token: config.http.token } : {}), ...(config.http.caFile ? { caFile: config.http.caFile } : {}), declined: config.http.declined, ...(observe ? { observe } : {}) }) } : own
-  const successRate = rate(env, step.participant.successRate.env, step.participant.successRate.default)
+  const successRate = config.successRates[step.participant.successRate.env] ?? step.participant.successRate.default
   return participantRole(participantSpec(step), { successRate, allowChaos: config.allowChaos, retentionMs: config.retentionMs, stepTimeoutMs, ...(log ? { log: log.child({ step: step.name }) } : {}) })
 }
 
@@ -53,9 +53,8 @@ export function bridgeVariable(role: string): string {
   return `SAGA_HTTP_URL_${role.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`
 }
 
-export function bridgeUrl(env: Env, role: string): string | undefined {
-  const variable = bridgeVariable(role)
-  return env[variable] ? httpUrl(variable, env[variable]) : undefined
+export function bridgeUrl(http: Pick<HttpBridgeConfig, 'bridges'>, role: string): string | undefined {
+  return http.bridges[bridgeVariable(role)]
 }
 
 export function groupId(config: Pick<Config, 'topicPrefix'>, role: RoleName): string {
@@ -79,13 +78,8 @@ export function roleChangelog(config: Config, role: RoleName, saga: Saga): strin
 
 /** Test-only crash points, off unless SAGA_CRASH_AT is set (see docs/testing.md). */
 function crashPlan(config: Config, role: RoleName): { crash?: CrashPlan } {
-  const at = process.env.SAGA_CRASH_AT as CrashPoint | undefined
-  if (!at) return {}
-  if (!CRASH_POINTS.includes(at)) throw new Error(`SAGA_CRASH_AT must be one of ${CRASH_POINTS.join(', ')}, got "${at}"`)
-  const onType = process.env.SAGA_CRASH_ON || undefined
-  const signal = process.env.SAGA_CRASH_SIGNAL || undefined
-  if (signal !== undefined && signal !== 'SIGKILL' && signal !== 'SIGSTOP') throw new Error(`SAGA_CRASH_SIGNAL must be SIGKILL or SIGSTOP, got "${signal}"`)
-  return { crash: { at, ...(onType ? { onType } : {}), ...(signal ? { signal } : {}), marker: path.join(instanceDataDir(config), `${role}.crashed-${at}`) } }
+  if (!config.crash) return {}
+  return { crash: { ...config.crash, marker: path.join(instanceDataDir(config), `${role}.crashed-${config.crash.at}`) } }
 }
 
 async function countRecords(bus: MessageBus, topic: string, partition: number, from: bigint): Promise<number> {
@@ -105,7 +99,7 @@ export interface RunningRole {
 
 export async function startRole(name: RoleName, saga: Saga, config: Config, log: Logger, onFatal: (error: Error) => void): Promise<RunningRole> {
   // Diagnostics for `sagactl bench`, off unless SAGA_LOOP_STATS names a file or directory.
-  const loopStats = startLoopStats(process.env.SAGA_LOOP_STATS, { role: name, instance: config.instanceId })
+  const loopStats = startLoopStats(config.loopStats, { role: name, instance: config.instanceId })
   const bus: MessageBus = openBus(config, `sagactl-${name}`)
   // Started before Kafka (a Compose file, a pod): wait for it, as for a broker lost later.
   await waitForBroker(bus, { since: Date.now(), lostAfterMs: config.brokerLostAfterMs, log, what: config.brokers.join(',') })
@@ -114,10 +108,10 @@ export async function startRole(name: RoleName, saga: Saga, config: Config, log:
   const changelog = roleChangelog(config, name, saga)
   const db = openDatabase(dataFile, { synchronous: syncFor(config, changelog !== undefined) })
   let metrics: RoleMetrics | undefined
-  const handler = roleHandler(name, config, saga, process.env, log, {
+  const handler = roleHandler(name, config, saga, log, {
     call: (outcome) => metrics?.httpCall(outcome),
     circuit: (open) => {
-      const url = bridgeUrl(process.env, name) ?? config.http.url
+      const url = bridgeUrl(config.http, name) ?? config.http.url
       if (open) log.warn({ url }, 'the HTTP service keeps failing: circuit open, calls wait a while')
       else log.info({ url }, 'the HTTP service answers again: circuit closed')
       metrics?.httpCircuit(open)
@@ -182,10 +176,10 @@ export async function startRole(name: RoleName, saga: Saga, config: Config, log:
       // Requests are not logged one by one: the outbox and the notifier already tell each order's story.
       { loggerInstance: log.child({ component: 'http' }, { level: 'warn' }) as never },
     )
-    url = await app.listen({ port: config.port, host: process.env.HOST || '0.0.0.0' })
+    url = await app.listen({ port: config.port, host: config.host })
     closeHttp = () => app.close()
   } else if (metrics && config.metricsPort !== undefined) {
-    const server = await serveMetrics(metrics, config.metricsPort, process.env.HOST || '0.0.0.0')
+    const server = await serveMetrics(metrics, config.metricsPort, config.host)
     metricsUrl = server.url
     closeHttp = () => server.close()
   }
@@ -212,8 +206,8 @@ export async function startRole(name: RoleName, saga: Saga, config: Config, log:
  * where a failing step's cause is, and no other line says it until a call fails. The logger already
  * carries the role.
  */
-export function startedFields(name: RoleName, saga: Saga, config: Config, at: { data: string; url?: string; metrics?: string; tracing?: string }, env: Env = process.env): Record<string, string> {
-  const bridges = stepOfRole(saga, name) ? (bridgeUrl(env, name) ?? config.http.url) : undefined
+export function startedFields(name: RoleName, saga: Saga, config: Config, at: { data: string; url?: string; metrics?: string; tracing?: string }): Record<string, string> {
+  const bridges = stepOfRole(saga, name) ? (bridgeUrl(config.http, name) ?? config.http.url) : undefined
   return { ...(config.instanceId ? { instance: config.instanceId } : {}), brokers: config.brokers.join(','), data: at.data, ...(at.url ? { url: at.url } : {}), ...(bridges ? { bridges } : {}), ...(at.metrics ? { metrics: at.metrics } : {}), ...(at.tracing ? { tracing: at.tracing } : {}) }
 }
 
