@@ -3,7 +3,7 @@ import fc from 'fast-check'
 import { event, type Envelope, type Message, type Outgoing } from '../../src/envelope.js'
 import type { DecideContext, Timer } from '../../src/runtime/role.js'
 import { orderSaga } from '../../src/order-saga/saga.js'
-import { decide, type RetryPolicy, type SagaState } from '../../src/saga/decide.js'
+import { CANCEL_REQUESTED, decide, type RetryPolicy, type SagaState } from '../../src/saga/decide.js'
 import { decideParticipant, inventorySpec, NO_CHAOS, paymentSpec, type ParticipantSpec, type ParticipantState } from '../../src/services/participant.js'
 import type { TopicKey } from '../../src/topics.js'
 
@@ -60,11 +60,15 @@ export interface Scenario {
    * This participant handles nothing until the saga has ended: every attempt times out, and its
    * replies come late. That is the road to a late success and its compensation. `releases`:
    * inventory reserves, but releases nothing until the saga has ended or is stuck, so every
-   * compensation attempt times out, up to the bound, and its backlog settles the stuck saga.
+   * compensation attempt times out, up to the bound, and its backlog settles the stuck saga. A
+   * stalled participant is back once the saga is stuck, too: a cancel can leave it the undo of the
+   * step in flight, which only it can confirm.
    */
   stall: 'none' | 'inventoryCommands' | 'paymentCommands' | 'releases'
   /** 1 makes a compensation stuck at its first timeout, so stuck sagas settled by a late confirmation are common. */
   compensationAttempts: number
+  /** At this delivery, someone outside asks to cancel the saga (saga.cancel-requested), whatever it is doing then. */
+  cancelAt?: number
 }
 
 export const scenarios: fc.Arbitrary<Scenario> = fc.record({
@@ -74,6 +78,7 @@ export const scenarios: fc.Arbitrary<Scenario> = fc.record({
   paymentRate: fc.constantFrom(...SUCCESS_RATE),
   stall: fc.constantFrom('none', 'none', 'inventoryCommands', 'paymentCommands', 'releases'),
   compensationAttempts: fc.constantFrom(1, 3),
+  cancelAt: fc.option(fc.nat({ max: 40 }), { nil: undefined, freq: 3 }),
 })
 
 /** One order's life, from its order.created to quiet: every record published on the saga topics. */
@@ -96,6 +101,8 @@ export function simulateOrder(index: number, scenario: Scenario): OrderLog {
   let timer: Timer | undefined
 
   const publish = (out: Outgoing, cause?: string): void => {
+    // The orchestrator's answers to a cancel request go to the requester, on the control topic: not a saga record.
+    if (out.topic === 'control') return
     if (out.topic !== 'orderEvents' && out.topic !== 'inventoryCommands' && out.topic !== 'paymentCommands') throw new Error(`unexpected topic ${out.topic}`)
     const m = asMessage({ ...out.envelope, ...(out.envelope.causation_id || !cause ? {} : { causation_id: cause }) })
     log.push(m)
@@ -135,9 +142,10 @@ export function simulateOrder(index: number, scenario: Scenario): OrderLog {
   for (let step = 0; ; step++) {
     if (step > MAX_DELIVERIES) throw new Error(`order ${index} did not settle within ${MAX_DELIVERIES} deliveries`)
     now += 100
+    if (step === scenario.cancelAt) publish({ topic: 'orderEvents', envelope: event(CANCEL_REQUESTED, { order_id, saga_id, payload: { reason: 'simulated', requested_by: 'test' } }, now, uuidLike(index, 4)) })
     const ended = saga?.status === 'completed' || saga?.status === 'cancelled'
     const stalled = (t: keyof typeof queues): boolean =>
-      scenario.stall === 'releases' ? t === 'inventoryCommands' && queues[t][0]?.type === 'cancel_reservation' && !ended && saga?.status !== 'stuck' : !ended && t === scenario.stall
+      scenario.stall === 'releases' ? t === 'inventoryCommands' && queues[t][0]?.type === 'cancel_reservation' && !ended && saga?.status !== 'stuck' : !ended && saga?.status !== 'stuck' && t === scenario.stall
     const ready = (Object.keys(queues) as (keyof typeof queues)[]).filter((t) => queues[t].length > 0 && !stalled(t))
     if (tape.exhausted) {
       // Draining: replies come before timers, so every saga settles.

@@ -23,7 +23,7 @@ function withOrder(logs: SimulatedLogs, orderId: string, replaced: Message[]): M
 }
 
 describe('verify over valid logs', () => {
-  it('given any log the saga and participants write (retries, timeouts, late replies, compensations, redeliveries), when verified, then no breach and every order settled', () => {
+  it('given any log the saga and participants write (retries, timeouts, late replies, compensations, redeliveries, cancels from outside), when verified, then no breach and every order settled', () => {
     fc.assert(
       fc.property(validLogs(), (logs) => {
         const report = verifyMessages(logs.messages, logs.deadLettered)
@@ -49,11 +49,14 @@ describe('verify over valid logs', () => {
           if (o.messages.some((m) => typeof m.payload.attempt === 'number' && m.payload.attempt > 1)) seen.add('retry')
           if (new Set(o.messages.map((m) => m.message_id)).size < o.messages.length) seen.add('redelivery')
           if (types.includes('saga.stuck') && types.includes('order.cancelled')) seen.add('stuck, then settled by a late confirmation')
+          const cancelled = o.messages.find((m) => m.type === 'order.cancelled')
+          if (String(cancelled?.payload.reason).startsWith('cancelled by request')) seen.add('cancelled by request')
+          if (types.indexOf('saga.cancel-requested') > types.indexOf('order.completed') && types.includes('order.completed')) seen.add('cancel after the end')
         }
       }),
       { numRuns: 500 },
     )
-    expect([...seen].sort()).toEqual(['cancelled at inventory', 'completed', 'redelivery', 'refund', 'release', 'repeated reply', 'retry', 'stuck, then settled by a late confirmation'])
+    expect([...seen].sort()).toEqual(['cancel after the end', 'cancelled at inventory', 'cancelled by request', 'completed', 'redelivery', 'refund', 'release', 'repeated reply', 'retry', 'stuck, then settled by a late confirmation'])
   })
 })
 
