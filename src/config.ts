@@ -14,8 +14,6 @@ export interface Config {
   topicPrefix: string
   retry: { minDelayMs: number; maxDelayMs: number; maxAttempts: number; maxCompensationAttempts: number }
   stepTimeoutMs: number
-  inventorySuccessRate: number
-  paymentSuccessRate: number
   allowChaos: boolean
   /** Names this instance of a role: its own data directory, and static group membership. */
   instanceId?: string
@@ -267,8 +265,6 @@ export function loadConfig(env: Env = process.env, defaults: { allowChaos?: bool
     topicPrefix: prefix,
     retry: { minDelayMs, maxDelayMs, maxAttempts: int(env, 'SAGA_MAX_ATTEMPTS', 3, 1), maxCompensationAttempts: int(env, 'SAGA_MAX_COMPENSATION_ATTEMPTS', DEFAULT_MAX_COMPENSATION_ATTEMPTS, 1) },
     stepTimeoutMs: int(env, 'SAGA_STEP_TIMEOUT_MS', 30000, 1),
-    inventorySuccessRate: rate(env, 'INVENTORY_SUCCESS_RATE', 0.8),
-    paymentSuccessRate: rate(env, 'PAYMENT_SUCCESS_RATE', 0.7),
     allowChaos: bool(env, 'SAGA_ALLOW_CHAOS', defaults.allowChaos ?? false),
     ...(instanceId ? { instanceId } : {}),
     orderLimits: {

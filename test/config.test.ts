@@ -9,7 +9,7 @@ import { ConfigError, loadConfig, partitionCounts, syncFor } from '../src/config
 describe('configuration from the environment', () => {
   it('has the contract defaults', () => {
     const c = loadConfig({})
-    expect(c).toMatchObject({ brokers: ['127.0.0.1:9092'], port: 3000, retry: { minDelayMs: 5000, maxDelayMs: 10000, maxAttempts: 3, maxCompensationAttempts: 10 }, stepTimeoutMs: 30000, inventorySuccessRate: 0.8, paymentSuccessRate: 0.7, allowChaos: false })
+    expect(c).toMatchObject({ brokers: ['127.0.0.1:9092'], port: 3000, retry: { minDelayMs: 5000, maxDelayMs: 10000, maxAttempts: 3, maxCompensationAttempts: 10 }, stepTimeoutMs: 30000, allowChaos: false })
     expect(c.dataDir.endsWith('.sagactl')).toBe(true)
     expect(c.orderLimits).toEqual({ maxAmount: 100_000_000, maxQty: 10_000 })
     expect(c.idempotencyTtlMs).toBe(24 * 3_600_000)

@@ -5,9 +5,7 @@ import { fileURLToPath } from 'node:url'
 import Database from 'better-sqlite3'
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3'
 
-import * as schema from './schema.js'
-
-export type Db = BetterSQLite3Database<typeof schema> & { $client: Database.Database }
+export type Db = BetterSQLite3Database & { $client: Database.Database }
 
 const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations/', import.meta.url))
 
@@ -27,7 +25,7 @@ export function openDatabase(file: string, { readonly = false, synchronous = 'FU
     migrate(sqlite)
   }
   sqlite.pragma('busy_timeout = 5000')
-  return drizzle({ client: sqlite, schema }) as Db
+  return drizzle({ client: sqlite }) as Db
 }
 
 export function migrate(sqlite: Database.Database): void {
