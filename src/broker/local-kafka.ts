@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import { Admin } from '@platformatic/kafka';
 
 import type { KafkaOptions } from '../kafka/connection.js';
-import { connectionOptions } from '../kafka/platformatic.js';
+import { connectionOptions } from '../kafka/client.js';
 
 export const KAFKA_VERSION = '4.1.1';
 

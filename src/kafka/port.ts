@@ -108,6 +108,13 @@ export interface TopicSpec {
   config?: Record<string, string>
 }
 
+/** A topic's retention.ms, as the broker reports it (its default when the topic sets none). */
+export interface TopicRetention {
+  topic: string
+  /** retention.ms of the topic; -1 keeps records for ever. */
+  retentionMs: number
+}
+
 export interface MessageBus {
   publish(records: ProducedRecord[]): Promise<void>
   subscribe(options: SubscribeOptions): Promise<Subscription>
@@ -120,6 +127,7 @@ export interface MessageBus {
   /** The group's committed offset of each partition of the topic (index = partition); -1 where none. */
   committedOffsets(groupId: string, topic: string): Promise<bigint[]>
   ensureTopics(specs: TopicSpec[]): Promise<void>
+  topicRetentions(topics: string[]): Promise<TopicRetention[]>
   /** The partition a key lands on, among `count` (the producers' partitioner). */
   partitionOf(key: string, count: number): number
   ping(): Promise<boolean>

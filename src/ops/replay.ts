@@ -64,6 +64,7 @@ export async function replay(bus: MessageBus, config: Config, log: Logger, optio
       endOffsets: (t) => bus.endOffsets(t),
       committedOffsets: (g, t) => bus.committedOffsets(g, t),
       ensureTopics: (t) => bus.ensureTopics(t),
+      topicRetentions: (t) => bus.topicRetentions(t),
       partitionOf: (k, n) => bus.partitionOf(k, n),
       ping: () => bus.ping(),
       reach: () => bus.reach(),

@@ -5,7 +5,7 @@ import path from 'node:path'
 
 import { freePort, startLocalKafka, type LocalKafka } from '../broker/local-kafka.js'
 import { event } from '../envelope.js'
-import { PlatformaticBus } from '../kafka/platformatic.js'
+import { openBus } from '../kafka/open-bus.js'
 import type { Saga } from '../saga/define.js'
 import { roleNames } from '../saga/derive.js'
 import { topicNames, topicSpecs } from '../topics.js'
@@ -90,7 +90,7 @@ export async function soak(o: SoakOptions): Promise<SoakReport> {
   const instances = o.instances ?? 1
   const apiPorts: number[] = []
   for (let i = 0; i < instances; i++) apiPorts.push(await freePort())
-  const bus = new PlatformaticBus([broker.brokers], 'sagactl-soak')
+  const bus = openBus({ brokers: [broker.brokers], kafka: {} }, 'sagactl-soak')
   await bus.ensureTopics(topicSpecs(prefix, o.saga))
 
   if (o.logDir) fs.mkdirSync(o.logDir, { recursive: true })

@@ -1,4 +1,5 @@
 import type { Message } from '../envelope.js'
+import type { TopicRetention } from '../kafka/port.js'
 
 // The retention rule as pure decisions: which of a partition's entries may be forgotten, how long
 // sent outbox rows stay, and which messages are too old to trust the inbox with. The pruner and
@@ -88,11 +89,6 @@ export function tooOldToTrust(message: Message, now: number, retentionMs: number
   return !Number.isNaN(at) && now - at > retentionMs
 }
 
-export interface TopicRetention {
-  topic: string
-  /** retention.ms of the topic; -1 keeps records for ever. */
-  retentionMs: number
-}
 
 /**
  * SAGA_RETENTION must cover the input topics' retention: otherwise a record still on a topic (read

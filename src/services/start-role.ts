@@ -14,7 +14,6 @@ import { syncFor, type Config, type HttpBridgeConfig } from '../config.js'
 import type { RoleName, Saga } from '../saga/define.js'
 import { definitionHash, eventTypes, stepOfRole } from '../saga/derive.js'
 import { policyFor } from '../saga/decide.js'
-import { topicRetentions } from '../kafka/topic-retention.js'
 import { RoleMetrics } from '../observe/metrics.js'
 import { serveMetrics } from '../observe/metrics-server.js'
 import { roleObserver } from '../observe/role-observer.js'
@@ -117,7 +116,7 @@ export async function startRole(name: RoleName, saga: Saga, config: Config, log:
       metrics?.httpCircuit(open)
     },
   })
-  await warnOnShortRetention(config, saga, handler, log)
+  await warnOnShortRetention(bus, config, saga, handler, log)
   const tracing = await loadTracing(`sagactl-${name}`, config.instanceId)
   // The api serves /metrics on its own port; the other roles only when given a metrics port.
   let runtime: Runtime | undefined
@@ -229,11 +228,11 @@ export function retentionPruner(config: Config, handler: RoleHandler, runtime: R
 }
 
 /** A warning, not a refusal: a short SAGA_RETENTION is a choice (tests, a demo), its cost is said in docs/operations.md, "Retention". */
-async function warnOnShortRetention(config: Config, saga: Saga, handler: RoleHandler, log: Logger): Promise<void> {
+async function warnOnShortRetention(bus: MessageBus, config: Config, saga: Saga, handler: RoleHandler, log: Logger): Promise<void> {
   const names = topicNames(config.topicPrefix, saga)
   const inputs = handler.consumes.map((t) => names[t])
   try {
-    for (const warning of retentionWarnings(config.retentionMs, await topicRetentions(config.brokers, config.kafka, inputs))) log.warn({ retention_ms: config.retentionMs }, warning)
+    for (const warning of retentionWarnings(config.retentionMs, await bus.topicRetentions(inputs))) log.warn({ retention_ms: config.retentionMs }, warning)
   } catch (error) {
     log.warn({ err: error }, "could not read the input topics' retention.ms to compare with SAGA_RETENTION")
   }

@@ -19,13 +19,15 @@ describe('topics sagactl creates, on the shared single broker', () => {
     return new Map(described!.configs.map((c) => [c.name, { value: c.value, configSource: c.configSource }]))
   }
 
-  it('carry min.insync.replicas, compaction when a spec asks, and extra configs, all set on the topic', async () => {
+  it('carry min.insync.replicas, compaction when a spec asks, and extra configs, all set on the topic and read back as the role reads retention.ms', async () => {
     const bus = openBus({ brokers: [brokers], kafka: { replicationFactor: 1, minInsyncReplicas: 1 } }, 'topic-settings-test')
     try {
       await bus.ensureTopics([
         { name: `${prefix}changelog`, partitions: 2, compacted: true },
         { name: `${prefix}plain`, partitions: 1, config: { 'retention.ms': '3600000' } },
       ])
+      // What a role compares with SAGA_RETENTION at start.
+      expect(await bus.topicRetentions([`${prefix}plain`])).toEqual([{ topic: `${prefix}plain`, retentionMs: 3_600_000 }])
     } finally {
       await bus.close()
     }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 
-import { retriesWithin, retryDelay } from '../../src/kafka/platformatic.js'
+import { retriesWithin, retryDelay } from '../../src/kafka/retry.js'
 
 describe('retrying a consumer request in place', () => {
   it('given successive attempts, then the wait doubles from 250 ms and stays at 2 s', () => {

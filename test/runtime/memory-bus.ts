@@ -1,4 +1,4 @@
-import { FencedError, type ConsumedRecord, type MessageBus, type PartitionWriter, type ProducedRecord, type ReadOptions, type SubscribeOptions, type Subscription } from '../../src/kafka/port.js'
+import { FencedError, type ConsumedRecord, type MessageBus, type PartitionWriter, type ProducedRecord, type ReadOptions, type SubscribeOptions, type Subscription, type TopicRetention } from '../../src/kafka/port.js'
 
 /** One partition's writer: each commit is one "transaction" of records and an offset. */
 export class MemoryWriter implements PartitionWriter {
@@ -64,6 +64,10 @@ export class MemoryBus implements MessageBus {
     return { close: async () => {} }
   }
   async ensureTopics(): Promise<void> {}
+
+  async topicRetentions(): Promise<TopicRetention[]> {
+    return []
+  }
   async endOffsets(): Promise<bigint[]> {
     return []
   }
