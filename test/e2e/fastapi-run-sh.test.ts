@@ -23,7 +23,13 @@ describe('examples/fastapi-pipeline/run.sh, stopped by its PID as a script would
     await setUpFastApiExample()
   }, 300_000)
   afterAll(() => {
-    if (run?.pid && run.exitCode === null) process.kill(-run.pid, 'SIGKILL')
+    if (run?.pid && run.exitCode === null && run.signalCode === null) {
+      try {
+        process.kill(-run.pid, 'SIGKILL')
+      } catch {
+        // the group is gone already
+      }
+    }
     fs.rmSync(data, { recursive: true, force: true })
   })
 

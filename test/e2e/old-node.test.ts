@@ -69,7 +69,14 @@ describe("the README's two commands on a Node.js older than the floor, from a fr
   })
 
   afterAll(() => {
-    if (dev?.pid && dev.exitCode === null) process.kill(-dev.pid, 'SIGKILL')
+    // Only when the test failed before dev exited; npx ends by a signal, so exitCode stays null.
+    if (dev?.pid && dev.exitCode === null && dev.signalCode === null) {
+      try {
+        process.kill(-dev.pid, 'SIGKILL')
+      } catch {
+        // the group is gone already
+      }
+    }
     rmSync(work, { recursive: true, force: true })
   })
 
