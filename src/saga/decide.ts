@@ -467,7 +467,10 @@ function onFailure(
   }
   s.status = 'compensating'
   s.reason = retryable ? `${failure.reason} (after ${s.attempt} attempts)` : failure.reason
-  return compensateNext(def, policy, s, ctx, [notice('warn', `${step.name} failed for good: ${s.reason}; compensating`, s)])
+  // A timeout or a transient failure hides whether the step's last attempt took effect: undone too,
+  // first. A participant confirms an undo of what it never did, and does not act after its undo.
+  if (failure.retryable) markUncertain(s, step.name)
+  return compensateNext(def, policy, s, ctx, [notice('warn', `${step.name} failed for good: ${s.reason}; compensating${failure.retryable ? `, ${step.name} included (its outcome is unknown)` : ''}`, s)])
 }
 
 /**

@@ -98,7 +98,7 @@ describe(`failures with short retry delays (${MIN}–${MAX} ms), success rates 1
     expect(report.timeline.filter((e) => e.type === 'saga.retry-due').map((e) => e.attempt)).toEqual([2, 3])
   })
 
-  it('chaos payment --fail 3 → three attempts, then compensation and cancelled', async () => {
+  it('chaos payment --fail 3 → three attempts, then compensation (the charge, its outcome unknown, first: nothing to undo) and cancelled', async () => {
     await system.chaos('payment', '--fail', '3')
     const { order_id } = await system.postOrder()
     const events = await system.waitForFinal(order_id)
@@ -110,11 +110,13 @@ describe(`failures with short retry delays (${MIN}–${MAX} ms), success rates 1
       'payment.failed',
       'saga.retry-due',
       'payment.failed',
+      'payment.refunded',
       'inventory.reservation-cancelled',
       'order.cancelled',
     ])
     expect(events.at(-1)!.payload.reason).toMatch(/after 3 attempts/)
-    expect(await system.typesOf('paymentCommands', order_id)).toEqual(['charge_payment', 'charge_payment', 'charge_payment'])
+    expect(events.find((e) => e.type === 'payment.refunded')!.payload).toMatchObject({ payment_id: null, note: 'nothing to undo' })
+    expect(await system.typesOf('paymentCommands', order_id)).toEqual(['charge_payment', 'charge_payment', 'charge_payment', 'refund_payment'])
     expect(effectStatus(system, 'inventory', order_id)).toBe('released')
     await expectShown(system, order_id, 'cancelled')
   })

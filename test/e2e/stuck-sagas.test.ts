@@ -16,16 +16,11 @@ describe(`a compensation never confirmed: stuck after ${BOUND} attempts, resumed
     await system?.stop()
   })
 
-  it('inventory down while its reservations are to be released → stuck (show, verify, api say so); saga retry resumes one; inventory back → both cancelled, verify clean', async () => {
-    // Payment down: every charge times out, so the saga compensates the reservation — which inventory, down too, never confirms.
+  it('payment down while its charges are to be undone → stuck (show, verify, api say so); saga retry resumes one; payment back → both cancelled, verify clean', async () => {
+    // Payment down: every charge times out, so the saga undoes the charge (its outcome unknown) — which payment, down, never confirms.
     await system.kill('payment', 'SIGTERM')
     const a = await system.postOrder()
     const b = await system.postOrder()
-    await waitFor(async () => {
-      for (const id of [a.order_id, b.order_id]) if (!(await system.typesOf('orderEvents', id)).includes('inventory.reserved')) return false
-      return true
-    }, 'both reservations')
-    await system.kill('inventory', 'SIGTERM')
 
     for (const id of [a.order_id, b.order_id]) {
       await waitFor(async () => (await system.typesOf('orderEvents', id)).includes('saga.stuck'), `order ${id} to be stuck`, 60_000, 250)
@@ -33,12 +28,12 @@ describe(`a compensation never confirmed: stuck after ${BOUND} attempts, resumed
     // The orchestrator's timers (each timeout, each retry) are on order.events too; the saga's own events are these.
     const events = (await system.messagesOf('orderEvents', a.order_id)).filter((e) => e.type !== 'saga.step-timed-out' && e.type !== 'saga.retry-due')
     expect(events.map((e) => e.type)).toEqual(['order.created', 'inventory.reserved', 'saga.stuck'])
-    expect(events[2]!.payload).toEqual({ step: 'reserve_inventory', attempt: BOUND, reason: `compensation of reserve_inventory (cancel_reservation) not confirmed after ${BOUND} attempts` })
+    expect(events[2]!.payload).toEqual({ step: 'charge_payment', attempt: BOUND, reason: `compensation of charge_payment (refund_payment) not confirmed after ${BOUND} attempts` })
 
     const shown = await system.cli(['saga', 'show', a.order_id, '--json'])
     expect(shown.code).toBe(0)
     const report = JSON.parse(shown.stdout) as SagaReport
-    expect(report).toMatchObject({ status: 'stuck', outcome: null, step: 'reserve_inventory', attempt: BOUND, stuck_reason: events[2]!.payload.reason, reason: expect.stringMatching(/no reply to charge_payment/) })
+    expect(report).toMatchObject({ status: 'stuck', outcome: null, step: 'charge_payment', attempt: BOUND, stuck_reason: events[2]!.payload.reason, reason: expect.stringMatching(/no reply to charge_payment/) })
     const text = await system.cli(['saga', 'show', a.order_id])
     expect(text.stdout).toContain('status STUCK')
     expect(text.stdout).toContain(`sagactl saga retry ${a.order_id}`)
@@ -58,25 +53,25 @@ describe(`a compensation never confirmed: stuck after ${BOUND} attempts, resumed
     expect(stuckReport).toMatchObject({ orders: 2, unfinished: 2, stuck: 2 })
     expect(stuckReport.breaches.map((x) => [x.order_id, x.kind]).sort()).toEqual([[a.order_id, 'stuck'], [b.order_id, 'stuck']].sort())
     // Well after the last timeout would have fired: a stuck saga resends nothing.
-    expect((await system.messagesOf('inventoryCommands', b.order_id)).filter((c) => c.type === 'cancel_reservation').map((c) => c.payload.attempt)).toEqual([1, 2])
+    expect((await system.messagesOf('paymentCommands', b.order_id)).filter((c) => c.type === 'refund_payment').map((c) => c.payload.attempt)).toEqual([1, 2])
 
     const retried = await system.cli(['saga', 'retry', a.order_id, '--json', '--timeout', '60'])
     expect(retried.code, retried.stderr).toBe(0)
     const result = JSON.parse(retried.stdout) as RetryResult
-    expect(result).toMatchObject({ order_id: a.order_id, outcome: 'resumed', status: 'compensating', step: 'reserve_inventory', attempt: BOUND + 1, attempts: BOUND })
+    expect(result).toMatchObject({ order_id: a.order_id, outcome: 'resumed', status: 'compensating', step: 'charge_payment', attempt: BOUND + 1, attempts: BOUND })
     const request = (await system.messagesOf('orderEvents', a.order_id)).find((e) => e.type === 'saga.retry-requested')
     expect(request?.message_id).toBe(result.request_id)
-    const resent = (await system.messagesOf('inventoryCommands', a.order_id)).filter((c) => c.type === 'cancel_reservation')
+    const resent = (await system.messagesOf('paymentCommands', a.order_id)).filter((c) => c.type === 'refund_payment')
     expect(resent.map((c) => c.payload.attempt)).toEqual([1, 2, 3])
     expect(resent[2]!.causation_id).toBe(result.request_id)
 
-    // Back, inventory answers its backlog: b, still stuck, is settled by the late confirmation; a by whichever comes first.
-    await system.startRole('inventory')
+    // Back, payment answers its backlog (the charges, then their undos): b, still stuck, is settled by the late confirmation; a by whichever comes first.
+    await system.startRole('payment')
     const finals = await system.waitForFinals([a.order_id, b.order_id], 60_000)
     expect([...finals.values()]).toEqual(['order.cancelled', 'order.cancelled'])
     const after = JSON.parse((await system.cli(['saga', 'show', a.order_id, '--json'])).stdout) as SagaReport
     expect(after).toMatchObject({ status: 'cancelled', outcome: 'cancelled', stuck_reason: null })
-    expect(after.timeline.map((e) => e.type)).toEqual(expect.arrayContaining(['saga.stuck', 'saga.retry-requested', 'inventory.reservation-cancelled', 'order.cancelled']))
+    expect(after.timeline.map((e) => e.type)).toEqual(expect.arrayContaining(['saga.stuck', 'saga.retry-requested', 'payment.refunded', 'inventory.reservation-cancelled', 'order.cancelled']))
 
     const notStuck = await system.cli(['saga', 'retry', b.order_id])
     expect(notStuck.code).toBe(1)

@@ -83,10 +83,20 @@ describe('order saga: failures, retries, compensation', () => {
     expect(d.sent.map((s) => s.type)).toEqual(['order.completed'])
   })
 
-  it('given attempt 3 running, when it fails too, then cancel_reservation (compensation) and no final event yet', () => {
-    const d = given(created(), reserved(), paymentFailed(1), retryDue('charge_payment', 2), paymentFailed(2), retryDue('charge_payment', 3)).when(paymentFailed(3))
-    expect(d.sent).toEqual([{ topic: 'inventoryCommands', type: 'cancel_reservation', payload: expect.objectContaining({ reservation_id: 'r-1', attempt: 1 }) }])
-    expect(d.after).toMatchObject({ status: 'compensating', step: 'reserve_inventory', reason: 'card declined (after 3 attempts)' })
+  it('given attempt 3 running, when it fails too (retryably: its outcome is unknown), then refund_payment for that attempt first, and no final event yet', () => {
+    const history = [created(), reserved(), paymentFailed(1), retryDue('charge_payment', 2), paymentFailed(2), retryDue('charge_payment', 3)]
+    const d = given(...history).when(paymentFailed(3))
+    expect(d.sent).toEqual([{ topic: 'paymentCommands', type: 'refund_payment', payload: { attempt: 1 } }])
+    expect(d.after).toMatchObject({ status: 'compensating', step: 'charge_payment', uncertain: ['charge_payment'], reason: 'card declined (after 3 attempts)' })
+    // The participant confirms it with nothing to undo; then the reservation, then order.cancelled.
+    const next = given(...history, paymentFailed(3)).when(msg('payment.refunded', { payment_id: null, note: 'nothing to undo', attempt: 1 }))
+    expect(next.sent).toEqual([{ topic: 'inventoryCommands', type: 'cancel_reservation', payload: expect.objectContaining({ reservation_id: 'r-1', attempt: 1 }) }])
+  })
+
+  it('given a step that fails for good (not retryable), then it is not undone: the participant said it did nothing', () => {
+    const d = given(created(), reserved()).when(paymentFailed(1, false))
+    expect(d.sent.map((x) => x.type)).toEqual(['cancel_reservation'])
+    expect(d.after?.uncertain).toBeUndefined()
   })
 
   it('given compensation under way, when the reservation is cancelled, then exactly one order.cancelled naming the reason', () => {
@@ -134,33 +144,38 @@ describe('order saga: failures, retries, compensation', () => {
     expect(given(...history, late).when(msg('payment.refunded', { payment_id: 'p-1', attempt: 1 })).sent).toEqual([])
   })
 
-  it('given compensation of the reservation under way, when a late charge succeeds, then it is refunded and the reservation compensation goes on once', () => {
+  it('given every charge timed out (outcome unknown), then the charge is undone first; a late charge sends nothing more, its refund confirms it, then the reservation, once each', () => {
     const history = [created(), reserved(), msg(STEP_TIMED_OUT, { step: 'charge_payment', attempt: 1 })]
     // Exhaust the attempts by timeouts, so compensation starts while a charge may still land.
     const exhausted = [...history, retryDue('charge_payment', 2), msg(STEP_TIMED_OUT, { step: 'charge_payment', attempt: 2 }), retryDue('charge_payment', 3), msg(STEP_TIMED_OUT, { step: 'charge_payment', attempt: 3 })]
-    expect(given(...exhausted).state()).toMatchObject({ status: 'compensating', step: 'reserve_inventory' })
+    expect(given(...exhausted).state()).toMatchObject({ status: 'compensating', step: 'charge_payment', uncertain: ['charge_payment'] })
+    expect(given(...history, retryDue('charge_payment', 2), msg(STEP_TIMED_OUT, { step: 'charge_payment', attempt: 2 }), retryDue('charge_payment', 3)).when(msg(STEP_TIMED_OUT, { step: 'charge_payment', attempt: 3 })).sent.map((s) => s.type)).toEqual(['refund_payment'])
     const d = given(...exhausted).when(charged(2))
-    expect(d.sent.map((s) => s.type)).toEqual(['refund_payment'])
-    const done = given(...exhausted, charged(2)).when(msg('inventory.reservation-cancelled', { reservation_id: 'r-1', attempt: 1 }))
-    expect(done.sent.map((s) => s.type)).toEqual(['order.cancelled'])
+    expect(d.sent).toEqual([])
+    const refunded = msg('payment.refunded', { payment_id: 'p-1', attempt: 1 })
+    expect(given(...exhausted, charged(2)).when(refunded).sent.map((s) => s.type)).toEqual(['cancel_reservation'])
+    const done = given(...exhausted, charged(2), refunded).when(msg('inventory.reservation-cancelled', { reservation_id: 'r-1', attempt: 1 }))
+    expect(done.sent).toEqual([{ topic: 'orderEvents', type: 'order.cancelled', payload: { reason: expect.stringMatching(/no reply to charge_payment .*after 3 attempts/), compensated: ['charge_payment', 'reserve_inventory'] } }])
   })
 
-  it('given a saga cancelled after inventory timed out, when a late inventory.reserved arrives, then the reservation is released once', () => {
+  it('given inventory timed out on every attempt, then its reservation is released at once (its outcome is unknown); a late inventory.reserved sends nothing more', () => {
     const timedOut = (attempt: number) => msg(STEP_TIMED_OUT, { step: 'reserve_inventory', attempt })
-    const history = [created(), timedOut(1), retryDue('reserve_inventory', 2), timedOut(2), retryDue('reserve_inventory', 3), timedOut(3)]
-    const cancelled = given(...history)
-    expect(cancelled.state()).toMatchObject({ status: 'cancelled', reason: expect.stringMatching(/no reply to reserve_inventory/) })
+    const history = [created(), timedOut(1), retryDue('reserve_inventory', 2), timedOut(2), retryDue('reserve_inventory', 3)]
+    const d = given(...history).when(timedOut(3))
+    expect(d.sent).toEqual([{ topic: 'inventoryCommands', type: 'cancel_reservation', payload: { attempt: 1 } }])
+    expect(d.after).toMatchObject({ status: 'compensating', step: 'reserve_inventory', reason: expect.stringMatching(/no reply to reserve_inventory/) })
     const late = reserved(2)
-    const d = given(...history).when(late)
-    expect(d.sent).toEqual([{ topic: 'inventoryCommands', type: 'cancel_reservation', payload: expect.objectContaining({ reservation_id: 'r-1' }) }])
-    expect(given(...history, late).when(reserved(3)).sent).toEqual([])
+    expect(given(...history, timedOut(3)).when(late).sent).toEqual([])
+    expect(given(...history, timedOut(3), late).when(reserved(3)).sent).toEqual([])
+    const done = given(...history, timedOut(3), late).when(msg('inventory.reservation-cancelled', { reservation_id: 'r-1', attempt: 1 }))
+    expect(done.sent).toEqual([{ topic: 'orderEvents', type: 'order.cancelled', payload: { reason: expect.stringMatching(/no reply to reserve_inventory/), compensated: ['reserve_inventory'] } }])
   })
 
   it('given a saga rebuilt from the log (no timers replayed), when later replies and the final event arrive, then it ends as the log says, sending nothing', () => {
     // What replay feeds: only order.events — the retry timers in between are not there.
-    const log = [created(), reserved(), paymentFailed(1), paymentFailed(2), paymentFailed(3), msg('inventory.reservation-cancelled', { reservation_id: 'r-1', attempt: 1 })]
+    const log = [created(), reserved(), paymentFailed(1), paymentFailed(2), paymentFailed(3), msg('payment.refunded', { payment_id: null, attempt: 1 }), msg('inventory.reservation-cancelled', { reservation_id: 'r-1', attempt: 1 })]
     const rebuilt = given(...log)
-    expect(rebuilt.state()).toMatchObject({ status: 'cancelled', compensated: ['reserve_inventory'] })
+    expect(rebuilt.state()).toMatchObject({ status: 'cancelled', compensated: ['charge_payment', 'reserve_inventory'] })
     const final = given(...log).when(msg('order.cancelled', { reason: 'card declined (after 3 attempts)' }))
     expect(final.sent).toEqual([])
   })

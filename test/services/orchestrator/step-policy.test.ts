@@ -33,10 +33,10 @@ describe('a retry policy per step', () => {
     expect(d.timer!.dueAt - ctx().now).toBeLessThanOrEqual(20)
   })
 
-  it('given the step allows 1 attempt, when attempt 1 fails retryably, then it compensates at once', () => {
+  it('given the step allows 1 attempt, when attempt 1 fails retryably, then it compensates at once, that step first (its outcome is unknown)', () => {
     const d = run({ maxAttempts: 1 }, [created(), reserved], failed(1))
-    expect(d.after).toMatchObject({ status: 'compensating', step: 'reserve_inventory' })
-    expect(d.messages.map((m) => m.envelope.command_type)).toEqual(['cancel_reservation'])
+    expect(d.after).toMatchObject({ status: 'compensating', step: 'charge_payment', uncertain: ['charge_payment'] })
+    expect(d.messages.map((m) => m.envelope.command_type)).toEqual(['refund_payment'])
   })
 
   it('given a reason the step never retries, when a failure says it is retryable, then it compensates at once', () => {
