@@ -136,8 +136,11 @@ describe('cancel a saga from outside (POST /orders/:id/cancel, sagactl saga canc
     const { order_id } = await system.postOrder()
     orders++
     await waitingRetry(order_id)
-    await new Promise((resolve) => setTimeout(resolve, 1000))
-    const dry = await system.cli(['saga', 'cancel', '--status', 'waiting_retry', '--older-than', '1s', '--dry-run', '--json'])
+    // The saga must be a second old before --older-than 1s selects it: ask until it does.
+    const dry = await waitFor(async () => {
+      const run = await system.cli(['saga', 'cancel', '--status', 'waiting_retry', '--older-than', '1s', '--dry-run', '--json'])
+      return run.code === 0 && (JSON.parse(run.stdout) as { sagas: { order_id: string }[] }).sagas.some((s) => s.order_id === order_id) ? run : undefined
+    }, 'the dry run to list the waiting saga once it is over 1 s old', 30_000, 250)
     expect(dry.code, dry.stderr).toBe(0)
     expect(JSON.parse(dry.stdout)).toMatchObject({ dry_run: true, sagas: [{ order_id, status: 'waiting_retry' }], request_ids: [] })
     expect(await system.typesOf('orderEvents', order_id)).not.toContain('saga.cancel-requested')

@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto'
 
-import { event, parseEnvelope } from '../../envelope.js'
+import { event } from '../../envelope.js'
 import type { MessageBus } from '../../kafka/port.js'
 import type { Saga } from '../../saga/define.js'
 import type { TopicNames } from '../../topics.js'
 import { RETRY_ACCEPTED, RETRY_REQUESTED, type SagaStatus } from '../../saga/decide.js'
+import { askOrchestrator } from './ask.js'
 import { loadSagaState } from './timeline.js'
 
 export interface RetryResult {
@@ -46,38 +47,20 @@ export async function requestRetry(bus: MessageBus, topics: TopicNames, changelo
     return { ...base, outcome: 'requested', status: saga.status, step: saga.step, attempt: saga.attempt, attempts: null }
   }
 
-  let answer: (payload: { accepted: boolean; payload: Record<string, unknown> }) => void = () => {}
-  const answered = new Promise<{ accepted: boolean; payload: Record<string, unknown> }>((resolve) => (answer = resolve))
-  // Follow the control topic from its end as it was before the request went out, so the answer cannot be missed.
-  const sub = await bus.tail({
-    topic: topics.control,
-    fromOffsets: await bus.endOffsets(topics.control),
-    handler: (record) => {
-      const parsed = parseEnvelope(record.value)
-      if (parsed.ok && parsed.message.causation_id === request.message_id) answer({ accepted: parsed.message.type === RETRY_ACCEPTED, payload: parsed.message.payload })
-    },
-  })
-  let timer: NodeJS.Timeout | undefined
-  try {
-    await publish()
-    const reply = await Promise.race([answered, new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), options.timeoutMs)))])
-    if (!reply) {
-      throw new RetryNotDone(
-        `the orchestrator did not answer within ${Math.round(options.timeoutMs / 1000)} s; is \`sagactl start orchestrator\` running? The request (${request.message_id}) stays on order.events and is handled when it runs.`,
-      )
-    }
-    if (!reply.accepted) throw new RetryNotDone(`the orchestrator did not retry the saga of order ${saga.order_id}: ${String(reply.payload.reason ?? 'no reason given')}`)
-    const p = reply.payload
-    return {
-      ...base,
-      outcome: 'resumed',
-      status: p.status as SagaStatus,
-      step: String(p.step),
-      attempt: Number(p.attempt),
-      attempts: typeof p.attempts === 'number' ? p.attempts : null,
-    }
-  } finally {
-    clearTimeout(timer)
-    await sub.close()
+  const reply = await askOrchestrator(bus, topics, request, RETRY_ACCEPTED, options.timeoutMs)
+  if (!reply) {
+    throw new RetryNotDone(
+      `the orchestrator did not answer within ${Math.round(options.timeoutMs / 1000)} s; is \`sagactl start orchestrator\` running? The request (${request.message_id}) stays on order.events and is handled when it runs.`,
+    )
+  }
+  if (!reply.accepted) throw new RetryNotDone(`the orchestrator did not retry the saga of order ${saga.order_id}: ${String(reply.payload.reason ?? 'no reason given')}`)
+  const p = reply.payload
+  return {
+    ...base,
+    outcome: 'resumed',
+    status: p.status as SagaStatus,
+    step: String(p.step),
+    attempt: Number(p.attempt),
+    attempts: typeof p.attempts === 'number' ? p.attempts : null,
   }
 }
