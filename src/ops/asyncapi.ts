@@ -7,7 +7,7 @@ import type { Saga } from '../saga/define.js'
 import { commandTypes, eventTypes } from '../saga/derive.js'
 import { DEFAULT_ORDER_LIMITS, orderSchema } from '../order-schema.js'
 import { topicTable, type TopicKey } from '../topics.js'
-import { CANCEL_REQUESTED, RETRY_DUE, RETRY_REQUESTED, SAGA_STUCK, STEP_TIMED_OUT } from '../saga/decide.js'
+import { CANCEL_REQUESTED, DEADLINE_PASSED, DEADLINE_PASSED_REASON, PAUSE_REQUESTED, RESUME_REQUESTED, RETRY_DUE, RETRY_REQUESTED, SAGA_STUCK, STEP_TIMED_OUT } from '../saga/decide.js'
 
 // The AsyncAPI document is built from the definitions the code runs on: the topic table, the
 // envelope's types, the order schema and the saga definition. `sagactl docs asyncapi` writes it to
@@ -84,6 +84,31 @@ function messages(saga: Saga): Map<string, Described> {
     receivers: EVENT_READERS,
     summary: `Someone outside asks to stop the saga: the orchestrator stops retrying, undoes the step in flight and every done step, newest first, then publishes ${saga.cancelled} with the reason "cancelled by request: <reason>". Ignored (the orchestrator says so on sagactl.control) when the saga already ended or is already compensating.`,
     payload: Type.Object({ reason: Type.String({ description: 'why; "no reason given" when empty' }), requested_by: Type.String({ description: 'who asked, e.g. "api" or "sagactl saga cancel"' }) }, { additionalProperties: true }),
+  })
+  out.set(DEADLINE_PASSED, {
+    kind: 'event',
+    topic: 'orderEvents',
+    sender: 'orchestrator',
+    receivers: EVENT_READERS,
+    summary: `The orchestrator's own timer: the saga's deadline (the definition's deadlineMs, or the order's earlier deadline_ms) passed before it ended, so it is cancelled as by a request, with the reason "${DEADLINE_PASSED_REASON}". ${timerNote}`,
+    payload: Type.Object({ deadline_at: Type.Integer({ description: 'the deadline, ms since the epoch' }) }, { additionalProperties: true }),
+  })
+  const requester = Type.Object({ reason: Type.String({ description: 'why; "no reason given" when empty' }), requested_by: Type.String({ description: 'who asked, e.g. "api" or "sagactl saga pause"' }) }, { additionalProperties: true })
+  out.set(PAUSE_REQUESTED, {
+    kind: 'event',
+    topic: 'orderEvents',
+    sender: 'api (POST /orders/{order_id}/pause), sagactl saga pause',
+    receivers: EVENT_READERS,
+    summary: 'Someone outside asks to hold a running saga: it sends no new command and starts no retry until resumed; replies that arrive meanwhile are recorded, and a cancel still works. Ignored (said on sagactl.control) when the saga is not running or waiting for a retry.',
+    payload: requester,
+  })
+  out.set(RESUME_REQUESTED, {
+    kind: 'event',
+    topic: 'orderEvents',
+    sender: 'api (POST /orders/{order_id}/resume), sagactl saga resume',
+    receivers: EVENT_READERS,
+    summary: 'Carries a paused saga on from where it stands: a reply recorded while paused is acted on, and a step whose timeout passed while paused is handled as a timeout. Ignored (said on sagactl.control) when the saga is not paused.',
+    payload: requester,
   })
   for (const participantTopic of Object.keys(PARTICIPANT) as TopicKey[]) {
     // set_chaos goes to every participant topic: one entry per topic, named after its receiver.

@@ -159,8 +159,8 @@ export function defineStep(input: StepModuleInput): SagaStep {
   }
 }
 
-export { CANCEL_REQUESTED, RETRY_DUE, RETRY_REQUESTED, SAGA_LEVEL_EVENTS, SAGA_STUCK, STEP_TIMED_OUT } from './decide.js'
-import { SAGA_LEVEL_EVENTS } from './decide.js'
+export { CANCEL_REQUESTED, DEADLINE_PASSED, PAUSE_REQUESTED, RESUME_REQUESTED, RETRY_DUE, RETRY_REQUESTED, SAGA_LEVEL_EVENTS, SAGA_STUCK, STEP_TIMED_OUT } from './decide.js'
+import { RETRY_POLICY_KEYS, SAGA_LEVEL_EVENTS } from './decide.js'
 
 /** Names the saga itself uses, that no step may take. */
 const RESERVED = { topics: ['order.events', 'dlq', 'sagactl.control'], roles: ['api', 'orchestrator', 'notifier'], messages: ['set_chaos', ...SAGA_LEVEL_EVENTS] }
@@ -176,6 +176,7 @@ export function defineSaga(saga: Saga): Saga {
   if (unbuilt !== -1) throw new Error(`invalid saga definition: step ${unbuilt + 1} was not made by defineStep (it lacks name, topic, command or compensation)`)
   if (saga.steps.length === 0) problems.push('a saga needs at least one step')
   if (saga.events !== undefined && (!Number.isInteger(saga.events?.partitions) || saga.events.partitions < 1)) problems.push('events.partitions (of order.events) must be a whole number ≥ 1')
+  if (saga.deadlineMs !== undefined && (!Number.isInteger(saga.deadlineMs) || saga.deadlineMs < 1)) problems.push(`deadlineMs must be a whole number of milliseconds ≥ 1, got ${JSON.stringify(saga.deadlineMs)}`)
   const taken = (what: string, values: string[], reserved: string[] = []) => {
     const seen = new Set(reserved)
     for (const v of values) {
@@ -195,8 +196,8 @@ export function defineSaga(saga: Saga): Saga {
     for (const [field, value] of Object.entries(s.retry ?? {})) {
       if (field === 'notRetryable') {
         if (!Array.isArray(value) || value.some((v) => typeof v !== 'string')) problems.push(`step ${s.name}: retry.notRetryable must be a list of strings`)
-      } else if (!['maxAttempts', 'minDelayMs', 'maxDelayMs', 'stepTimeoutMs', 'maxCompensationAttempts'].includes(field)) {
-        problems.push(`step ${s.name}: retry.${field} is not a retry setting (maxAttempts, minDelayMs, maxDelayMs, stepTimeoutMs, maxCompensationAttempts, notRetryable)`)
+      } else if (!(RETRY_POLICY_KEYS as readonly string[]).includes(field)) {
+        problems.push(`step ${s.name}: retry.${field} is not a retry setting (${[...RETRY_POLICY_KEYS, 'notRetryable'].join(', ')})`)
       } else if (typeof value !== 'number' || !Number.isInteger(value) || value < (field.endsWith('Ms') && field !== 'stepTimeoutMs' ? 0 : 1)) {
         problems.push(`step ${s.name}: retry.${field} must be a whole number${field.endsWith('Ms') && field !== 'stepTimeoutMs' ? ' ≥ 0' : ' ≥ 1'}, got ${JSON.stringify(value)}`)
       }

@@ -1,6 +1,6 @@
 import type { Message } from '../envelope.js'
 import type { Decision, Notice, RoleHandler } from '../runtime/role.js'
-import { CANCEL_REQUESTED, RETRY_DUE, RETRY_REQUESTED, SAGA_STUCK, STEP_TIMED_OUT, type Saga } from '../saga/define.js'
+import { CANCEL_REQUESTED, DEADLINE_PASSED, PAUSE_REQUESTED, RESUME_REQUESTED, RETRY_DUE, RETRY_REQUESTED, SAGA_STUCK, STEP_TIMED_OUT, type Saga } from '../saga/define.js'
 import { eventTypes } from '../saga/derive.js'
 import { orderSaga } from '../order-saga/saga.js'
 
@@ -33,6 +33,12 @@ export function describe(message: Message, saga: Saga = orderSaga): Notice {
       return line('warn', 'order', `retry requested for ${String(p.step)}`)
     case CANCEL_REQUESTED:
       return line('warn', 'order', `✋ cancel requested by ${String(p.requested_by ?? 'unknown')}: ${String(p.reason ?? 'no reason given')}`)
+    case PAUSE_REQUESTED:
+      return line('warn', 'order', `⏸ pause requested by ${String(p.requested_by ?? 'unknown')}: ${String(p.reason ?? 'no reason given')}`)
+    case RESUME_REQUESTED:
+      return line('info', 'order', `▶ resume requested by ${String(p.requested_by ?? 'unknown')}`)
+    case DEADLINE_PASSED:
+      return line('warn', 'order', `⏱ deadline passed (${typeof p.deadline_at === 'number' ? new Date(p.deadline_at).toISOString() : '?'})`)
     case RETRY_DUE:
       return line('info', 'order', `⏱ retry of ${String(p.step)} due${attempt}`)
     case STEP_TIMED_OUT:

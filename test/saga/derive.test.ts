@@ -17,7 +17,7 @@ import { withPartitions } from '../../src/topics.js'
 
 describe('derived from the order saga: exactly the names the contract and 0.2 use', () => {
   it('envelope type lists', () => {
-    expect(EVENT_TYPES).toEqual(['order.created', 'inventory.reserved', 'inventory.reserve-failed', 'inventory.reservation-cancelled', 'payment.succeeded', 'payment.failed', 'payment.refunded', 'order.completed', 'order.cancelled', 'saga.stuck', 'saga.retry-requested', 'saga.retry-due', 'saga.step-timed-out', 'saga.cancel-requested'])
+    expect(EVENT_TYPES).toEqual(['order.created', 'inventory.reserved', 'inventory.reserve-failed', 'inventory.reservation-cancelled', 'payment.succeeded', 'payment.failed', 'payment.refunded', 'order.completed', 'order.cancelled', 'saga.stuck', 'saga.retry-requested', 'saga.retry-due', 'saga.step-timed-out', 'saga.cancel-requested', 'saga.deadline-passed', 'saga.pause-requested', 'saga.resume-requested'])
     expect(COMMAND_TYPES).toEqual(['reserve_inventory', 'cancel_reservation', 'charge_payment', 'refund_payment', 'set_chaos'])
   })
 
@@ -74,7 +74,7 @@ describe('derived from the order saga: exactly the names the contract and 0.2 us
 
 describe('derived from a three-step saga: the ship step appears everywhere, from its one module', () => {
   it('message types, in step order', () => {
-    expect(eventTypes(threeStepSaga)).toEqual([...EVENT_TYPES.slice(0, 7), 'shipping.shipped', 'shipping.ship-failed', 'shipping.shipment-cancelled', 'order.completed', 'order.cancelled', 'saga.stuck', 'saga.retry-requested', 'saga.retry-due', 'saga.step-timed-out', 'saga.cancel-requested'])
+    expect(eventTypes(threeStepSaga)).toEqual([...EVENT_TYPES.slice(0, 7), 'shipping.shipped', 'shipping.ship-failed', 'shipping.shipment-cancelled', 'order.completed', 'order.cancelled', 'saga.stuck', 'saga.retry-requested', 'saga.retry-due', 'saga.step-timed-out', 'saga.cancel-requested', 'saga.deadline-passed', 'saga.pause-requested', 'saga.resume-requested'])
     expect(commandTypes(threeStepSaga)).toEqual(['reserve_inventory', 'cancel_reservation', 'charge_payment', 'refund_payment', 'ship_order', 'cancel_shipment', 'set_chaos'])
   })
 
