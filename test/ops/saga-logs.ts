@@ -3,7 +3,7 @@ import fc from 'fast-check'
 import { event, type Envelope, type Message, type Outgoing } from '../../src/envelope.js'
 import type { DecideContext, Timer } from '../../src/runtime/role.js'
 import { orderSaga } from '../../src/order-saga/saga.js'
-import { CANCEL_REQUESTED, decide, type RetryPolicy, type SagaState } from '../../src/saga/decide.js'
+import { CANCEL_REQUESTED, PAUSE_REQUESTED, RESUME_REQUESTED, decide, type RetryPolicy, type SagaState } from '../../src/saga/decide.js'
 import { decideParticipant, inventorySpec, NO_CHAOS, paymentSpec, type ParticipantSpec, type ParticipantState } from '../../src/services/participant.js'
 import type { TopicKey } from '../../src/topics.js'
 
@@ -69,6 +69,11 @@ export interface Scenario {
   compensationAttempts: number
   /** At this delivery, someone outside asks to cancel the saga (saga.cancel-requested), whatever it is doing then. */
   cancelAt?: number
+  /** At this delivery, someone outside asks to pause the saga; it is resumed pauseFor deliveries after it is paused (or when all else is quiet). */
+  pauseAt?: number
+  pauseFor: number
+  /** The definition's deadlineMs: its timer competes with every other. */
+  deadlineMs?: number
 }
 
 export const scenarios: fc.Arbitrary<Scenario> = fc.record({
@@ -79,6 +84,9 @@ export const scenarios: fc.Arbitrary<Scenario> = fc.record({
   stall: fc.constantFrom('none', 'none', 'inventoryCommands', 'paymentCommands', 'releases'),
   compensationAttempts: fc.constantFrom(1, 3),
   cancelAt: fc.option(fc.nat({ max: 40 }), { nil: undefined, freq: 3 }),
+  pauseAt: fc.option(fc.nat({ max: 30 }), { nil: undefined, freq: 3 }),
+  pauseFor: fc.nat({ max: 20 }),
+  deadlineMs: fc.option(fc.integer({ min: 500, max: 5_000 }), { nil: undefined, freq: 3 }),
 })
 
 /** One order's life, from its order.created to quiet: every record published on the saga topics. */
@@ -99,6 +107,8 @@ export function simulateOrder(index: number, scenario: Scenario): OrderLog {
   let saga: SagaState | undefined
   const held: Record<string, ParticipantState> = { inventoryCommands: { chaos: NO_CHAOS }, paymentCommands: { chaos: NO_CHAOS } }
   let timer: Timer | undefined
+  let resumed = false
+  const definition = scenario.deadlineMs === undefined ? orderSaga : { ...orderSaga, deadlineMs: scenario.deadlineMs }
 
   const publish = (out: Outgoing, cause?: string): void => {
     // The orchestrator's answers to a cancel request go to the requester, on the control topic: not a saga record.
@@ -111,7 +121,7 @@ export function simulateOrder(index: number, scenario: Scenario): OrderLog {
   const orchestrate = (m: Message): void => {
     if (seen.orchestrator!.has(m.message_id)) return
     seen.orchestrator!.add(m.message_id)
-    const d = decide(orderSaga, { ...policy, maxCompensationAttempts: scenario.compensationAttempts }, saga, m, ctx())
+    const d = decide(definition, { ...policy, maxCompensationAttempts: scenario.compensationAttempts }, saga, m, ctx())
     if (d.reject) return
     if (d.state) saga = d.state
     for (const out of d.messages) publish(out, m.message_id)
@@ -143,6 +153,11 @@ export function simulateOrder(index: number, scenario: Scenario): OrderLog {
     if (step > MAX_DELIVERIES) throw new Error(`order ${index} did not settle within ${MAX_DELIVERIES} deliveries`)
     now += 100
     if (step === scenario.cancelAt) publish({ topic: 'orderEvents', envelope: event(CANCEL_REQUESTED, { order_id, saga_id, payload: { reason: 'simulated', requested_by: 'test' } }, now, uuidLike(index, 4)) })
+    if (step === scenario.pauseAt) publish({ topic: 'orderEvents', envelope: event(PAUSE_REQUESTED, { order_id, saga_id, payload: { reason: 'simulated', requested_by: 'test' } }, now, uuidLike(index, 5)) })
+    if (!resumed && saga?.status === 'paused' && (step >= (scenario.pauseAt ?? 0) + scenario.pauseFor || tape.exhausted)) {
+      resumed = true
+      publish({ topic: 'orderEvents', envelope: event(RESUME_REQUESTED, { order_id, saga_id, payload: { requested_by: 'test' } }, now, uuidLike(index, 6)) })
+    }
     const ended = saga?.status === 'completed' || saga?.status === 'cancelled'
     const stalled = (t: keyof typeof queues): boolean =>
       scenario.stall === 'releases' ? t === 'inventoryCommands' && queues[t][0]?.type === 'cancel_reservation' && !ended && saga?.status !== 'stuck' : !ended && saga?.status !== 'stuck' && t === scenario.stall
