@@ -71,7 +71,7 @@ export interface Scenario {
   cancelAt?: number
   /** At this delivery, someone outside asks to pause the saga; it is resumed pauseFor deliveries after it is paused (or when all else is quiet). */
   pauseAt?: number
-  pauseFor: number
+  pauseFor?: number
   /** The definition's deadlineMs: its timer competes with every other. */
   deadlineMs?: number
 }
@@ -154,7 +154,7 @@ export function simulateOrder(index: number, scenario: Scenario): OrderLog {
     now += 100
     if (step === scenario.cancelAt) publish({ topic: 'orderEvents', envelope: event(CANCEL_REQUESTED, { order_id, saga_id, payload: { reason: 'simulated', requested_by: 'test' } }, now, uuidLike(index, 4)) })
     if (step === scenario.pauseAt) publish({ topic: 'orderEvents', envelope: event(PAUSE_REQUESTED, { order_id, saga_id, payload: { reason: 'simulated', requested_by: 'test' } }, now, uuidLike(index, 5)) })
-    if (!resumed && saga?.status === 'paused' && (step >= (scenario.pauseAt ?? 0) + scenario.pauseFor || tape.exhausted)) {
+    if (!resumed && saga?.status === 'paused' && (step >= (scenario.pauseAt ?? 0) + (scenario.pauseFor ?? 0) || tape.exhausted)) {
       resumed = true
       publish({ topic: 'orderEvents', envelope: event(RESUME_REQUESTED, { order_id, saga_id, payload: { requested_by: 'test' } }, now, uuidLike(index, 6)) })
     }
