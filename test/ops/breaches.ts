@@ -106,10 +106,11 @@ export const injections: Record<BreachKind, Injection> = {
     return insertAfter(o.messages, (m) => m === final, [as(event(type, { ...ids(o), payload: { reason: 'settled again' } }, 0, fresh(o, 1)))])
   },
 
-  // The saga never ended: its final event is nowhere, however many copies there were.
+  // The saga never ended: its final event is nowhere, however many copies there were. (A saga
+  // that said it was stuck and was settled later is then stuck, which the stuck case covers.)
   unfinished(o) {
     const final = finalOf(o.messages)
-    if (!final) return undefined
+    if (!final || ofType(o.messages, 'saga.stuck').length > 0) return undefined
     return o.messages.filter((m) => m.type !== final.type)
   },
 
