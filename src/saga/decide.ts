@@ -2,8 +2,10 @@ import { event, type Message } from '../envelope.js'
 import type { DecideContext, Timer } from '../runtime/role.js'
 import { CANCEL_REQUESTED, DEADLINE_PASSED, PAUSE_REQUESTED, RESUME_REQUESTED, RETRY_DUE, RETRY_REQUESTED, SAGA_STUCK, STEP_TIMED_OUT } from './messages.js'
 import { onCancelRequested, onDeadlinePassed, onPauseRequested, onResumeRequested, onRetryRequested } from './requests.js'
-import { isFinished, nothing, policyFor, unreachable, type RetryPolicy, type SagaDecision, type SagaDefinition, type SagaState, type StepDefinition } from './state.js'
-import { advance, becomeStuck, compensateNext, compensationMessage, isCurrent, notice, onFailure, runStep, sendCompensation } from './steps.js'
+import { onBranchInput } from './parallel.js'
+import { advance, branchTimer, enter, onAwaited, onAwaitTimedOut } from './stages.js'
+import { isFinished, nothing, policyFor, stagesOf, unreachable, type AwaitDefinition, type RetryPolicy, type SagaDecision, type SagaDefinition, type SagaState, type StepDefinition } from './state.js'
+import { becomeStuck, compensateNext, compensationMessage, isCurrent, notice, onFailure, runStep, sendCompensation } from './steps.js'
 
 export * from './messages.js'
 export * from './state.js'
@@ -29,6 +31,8 @@ export type SagaInput =
   | { kind: 'compensated'; step: StepDefinition }
   | { kind: 'retry-due'; step: StepDefinition | undefined }
   | { kind: 'timed-out'; step: StepDefinition | undefined }
+  | { kind: 'awaited'; wait: AwaitDefinition }
+  | { kind: 'await-timed-out'; wait: AwaitDefinition }
   | { kind: 'unknown' }
 
 export function classify(def: SagaDefinition, message: Message): SagaInput {
@@ -47,8 +51,13 @@ export function classify(def: SagaDefinition, message: Message): SagaInput {
   if (failed) return { kind: 'failed', step: failed }
   const confirmed = def.steps.find((s) => s.compensation?.confirmed === type)
   if (confirmed) return { kind: 'compensated', step: confirmed }
+  const waits = stagesOf(def).flatMap((stage) => (stage.kind === 'await' ? [stage.wait] : []))
+  const awaited = waits.find((w) => w.event === type)
+  if (awaited) return { kind: 'awaited', wait: awaited }
   const named = def.steps.find((x) => x.name === message.payload.step)
   if (type === RETRY_DUE) return { kind: 'retry-due', step: named }
+  const waitNamed = waits.find((w) => w.name === message.payload.step)
+  if (type === STEP_TIMED_OUT && waitNamed) return { kind: 'await-timed-out', wait: waitNamed }
   if (type === STEP_TIMED_OUT) return { kind: 'timed-out', step: named }
   return { kind: 'unknown' }
 }
@@ -76,6 +85,10 @@ function decideInput(def: SagaDefinition, policy: RetryPolicy, current: SagaStat
       return onDeadlinePassed(def, policy, current, message, ctx)
     case 'stuck':
       return onStuckEvent(current, message, ctx)
+    case 'awaited':
+      return onAwaited(def, policy, current, input.wait, message, ctx)
+    case 'await-timed-out':
+      return onAwaitTimedOut(def, policy, current, input.wait, message, ctx)
     case 'unknown':
       return { ...nothing(), reject: `unknown event type "${message.type}"` }
     case 'succeeded':
@@ -91,12 +104,14 @@ function decideInput(def: SagaDefinition, policy: RetryPolicy, current: SagaStat
 }
 
 /**
- * A saga has one pending timer. While it can still be cancelled by its deadline, that timer is
- * the earlier of its step's own (kept in due_at for a resume) and the deadline's.
+ * A saga has one pending timer (the runtime keeps one per order): the earliest of its step's own
+ * (kept in due_at for a resume), its parallel branches' and, while it can still be cancelled, its
+ * deadline's. The others are armed again when it has fired.
  */
-function withDeadline(d: SagaDecision, ctx: DecideContext): SagaDecision {
-  const s = d.state
-  if (!s) return d
+function withDeadline(decision: SagaDecision, ctx: DecideContext): SagaDecision {
+  const s = decision.state
+  if (!s) return decision
+  const d = s.branches && s.status !== 'compensating' ? { ...decision, timer: s.status === 'running' ? branchTimer(s, ctx) : null } : decision
   if (d.timer) s.due_at = d.timer.dueAt
   else if (d.timer === null && s.status !== 'paused') delete s.due_at
   const open = s.status === 'running' || s.status === 'waiting_retry' || s.status === 'paused'
@@ -112,6 +127,7 @@ function onStepInput(def: SagaDefinition, policy: RetryPolicy, current: SagaStat
   s.updated_at = ctx.now
   const attempt = typeof message.payload.attempt === 'number' ? message.payload.attempt : undefined
   const step = input.step
+  if (step && s.branches?.[step.name] && input.kind !== 'compensated') return onBranchInput(def, policy, s, { kind: input.kind, step }, message, ctx, timedOut(step, policy))
   switch (input.kind) {
     case 'succeeded':
       return onSucceeded(def, policy, s, input.step, message, ctx)
@@ -204,7 +220,7 @@ function deadlineOf(def: SagaDefinition, message: Message): number | undefined {
 }
 
 function start(def: SagaDefinition, policy: RetryPolicy, message: Message, ctx: DecideContext): SagaDecision {
-  const first = def.steps[0]
+  const first = stagesOf(def)[0]
   if (!first) throw new Error('a saga needs at least one step')
   const deadline = deadlineOf(def, message)
   const s: SagaState = {
@@ -212,7 +228,7 @@ function start(def: SagaDefinition, policy: RetryPolicy, message: Message, ctx: 
     saga_id: message.saga_id,
     order: message.payload,
     status: 'running',
-    step: first.name,
+    step: '',
     attempt: 1,
     done: [],
     compensated: [],
@@ -220,7 +236,8 @@ function start(def: SagaDefinition, policy: RetryPolicy, message: Message, ctx: 
     started_at: ctx.now,
     updated_at: ctx.now,
   }
-  return { state: s, ...runStep(first, policy, s, ctx), notices: [notice('info', 'saga started', s)] }
+  const d = enter(def, policy, s, first, message.message_id, ctx)
+  return { ...d, notices: [notice('info', 'saga started', s), ...d.notices] }
 }
 
 function onSucceeded(def: SagaDefinition, policy: RetryPolicy, s: SagaState, step: StepDefinition, message: Message, ctx: DecideContext): SagaDecision {
@@ -228,7 +245,7 @@ function onSucceeded(def: SagaDefinition, policy: RetryPolicy, s: SagaState, ste
   const { attempt: _attempt, ...result } = message.payload
   s.done.push({ step: step.name, result, at: ctx.now })
 
-  if ((s.status === 'running' || s.status === 'waiting_retry') && s.step === step.name) return advance(def, policy, s, step, message, ctx)
+  if ((s.status === 'running' || s.status === 'waiting_retry') && s.step === step.name) return advance(def, policy, s, step.name, message.message_id, ctx)
   // Recorded; the saga moves past the step when it is resumed.
   if (s.status === 'paused' && s.step === step.name) return { state: s, messages: [], notices: [notice('info', `${step.name} done while paused; the saga moves on when resumed`, s)] }
   // Undone already as uncertain (or queued to be): the reply only says what that undo undoes.

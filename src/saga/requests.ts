@@ -12,8 +12,10 @@ import {
   RETRY_REFUSED,
   cancelledByRequest,
 } from './messages.js'
-import { nothing, policyFor, unreachable, type Pause, type Request, type RetryPolicy, type SagaDecision, type SagaDefinition, type SagaState, type StepDefinition } from './state.js'
-import { advance, notice, onFailure, retryTimer, sendCompensation, stepNamed, stopAndCompensate, timeoutTimer } from './steps.js'
+import { nothing, policyFor, unreachable, type Pause, type Request, type RetryPolicy, type SagaDecision, type SagaDefinition, type SagaState, type Stage } from './state.js'
+import { resumeBranches } from './parallel.js'
+import { advance, stageNamed } from './stages.js'
+import { notice, onFailure, retryTimer, sendCompensation, stepNamed, stopAndCompensate, timeoutTimer } from './steps.js'
 
 // What the saga does with a request from outside (retry, cancel, pause, resume) and with its
 // deadline. Every request gets an answer on the control topic, caused by it, that says what was
@@ -139,20 +141,21 @@ export function onPauseRequested(current: SagaState | undefined, message: Messag
 export function onResumeRequested(def: SagaDefinition, policy: RetryPolicy, current: SagaState | undefined, message: Message, ctx: DecideContext): SagaDecision {
   if (!current) return ignored(RESUME_IGNORED, 'resume', message, current, NO_SAGA, ctx)
   const pause = current.paused
-  const step = stepNamed(def, current.step)
-  if (current.status !== 'paused' || !pause || !step) return ignored(RESUME_IGNORED, 'resume', message, current, `the saga is ${current.status}, not paused; nothing changed`, ctx)
+  const stage = stageNamed(def, current.step)
+  if (current.status !== 'paused' || !pause || !stage) return ignored(RESUME_IGNORED, 'resume', message, current, `the saga is ${current.status}, not paused; nothing changed`, ctx)
   const r = requestOf(message, ctx)
   const s: SagaState = { ...structuredClone(current), updated_at: ctx.now, status: pause.was, resumed: r }
   delete s.paused
   const notices = [notice('info', `resumed by ${r.requested_by} after a pause of ${ctx.now - pause.at} ms`, s)]
-  const d = resumed(def, policy, s, step, pause, message, ctx)
+  const d = resumed(def, policy, s, stage, pause, message, ctx)
   return { ...d, messages: [...d.messages, answer(RESUME_ACCEPTED, message, d.state, {}, ctx)], notices: [...notices, ...d.notices] }
 }
 
-function resumed(def: SagaDefinition, policy: RetryPolicy, s: SagaState, step: StepDefinition, pause: Pause, message: Message, ctx: DecideContext): SagaDecision {
-  if (s.done.some((d) => d.step === step.name)) return advance(def, policy, s, step, message, ctx)
-  if (pause.failure) return onFailure(def, policy, s, step, pause.failure, ctx)
+function resumed(def: SagaDefinition, policy: RetryPolicy, s: SagaState, stage: Stage, pause: Pause, message: Message, ctx: DecideContext): SagaDecision {
+  if (stage.kind === 'parallel') return resumeBranches(def, policy, s, message, ctx)
+  if (s.done.some((d) => d.step === s.step)) return advance(def, policy, s, s.step, message.message_id, ctx)
+  if (pause.failure && stage.kind === 'step') return onFailure(def, policy, s, stage.step, pause.failure, ctx)
   const dueAt = Math.max(ctx.now, s.due_at ?? ctx.now)
-  const timer = pause.was === 'waiting_retry' ? retryTimer(step, s, dueAt, ctx) : timeoutTimer(step, s, dueAt, ctx)
+  const timer = pause.was === 'waiting_retry' ? retryTimer({ name: s.step }, s, dueAt, ctx) : timeoutTimer({ name: s.step }, s, dueAt, ctx)
   return { state: s, messages: [], timer, notices: [] }
 }

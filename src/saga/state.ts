@@ -22,11 +22,29 @@ export interface StepRetryPolicy extends Partial<RetryPolicy> {
   notRetryable?: string[]
 }
 
+/**
+ * A step that waits for an event from outside, keyed by the order (another system publishes it to
+ * order.events, or POST /orders/:id/events/:type). It has no effect of its own to undo.
+ */
+export interface AwaitDefinition {
+  name: string
+  event: EventType
+  timeoutMs: number
+  /** What a timeout does: compensate and cancel the saga, or move on without the event. */
+  onTimeout: 'cancel' | 'continue'
+}
+
+/** One stage of a saga's flow: a step, steps run side by side, or a wait for an outside event. */
+export type Stage = { kind: 'step'; step: StepDefinition } | { kind: 'parallel'; name: string; branches: StepDefinition[] } | { kind: 'await'; wait: AwaitDefinition }
+
 export interface SagaDefinition {
   started: EventType
   completed: EventType
   cancelled: EventType
+  /** Every step with a participant, in the order of the flow. */
   steps: StepDefinition[]
+  /** The flow, when it is not each step in turn. */
+  stages?: Stage[]
   /**
    * How long a saga may run before it is cancelled (reason "deadline passed"), from its start. An
    * order may ask for an earlier one (deadline_ms in its started event's payload), never a later one.
@@ -71,12 +89,32 @@ export interface Pause extends Request {
   failure?: { retryable: boolean; reason: string }
 }
 
+/** A branch of the parallel stage under way, by its step's name. */
+export interface Branch {
+  status: 'running' | 'waiting_retry' | 'done'
+  attempt: number
+  /** When its timeout (running) or its retry (waiting_retry) is due. */
+  due_at: number
+  /** Its attempt failed while the saga was paused: handled on resume. */
+  failure?: { retryable: boolean; reason: string }
+}
+
+/** An awaited event that came before its step was reached, kept for it. */
+export interface Received {
+  payload: Payload
+  message_id: string
+  at: number
+}
+
 export interface SagaState {
   order_id: string
   saga_id: string
   order: Payload
   status: SagaStatus
-  /** The step being run, retried or compensated; a name, never an index, so definitions can change. */
+  /**
+   * The step being run, retried or compensated, the parallel stage under way or the event awaited;
+   * a name, never an index, so definitions can change.
+   */
   step: string
   attempt: number
   done: DoneStep[]
@@ -88,6 +126,10 @@ export interface SagaState {
    * not carried out.
    */
   uncertain?: string[]
+  /** The branches of the parallel stage under way, by step name. */
+  branches?: Record<string, Branch>
+  /** Awaited events that came early, by type. */
+  received?: Record<string, Received>
   /** The cancel request that stopped the saga, when one did. */
   cancel_requested?: Request
   /** The pause that holds the saga, while it is paused. */
@@ -118,6 +160,15 @@ export interface SagaDecision {
   timer?: Timer | null
   notices: Notice[]
   reject?: string
+}
+
+/** The flow of a definition: its stages, or each of its steps in turn. */
+export function stagesOf(def: SagaDefinition): Stage[] {
+  return def.stages ?? def.steps.map((step) => ({ kind: 'step' as const, step }))
+}
+
+export function stageName(stage: Stage): string {
+  return stage.kind === 'step' ? stage.step.name : stage.kind === 'parallel' ? stage.name : stage.wait.name
 }
 
 export const nothing = (): SagaDecision => ({ messages: [], notices: [] })

@@ -1,29 +1,9 @@
-import { command, event, type Envelope, type Outgoing, type Payload } from '../envelope.js'
+import { command, event, type Outgoing, type Payload } from '../envelope.js'
 import type { DecideContext, Notice, Timer } from '../runtime/role.js'
 import { RETRY_DUE, SAGA_STUCK, STEP_TIMED_OUT } from './messages.js'
 import { policyFor, retryDelay, type RetryPolicy, type SagaDecision, type SagaDefinition, type SagaState, type SagaStatus, type StepDefinition } from './state.js'
 
 // How a saga moves through its steps: run one, retry it, compensate newest first, end. Pure.
-
-/** The saga moves past a step that succeeded: the next step's command, or the completed event. */
-export function advance(def: SagaDefinition, policy: RetryPolicy, s: SagaState, step: StepDefinition, causation: Envelope, ctx: DecideContext): SagaDecision {
-  const next = def.steps[def.steps.indexOf(step) + 1]
-  if (next) {
-    s.status = 'running'
-    s.step = next.name
-    s.attempt = 1
-    return { state: s, ...runStep(next, policy, s, ctx), notices: [] }
-  }
-  s.status = 'completed'
-  s.finished_at = ctx.now
-  const results = Object.assign({}, ...s.done.map((d) => d.result)) as Payload
-  return {
-    state: s,
-    messages: [{ topic: 'orderEvents', envelope: event(def.completed, { order_id: s.order_id, saga_id: s.saga_id, causation_id: causation.message_id, payload: results }, ctx.now, ctx.newId()) }],
-    timer: null,
-    notices: [notice('info', 'saga completed', s)],
-  }
-}
 
 export function onFailure(
   def: SagaDefinition,
@@ -60,9 +40,12 @@ export function onFailure(
  */
 export function stopAndCompensate(def: SagaDefinition, policy: RetryPolicy, s: SagaState, reason: string, ctx: DecideContext, notices: Notice[]): SagaDecision {
   s.reason = reason
-  if (!s.done.some((d) => d.step === s.step)) markUncertain(s, s.step)
+  // An awaited event has no effect to undo; a branch not done (in flight or waiting) may have one.
+  const open = s.branches ? Object.keys(s.branches).filter((name) => s.branches![name]!.status !== 'done') : [s.step]
+  for (const name of open) if (stepNamed(def, name) && !s.done.some((d) => d.step === name)) markUncertain(s, name)
   s.status = 'compensating'
   delete s.paused
+  delete s.branches
   return compensateNext(def, policy, s, ctx, notices)
 }
 
@@ -109,11 +92,12 @@ export function becomeStuck(s: SagaState, step: StepDefinition, spent: number, c
 }
 
 export function runStep(step: StepDefinition, policy: RetryPolicy, s: SagaState, ctx: DecideContext): { messages: Outgoing[]; timer: Timer } {
-  const payload = { ...s.order, attempt: s.attempt }
-  return {
-    messages: [{ topic: step.command.topic, envelope: command(step.command.type, { order_id: s.order_id, saga_id: s.saga_id, payload }, ctx.now, ctx.newId()) }],
-    timer: timeoutTimer(step, s, ctx.now + policyFor(step, policy).stepTimeoutMs, ctx),
-  }
+  return { messages: [commandOf(step, s, s.attempt, ctx)], timer: timeoutTimer(step, s, ctx.now + policyFor(step, policy).stepTimeoutMs, ctx) }
+}
+
+/** A step's command, for one attempt: the order, and the attempt. */
+export function commandOf(step: StepDefinition, s: SagaState, attempt: number, ctx: DecideContext): Outgoing {
+  return { topic: step.command.topic, envelope: command(step.command.type, { order_id: s.order_id, saga_id: s.saga_id, payload: { ...s.order, attempt } }, ctx.now, ctx.newId()) }
 }
 
 export function sendCompensation(step: StepDefinition, policy: RetryPolicy, s: SagaState, ctx: DecideContext): { messages: Outgoing[]; timer: Timer } {
@@ -129,14 +113,14 @@ export function compensationMessage(step: StepDefinition, s: SagaState, payload:
   return { topic: c.topic, envelope: command(c.type, { order_id: s.order_id, saga_id: s.saga_id, payload, ...(causation ? { causation_id: causation } : {}) }, ctx.now, ctx.newId()) }
 }
 
-/** The current attempt (or compensation) did not answer by dueAt. */
-export function timeoutTimer(step: StepDefinition, s: SagaState, dueAt: number, ctx: DecideContext): Timer {
-  return { dueAt, message: event(STEP_TIMED_OUT, { order_id: s.order_id, saga_id: s.saga_id, payload: { step: step.name, attempt: s.attempt } }, ctx.now, ctx.newId()) }
+/** The attempt (or compensation, or wait) did not answer by dueAt. */
+export function timeoutTimer(step: { name: string }, s: SagaState, dueAt: number, ctx: DecideContext, attempt = s.attempt): Timer {
+  return { dueAt, message: event(STEP_TIMED_OUT, { order_id: s.order_id, saga_id: s.saga_id, payload: { step: step.name, attempt } }, ctx.now, ctx.newId()) }
 }
 
-/** The next attempt of a step waiting for its retry is due at dueAt. */
-export function retryTimer(step: StepDefinition, s: SagaState, dueAt: number, ctx: DecideContext): Timer {
-  return { dueAt, message: event(RETRY_DUE, { order_id: s.order_id, saga_id: s.saga_id, payload: { step: step.name, attempt: s.attempt + 1 } }, ctx.now, ctx.newId()) }
+/** The next attempt of a step waiting for its retry (the one after `attempt`) is due at dueAt. */
+export function retryTimer(step: { name: string }, s: SagaState, dueAt: number, ctx: DecideContext, attempt = s.attempt): Timer {
+  return { dueAt, message: event(RETRY_DUE, { order_id: s.order_id, saga_id: s.saga_id, payload: { step: step.name, attempt: attempt + 1 } }, ctx.now, ctx.newId()) }
 }
 
 export function markUncertain(s: SagaState, step: string): void {
