@@ -3,7 +3,7 @@ import { stringify } from 'yaml'
 
 import { MAX_MESSAGE_BYTES } from '../envelope.js'
 import { orderSaga } from '../order-saga/saga.js'
-import type { Saga } from '../saga/define.js'
+import { waitsOf, type Saga } from '../saga/define.js'
 import { commandTypes, eventTypes } from '../saga/derive.js'
 import { DEFAULT_ORDER_LIMITS, orderSchema } from '../order-schema.js'
 import { topicTable, type TopicKey } from '../topics.js'
@@ -68,6 +68,10 @@ function messages(saga: Saga): Map<string, Described> {
     if (!c) continue
     out.set(c.type, { kind: 'command', topic: c.topic, sender: 'orchestrator', receivers: [participant], summary: `Compensation of ${step.name}: undo its effect.`, payload: Type.Object({ ...effect, attempt }, { additionalProperties: true }) })
     out.set(c.confirmed, { kind: 'event', topic: 'orderEvents', sender: participant, receivers: EVENT_READERS, summary: `${step.name} was undone.`, payload: Type.Object({ ...effect, attempt, repeated }, { additionalProperties: true }) })
+  }
+  for (const w of waitsOf(saga)) {
+    const onTimeout = w.onTimeout === 'cancel' ? 'the saga is compensated and cancelled' : 'the saga moves on without it'
+    out.set(w.event, { kind: 'event', topic: 'orderEvents', sender: 'another system, or the api (POST /orders/{order_id}/events/{type})', receivers: EVENT_READERS, summary: `Awaited by step ${w.name}, keyed by the order; kept when it comes early. With none within ${w.timeoutMs} ms, ${onTimeout}.`, payload: Type.Object({}, { additionalProperties: true }) })
   }
   out.set(saga.completed, { kind: 'event', topic: 'orderEvents', sender: 'orchestrator', receivers: EVENT_READERS, summary: 'The final event of a saga whose steps all succeeded.', payload: Type.Object({}, { additionalProperties: true }) })
   out.set(saga.cancelled, { kind: 'event', topic: 'orderEvents', sender: 'orchestrator', receivers: EVENT_READERS, summary: 'The final event of a saga that failed for good, after its compensations.', payload: Type.Object({ reason: failure.reason }, { additionalProperties: true }) })

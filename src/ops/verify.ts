@@ -1,5 +1,5 @@
 import type { Message } from '../envelope.js'
-import { RETRY_REQUESTED, SAGA_STUCK, type Saga } from '../saga/define.js'
+import { RETRY_REQUESTED, SAGA_STUCK, previousSteps, type Saga } from '../saga/define.js'
 import { breachKinds } from '../saga/derive.js'
 import { orderSaga } from '../order-saga/saga.js'
 
@@ -151,12 +151,13 @@ export function verifyMessages(messages: Message[], deadLettered: ReadonlySet<st
         if (standing.length !== 0) breach('cancelled_with_effect_standing', step.verify.cancelledStanding.rule, `${standing.length} ${step.verify.cancelledStanding.detail}`)
       }
     }
-    effects.forEach(({ step, made }, i) => {
-      const previous = effects[i - 1]
+    // The step before is the stage before: every branch of a parallel stage must have acted first.
+    for (const { step, made } of effects) {
       const w = step.verify.withoutPrevious
-      if (!previous || !w || previous.made.size !== 0) return
+      const before = previousSteps(saga, step).map((p) => effects.find((e) => e.step.name === p.name)!)
+      if (!w || before.length === 0 || before.every((p) => p.made.size !== 0)) continue
       if (of(step.command.type).length > 0 || made.size > 0) breach(w.kind, w.rule, made.size > 0 ? w.taken : w.sent)
-    })
+    }
 
     const applied = (type: string, field: string) => {
       const counts = new Map<string, number>()

@@ -1,5 +1,5 @@
 import type { Payload } from '../envelope.js'
-import type { SagaDefinition, StepDefinition, StepRetryPolicy } from './decide.js'
+import type { AwaitDefinition, SagaDefinition, Stage, StepDefinition, StepRetryPolicy } from './decide.js'
 import type { ParticipantRole, TopicKey } from '../names.js'
 
 // A saga step is one module: its messages, its topic, its participant, what `verify` checks of it
@@ -117,9 +117,48 @@ export interface SagaStep extends StepDefinition {
 }
 
 export interface Saga extends SagaDefinition {
+  /** Every step with a participant, in the order of the flow (a parallel stage's branches in their order). */
   steps: SagaStep[]
   /** order.events, which every role reads: its partition count bounds the instances of a role that share work. Default 8. */
   events?: { partitions: number }
+}
+
+/** Steps run side by side: `parallel(reserve, authorise)`. Named after its branches unless named. */
+export interface ParallelStage {
+  parallel: SagaStep[]
+  name?: string
+}
+
+/** A step that waits for an outside event keyed by the order: `awaitEvent({ name, event, timeoutMs, onTimeout })`. */
+export interface AwaitStage {
+  await: AwaitDefinition
+}
+
+/** What a saga module writes: its steps in order, any of them a parallel stage or a wait. */
+export interface SagaModuleInput extends Omit<Saga, 'steps' | 'stages'> {
+  steps: (SagaStep | ParallelStage | AwaitStage)[]
+}
+
+export function parallel(...branches: SagaStep[]): ParallelStage {
+  return { parallel: branches }
+}
+
+export function awaitEvent(input: { name: string; event: string; timeoutMs: number; onTimeout?: 'cancel' | 'continue' }): AwaitStage {
+  return { await: { name: input.name, event: input.event, timeoutMs: input.timeoutMs, onTimeout: input.onTimeout ?? 'cancel' } }
+}
+
+/** The flow, read off a module's steps; undefined when it is each step in turn. */
+function flowOf(input: SagaModuleInput): { steps: SagaStep[]; stages?: Stage[] } {
+  const listed = input.steps as unknown[]
+  if (!listed.some((s) => s !== null && typeof s === 'object' && ('parallel' in s || 'await' in s))) return { steps: input.steps as SagaStep[] }
+  const stages: Stage[] = listed.map((s) => {
+    const entry = s as Partial<ParallelStage & AwaitStage> & StepDefinition
+    if (entry?.parallel) return { kind: 'parallel', name: entry.name ?? entry.parallel.map((b) => b?.name).join('+'), branches: entry.parallel }
+    if (entry?.await) return { kind: 'await', wait: entry.await }
+    return { kind: 'step', step: entry }
+  })
+  const steps = stages.flatMap((st) => (st.kind === 'step' ? [st.step] : st.kind === 'parallel' ? st.branches : [])) as SagaStep[]
+  return { steps, stages }
 }
 
 export function commandTopicKey(role: ParticipantRole): TopicKey {
@@ -169,8 +208,13 @@ const RESERVED = { topics: ['order.events', 'dlq', 'sagactl.control'], roles: ['
  * The saga, checked: a name used twice would route one step's replies to another, and nothing
  * downstream would say so.
  */
-export function defineSaga(saga: Saga): Saga {
+export function defineSaga(input: SagaModuleInput | Saga): Saga {
   const problems: string[] = []
+  const flow = Array.isArray(input?.steps) ? flowOf(input as SagaModuleInput) : { steps: input?.steps as unknown as SagaStep[] }
+  // A saga already defined keeps its stages: its steps are the flat list by then.
+  const saga: Saga = { ...(input as Saga), ...flow }
+  if (!flow.stages && !(input as Saga).stages) delete saga.stages
+  problems.push(...stageProblems(saga.stages ?? []))
   for (const field of ['started', 'completed', 'cancelled'] as const) if (typeof saga[field] !== 'string' || saga[field] === '') problems.push(`${field} must be a message type (a non-empty string)`)
   const unbuilt = saga.steps.findIndex((s) => !s || typeof s !== 'object' || typeof s.name !== 'string' || !s.topic || !s.command || !s.compensation || !s.verify)
   if (unbuilt !== -1) throw new Error(`invalid saga definition: step ${unbuilt + 1} was not made by defineStep (it lacks name, topic, command or compensation)`)
@@ -185,13 +229,13 @@ export function defineSaga(saga: Saga): Saga {
     }
   }
   taken('role', saga.steps.map((s) => s.role), RESERVED.roles)
-  taken('step name', saga.steps.map((s) => s.name))
+  taken('step name', [...saga.steps.map((s) => s.name), ...(saga.stages ?? []).flatMap((st) => (st.kind === 'parallel' ? [st.name] : st.kind === 'await' ? [st.wait?.name] : []))])
   taken('topic', saga.steps.map((s) => s.topic.name), RESERVED.topics)
-  taken('message type', [saga.started, saga.completed, saga.cancelled, ...saga.steps.flatMap((s) => [s.command.type, s.succeeded, s.failed, s.compensation.type, s.compensation.confirmed])], RESERVED.messages)
+  taken('message type', [saga.started, saga.completed, saga.cancelled, ...saga.steps.flatMap((s) => [s.command.type, s.succeeded, s.failed, s.compensation.type, s.compensation.confirmed]), ...waitsOf(saga).map((w) => w.event)], RESERVED.messages)
   taken('breach kind', saga.steps.flatMap((s) => [s.verify.double.kind, s.verify.completedWithout.kind, ...(s.verify.withoutPrevious ? [s.verify.withoutPrevious.kind] : [])]))
   saga.steps.forEach((s, i) => {
     if (!Number.isInteger(s.topic.partitions) || s.topic.partitions < 1) problems.push(`step ${s.name}: topic ${s.topic.name} needs at least one partition`)
-    if (i > 0 && !s.verify.withoutPrevious) problems.push(`step ${s.name} follows another step, so its verify checks need withoutPrevious`)
+    if (i > 0 && previousSteps(saga, s).length > 0 && !s.verify.withoutPrevious) problems.push(`step ${s.name} follows another step, so its verify checks need withoutPrevious`)
     if (s.topic.key !== commandTopicKey(s.role) || s.command.topic !== s.topic.key || s.compensation.topic !== s.topic.key) problems.push(`step ${s.name}: build it with defineStep`)
     for (const [field, value] of Object.entries(s.retry ?? {})) {
       if (field === 'notRetryable') {
@@ -208,4 +252,39 @@ export function defineSaga(saga: Saga): Saga {
   })
   if (problems.length > 0) throw new Error(`invalid saga definition: ${problems.join('; ')}`)
   return saga
+}
+
+/** A parallel stage needs two branches; a wait needs a name, an event and a time limit. */
+function stageProblems(stages: Stage[]): string[] {
+  const problems: string[] = []
+  for (const stage of stages) {
+    if (stage.kind === 'parallel' && stage.branches.length < 2) problems.push(`parallel stage ${stage.name}: needs at least two steps`)
+    if (stage.kind !== 'await') continue
+    const w = stage.wait
+    if (typeof w?.name !== 'string' || w.name === '') problems.push('awaitEvent: name must be a non-empty string')
+    if (typeof w?.event !== 'string' || w.event === '') problems.push(`awaitEvent ${w?.name}: event must be a message type (a non-empty string)`)
+    if (!Number.isInteger(w?.timeoutMs) || w.timeoutMs < 1) problems.push(`awaitEvent ${w?.name}: timeoutMs must be a whole number of milliseconds ≥ 1, got ${JSON.stringify(w?.timeoutMs)}`)
+    if (w?.onTimeout !== 'cancel' && w?.onTimeout !== 'continue') problems.push(`awaitEvent ${w?.name}: onTimeout must be 'cancel' or 'continue', got ${JSON.stringify(w?.onTimeout)}`)
+  }
+  return problems
+}
+
+/** The waits of a saga's flow, in order. */
+export function waitsOf(saga: SagaDefinition): AwaitDefinition[] {
+  return (saga.stages ?? []).flatMap((st) => (st.kind === 'await' ? [st.wait] : []))
+}
+
+/**
+ * The participant steps of the stage before this step's, skipping waits (they have no effect):
+ * what `verify` requires done before this step may act.
+ */
+export function previousSteps(saga: Saga, step: SagaStep): SagaStep[] {
+  const stages = saga.stages ?? saga.steps.map((s) => ({ kind: 'step' as const, step: s }))
+  const at = stages.findIndex((st) => (st.kind === 'step' ? st.step.name === step.name : st.kind === 'parallel' && st.branches.some((b) => b.name === step.name)))
+  for (let i = at - 1; i >= 0; i--) {
+    const st = stages[i]!
+    if (st.kind === 'step') return [st.step as SagaStep]
+    if (st.kind === 'parallel') return st.branches as SagaStep[]
+  }
+  return []
 }

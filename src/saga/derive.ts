@@ -1,14 +1,14 @@
 import { createHash } from 'node:crypto'
 
-import { SAGA_LEVEL_EVENTS, type ParticipantRole, type RoleName, type Saga, type SagaStep } from './define.js'
+import { SAGA_LEVEL_EVENTS, waitsOf, type ParticipantRole, type RoleName, type Saga, type SagaStep } from './define.js'
 
 // Everything that used to restate the saga's steps, read off its definition instead. Pure.
 
 export const CHAOS_COMMAND = 'set_chaos'
 
-/** Events on order.events, in the saga's order: start, each step's replies, the two final events, then the saga-level ones (stuck, retry requested). */
+/** Events on order.events, in the saga's order: start, each step's replies, the awaited events, the two final events, then the saga-level ones (stuck, retry requested…). */
 export function eventTypes(saga: Saga): string[] {
-  return [saga.started, ...saga.steps.flatMap((s) => [s.succeeded, s.failed, s.compensation.confirmed]), saga.completed, saga.cancelled, ...SAGA_LEVEL_EVENTS]
+  return [saga.started, ...saga.steps.flatMap((s) => [s.succeeded, s.failed, s.compensation.confirmed]), ...waitsOf(saga).map((w) => w.event), saga.completed, saga.cancelled, ...SAGA_LEVEL_EVENTS]
 }
 
 /** Commands on the participants' topics: each step's command and compensation, then chaos. */
@@ -74,6 +74,8 @@ export function definitionHash(saga: Saga): string {
     completed: saga.completed,
     cancelled: saga.cancelled,
     steps: saga.steps.map((s) => ({ name: s.name, role: s.role, topic: s.topic.name, command: s.command, succeeded: s.succeeded, failed: s.failed, compensation: s.compensation, effectId: s.effectId })),
+    // Only when the flow is not each step in turn, so the hash of every straight-line saga stays as it was.
+    ...(saga.stages ? { stages: saga.stages.map((st) => (st.kind === 'step' ? st.step.name : st.kind === 'parallel' ? { parallel: st.name, branches: st.branches.map((b) => b.name) } : { await: st.wait })) } : {}),
   }
   return createHash('sha256').update(JSON.stringify(shape)).digest('hex').slice(0, 12)
 }

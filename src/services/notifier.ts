@@ -1,6 +1,6 @@
 import type { Message } from '../envelope.js'
 import type { Decision, Notice, RoleHandler } from '../runtime/role.js'
-import { CANCEL_REQUESTED, DEADLINE_PASSED, PAUSE_REQUESTED, RESUME_REQUESTED, RETRY_DUE, RETRY_REQUESTED, SAGA_STUCK, STEP_TIMED_OUT, type Saga } from '../saga/define.js'
+import { CANCEL_REQUESTED, DEADLINE_PASSED, PAUSE_REQUESTED, RESUME_REQUESTED, RETRY_DUE, RETRY_REQUESTED, SAGA_STUCK, STEP_TIMED_OUT, waitsOf, type Saga } from '../saga/define.js'
 import { eventTypes } from '../saga/derive.js'
 import { orderSaga } from '../order-saga/saga.js'
 
@@ -44,6 +44,8 @@ export function describe(message: Message, saga: Saga = orderSaga): Notice {
     case STEP_TIMED_OUT:
       return line('warn', 'order', `⏱ ${String(p.step)} did not answer in time${attempt}`)
   }
+  const wait = waitsOf(saga).find((w) => w.event === message.type)
+  if (wait) return line('info', 'order', `✉ ${message.type} came (awaited by ${wait.name})`)
   for (const step of saga.steps) {
     const words = step.notifier
     if (message.type === step.succeeded) return line('info', step.role, `${words.succeeded(p)}${attempt}${p.repeated ? ' [repeated reply]' : ''}`)

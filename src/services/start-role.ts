@@ -11,7 +11,7 @@ import { pruneIntervalMs, retentionWarnings, sentOutboxKeepMs } from '../runtime
 import { Runtime, type CrashPlan } from '../runtime/runtime.js'
 import { waitForBroker } from '../runtime/broker-wait.js'
 import { syncFor, type Config, type HttpBridgeConfig } from '../config.js'
-import type { RoleName, Saga } from '../saga/define.js'
+import { waitsOf, type RoleName, type Saga } from '../saga/define.js'
 import { definitionHash, eventTypes, stepOfRole } from '../saga/derive.js'
 import { policyFor } from '../saga/decide.js'
 import { RoleMetrics } from '../observe/metrics.js'
@@ -171,7 +171,7 @@ export async function startRole(name: RoleName, saga: Saga, config: Config, log:
         ...(metrics ? { metrics: async () => ({ contentType: metrics.contentType, text: await metrics.metrics() }) } : {}),
         ...(tracing ? { traceRequest: (spanName: string, incoming: Parameters<typeof tracing.request>[1], attributes: Record<string, string | number>) => tracing.request(spanName, incoming, attributes) } : {}),
       },
-      { limits: config.orderLimits, idempotencyTtlMs: config.idempotencyTtlMs },
+      { limits: config.orderLimits, idempotencyTtlMs: config.idempotencyTtlMs, awaitedEvents: waitsOf(saga).map((w) => w.event) },
       // Requests are not logged one by one: the outbox and the notifier already tell each order's story.
       { loggerInstance: log.child({ component: 'http' }, { level: 'warn' }) as never },
     )

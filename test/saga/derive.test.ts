@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 
-import { defineSaga, type SagaStep } from '../../src/saga/define.js'
+import { awaitEvent, defineSaga, parallel, previousSteps, type SagaStep } from '../../src/saga/define.js'
 import { breachKinds, chaosTargets, commandTypes, definitionHash, eventTypes, roleNames, sagaHops } from '../../src/saga/derive.js'
 import { inventory } from '../../src/order-saga/inventory.js'
 import { payment } from '../../src/order-saga/payment.js'
@@ -115,6 +115,34 @@ describe('defineSaga refuses a definition that would misroute replies', () => {
   })
   it('given a step replying with a saga-level event, then it is refused: saga.stuck belongs to every saga', () => {
     expect(() => defineSaga({ ...threeStepSaga, steps: [inventory, payment, { ...shipping, failed: 'saga.stuck' }] })).toThrow(/message type "saga.stuck" is used twice/)
+  })
+})
+
+describe('defineSaga with a parallel stage and a wait for an outside event', () => {
+  const approval = awaitEvent({ name: 'approval', event: 'order.approved', timeoutMs: 60_000 })
+  const flowSaga = defineSaga({ ...threeStepSaga, steps: [parallel(inventory, payment), approval, shipping] })
+
+  it('given parallel(…) and awaitEvent(…) among the steps, then the participant steps in flow order and the stages, the wait cancelling by default', () => {
+    expect(flowSaga.steps.map((s) => s.name)).toEqual(['reserve_inventory', 'charge_payment', 'ship_order'])
+    expect(flowSaga.stages?.map((st) => st.kind)).toEqual(['parallel', 'await', 'step'])
+    expect(flowSaga.stages?.[0]).toMatchObject({ name: 'reserve_inventory+charge_payment' })
+    expect(flowSaga.stages?.[1]).toEqual({ kind: 'await', wait: { name: 'approval', event: 'order.approved', timeoutMs: 60_000, onTimeout: 'cancel' } })
+    expect(defineSaga(threeStepSaga).stages).toBeUndefined()
+  })
+
+  it('given the flow, then the awaited event is one of its event types, the step before a step is the stage before (every branch), and the shape changes the hash', () => {
+    expect(eventTypes(flowSaga)).toContain('order.approved')
+    expect(previousSteps(flowSaga, shipping).map((s) => s.name)).toEqual(['reserve_inventory', 'charge_payment'])
+    expect(previousSteps(flowSaga, payment)).toEqual([])
+    expect(definitionHash(flowSaga)).not.toBe(definitionHash(threeStepSaga))
+    expect(definitionHash(defineSaga({ ...threeStepSaga, steps: [inventory, payment, shipping] }))).toBe(definitionHash(threeStepSaga))
+  })
+
+  it('given a wait without a time limit, a bad onTimeout, one branch, or an awaited event that is a step\'s reply, then each is named', () => {
+    expect(() => defineSaga({ ...threeStepSaga, steps: [inventory, awaitEvent({ name: 'w', event: 'x.y', timeoutMs: 0 }), payment] })).toThrow(/awaitEvent w: timeoutMs must be a whole number/)
+    expect(() => defineSaga({ ...threeStepSaga, steps: [inventory, { await: { name: 'w', event: 'x.y', timeoutMs: 5, onTimeout: 'maybe' as never } }, payment] })).toThrow(/onTimeout must be 'cancel' or 'continue'/)
+    expect(() => defineSaga({ ...threeStepSaga, steps: [parallel(inventory), payment] })).toThrow(/needs at least two steps/)
+    expect(() => defineSaga({ ...threeStepSaga, steps: [inventory, awaitEvent({ name: 'w', event: 'payment.succeeded', timeoutMs: 5 }), payment] })).toThrow(/message type "payment.succeeded" is used twice/)
   })
 })
 

@@ -16,6 +16,7 @@ import { IDEMPOTENCY_SCOPE, requestHash, slotOf, type IdempotencyRecord, type Or
 import { answerMethodNotAllowed } from './method-not-allowed.js'
 import { ORDER_SCOPE, type OrderView } from './orders.js'
 import { CancelAccepted, CancelBody, CancelConflict, requestCancel, type CancelAnswer } from './cancel.js'
+import { OutsideEventAccepted, OutsideEventBody, publishOutsideEvent, type OutsideEventAnswer } from './outside-event.js'
 
 // A client that retries a POST with the same key gets the same order, not a second one.
 const IdempotencyHeaders = Type.Object({ 'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'a string of 1 to 200 characters' })) })
@@ -95,9 +96,27 @@ export interface ApiDeps {
 export interface ApiSettings {
   limits: OrderLimits
   idempotencyTtlMs: number
+  /** The event types the saga's wait steps take (POST /orders/:id/events/:type). */
+  awaitedEvents?: readonly string[]
 }
 
 export const DEFAULT_API_SETTINGS: ApiSettings = { limits: DEFAULT_ORDER_LIMITS, idempotencyTtlMs: DEFAULT_IDEMPOTENCY_TTL_MS }
+
+const outsideEventSchema = {
+  summary: 'Send an event a saga waits for',
+  description:
+    "Publishes the event on order.events, keyed by the order, for a saga whose flow has an awaitEvent step for this type: a waiting saga moves on, one that has not reached the step keeps it, one past the step ignores it. Repeats (same type, same Idempotency-Key or none) publish the same message, taken once.",
+  tags: ['orders'],
+  params: Type.Object({ order_id: Type.String(), type: Type.String() }),
+  headers: IdempotencyHeaders,
+  body: OutsideEventBody,
+  response: {
+    202: OutsideEventAccepted,
+    400: errorBody('no wait step of the saga takes this event type; the message names the ones it takes'),
+    404: errorBody('no order with this id'),
+    409: CancelConflict,
+  },
+}
 
 export type Placed =
   | { outcome: 'created' | 'repeated'; view: OrderView; messages: Outgoing[] }
@@ -231,6 +250,23 @@ function routes(app: TypedApp, deps: ApiDeps, settings: ApiSettings): void {
     if (a.outcome === 'unknown') return reply.status(404).send({ statusCode: 404, error: 'Not Found', message: `no order ${id}` })
     if (a.outcome === 'ended') return reply.status(409).send({ statusCode: 409, error: 'Conflict', message: `order ${id} has already ended: ${a.status}; nothing changed`, status: a.status })
     return reply.status(202).send({ order_id: a.view.order_id, saga_id: a.view.saga_id, status: 'cancel_requested' as const, request_id: a.requestId })
+  })
+
+  app.post('/orders/:order_id/events/:type', { schema: outsideEventSchema, preValidation: async (request) => void (request.body ??= {}) }, async (request, reply) => {
+    const { order_id: id, type } = request.params
+    let answer: OutsideEventAnswer | undefined
+    deps.submit((_store, ctx) => {
+      answer = publishOutsideEvent(deps.readOrder(id), type, request.body as Record<string, unknown>, settings.awaitedEvents ?? [], ctx, request.headers['idempotency-key'])
+      return { messages: answer.outcome === 'published' ? answer.messages : [] }
+    })
+    const a = answer!
+    if (a.outcome === 'not-awaited') {
+      const takes = a.awaited.length > 0 ? `it waits for ${a.awaited.join(', ')}` : 'it waits for no outside event'
+      return reply.status(400).send({ statusCode: 400, error: 'Bad Request', message: `no step of the saga waits for "${type}": ${takes}` })
+    }
+    if (a.outcome === 'unknown') return reply.status(404).send({ statusCode: 404, error: 'Not Found', message: `no order ${id}` })
+    if (a.outcome === 'ended') return reply.status(409).send({ statusCode: 409, error: 'Conflict', message: `order ${id} has already ended: ${a.status}; the event changes nothing`, status: a.status })
+    return reply.status(202).send({ order_id: a.view.order_id, saga_id: a.view.saga_id, type, message_id: a.messageId })
   })
 
   const metrics = deps.metrics

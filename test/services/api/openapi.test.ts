@@ -1,7 +1,7 @@
 import type { FastifyInstance, InjectOptions } from 'fastify'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 
-import { buildApp } from '../../../src/services/api/app.js'
+import { buildApp, DEFAULT_API_SETTINGS } from '../../../src/services/api/app.js'
 import { MemoryApi } from './memory-api.js'
 
 interface OpenApi {
@@ -28,6 +28,8 @@ const PROBES: { why: string; route: string; first?: InjectOptions; request: Inje
   { why: 'unknown order', route: 'GET /orders/{order_id}', request: { method: 'GET', url: '/orders/nope' }, status: 404 },
   { why: 'cancel an unknown order', route: 'POST /orders/{order_id}/cancel', request: { method: 'POST', url: '/orders/nope/cancel' }, status: 404 },
   { why: 'cancel with a bad body', route: 'POST /orders/{order_id}/cancel', request: { method: 'POST', url: '/orders/nope/cancel', headers: json, payload: { reason: 1 } }, status: 400 },
+  { why: 'an awaited event for an unknown order', route: 'POST /orders/{order_id}/events/{type}', request: { method: 'POST', url: '/orders/nope/events/order.approved' }, status: 404 },
+  { why: 'an event no step waits for', route: 'POST /orders/{order_id}/events/{type}', request: { method: 'POST', url: '/orders/nope/events/order.teleported' }, status: 400 },
   { why: 'healthy', route: 'GET /healthz', request: { method: 'GET', url: '/healthz' }, status: 200 },
 ]
 
@@ -38,7 +40,7 @@ describe('the OpenAPI document at /docs/json matches the routes the api register
 
   beforeEach(async () => {
     memory = new MemoryApi()
-    app = buildApp(memory.deps)
+    app = buildApp(memory.deps, { ...DEFAULT_API_SETTINGS, awaitedEvents: ['order.approved'] })
     registered.length = 0
     // Added before ready(), so it sees every route the plugins register, the documented or not.
     app.addHook('onRoute', (r) => {
@@ -83,12 +85,16 @@ describe('the OpenAPI document at /docs/json matches the routes the api register
     const placed = (await app.inject({ method: 'POST', url: '/orders', headers: json, payload: order })).json<{ order_id: string }>()
     expect((await app.inject({ method: 'GET', url: `/orders/${placed.order_id}` })).statusCode).toBe(200)
     seen.get('GET /orders/{order_id}')!.add('200')
-    // The same order cancelled (202), then, once the read model says it ended, refused (409).
+    // The same order cancelled (202) and sent an awaited event (202), then, once the read model says it ended, refused (409).
     expect((await app.inject({ method: 'POST', url: `/orders/${placed.order_id}/cancel` })).statusCode).toBe(202)
     seen.get('POST /orders/{order_id}/cancel')!.add('202')
+    expect((await app.inject({ method: 'POST', url: `/orders/${placed.order_id}/events/order.approved` })).statusCode).toBe(202)
+    seen.get('POST /orders/{order_id}/events/{type}')!.add('202')
     memory.store.put('order', placed.order_id, { ...memory.store.get<object>('order', placed.order_id), status: 'completed' })
     expect((await app.inject({ method: 'POST', url: `/orders/${placed.order_id}/cancel` })).statusCode).toBe(409)
     seen.get('POST /orders/{order_id}/cancel')!.add('409')
+    expect((await app.inject({ method: 'POST', url: `/orders/${placed.order_id}/events/order.approved` })).statusCode).toBe(409)
+    seen.get('POST /orders/{order_id}/events/{type}')!.add('409')
 
     const documented = new Map<string, Set<string>>(Object.entries(doc.paths).flatMap(([p, ops]) => Object.entries(ops).map(([m, op]): [string, Set<string>] => [`${m.toUpperCase()} ${p}`, new Set(Object.keys(op.responses))])))
     expect([...documented.keys()].sort()).toEqual([...seen.keys()].sort())
