@@ -2,7 +2,10 @@ import fc from 'fast-check'
 
 import { event, type Envelope, type Message, type Outgoing } from '../../src/envelope.js'
 import type { DecideContext, Timer } from '../../src/runtime/role.js'
+import { inventory } from '../../src/order-saga/inventory.js'
+import { payment } from '../../src/order-saga/payment.js'
 import { orderSaga } from '../../src/order-saga/saga.js'
+import { awaitEvent, defineSaga, parallel, waitsOf, type Saga } from '../../src/saga/define.js'
 import { CANCEL_REQUESTED, PAUSE_REQUESTED, RESUME_REQUESTED, decide, type RetryPolicy, type SagaState } from '../../src/saga/decide.js'
 import { decideParticipant, inventorySpec, NO_CHAOS, paymentSpec, type ParticipantSpec, type ParticipantState } from '../../src/services/participant.js'
 import type { TopicKey } from '../../src/topics.js'
@@ -17,6 +20,9 @@ const participants: Partial<Record<TopicKey, ParticipantSpec>> = { inventoryComm
 const SUCCESS_RATE = [0, 0.5, 0.8, 1] as const
 /** Enough for three attempts at both steps, their compensations and late replies; more means a loop. */
 const MAX_DELIVERIES = 400
+
+/** The order saga's two steps side by side, then a wait for an approval that cancels when it does not come. */
+export const flowSaga: Saga = defineSaga({ ...orderSaga, steps: [parallel(inventory, payment), awaitEvent({ name: 'approval', event: 'order.approved', timeoutMs: 5_000, onTimeout: 'cancel' })] })
 
 export interface OrderLog {
   order_id: string
@@ -74,6 +80,8 @@ export interface Scenario {
   pauseFor?: number
   /** The definition's deadlineMs: its timer competes with every other. */
   deadlineMs?: number
+  /** At this delivery, the event a wait step awaits is published (a flow with a wait only). */
+  eventAt?: number
 }
 
 export const scenarios: fc.Arbitrary<Scenario> = fc.record({
@@ -87,10 +95,11 @@ export const scenarios: fc.Arbitrary<Scenario> = fc.record({
   pauseAt: fc.option(fc.nat({ max: 30 }), { nil: undefined, freq: 3 }),
   pauseFor: fc.nat({ max: 20 }),
   deadlineMs: fc.option(fc.integer({ min: 500, max: 5_000 }), { nil: undefined, freq: 3 }),
+  eventAt: fc.option(fc.nat({ max: 40 }), { nil: undefined, freq: 4 }),
 })
 
 /** One order's life, from its order.created to quiet: every record published on the saga topics. */
-export function simulateOrder(index: number, scenario: Scenario): OrderLog {
+export function simulateOrder(index: number, scenario: Scenario, flow: Saga = orderSaga): OrderLog {
   const tape = new Tape(scenario.schedule)
   const luck = new Tape(scenario.luck)
   const order_id = uuidLike(index, 1)
@@ -108,7 +117,7 @@ export function simulateOrder(index: number, scenario: Scenario): OrderLog {
   const held: Record<string, ParticipantState> = { inventoryCommands: { chaos: NO_CHAOS }, paymentCommands: { chaos: NO_CHAOS } }
   let timer: Timer | undefined
   let resumed = false
-  const definition = scenario.deadlineMs === undefined ? orderSaga : { ...orderSaga, deadlineMs: scenario.deadlineMs }
+  const definition = scenario.deadlineMs === undefined ? flow : { ...flow, deadlineMs: scenario.deadlineMs }
 
   const publish = (out: Outgoing, cause?: string): void => {
     // The orchestrator's answers to a cancel request go to the requester, on the control topic: not a saga record.
@@ -153,6 +162,7 @@ export function simulateOrder(index: number, scenario: Scenario): OrderLog {
     if (step > MAX_DELIVERIES) throw new Error(`order ${index} did not settle within ${MAX_DELIVERIES} deliveries`)
     now += 100
     if (step === scenario.cancelAt) publish({ topic: 'orderEvents', envelope: event(CANCEL_REQUESTED, { order_id, saga_id, payload: { reason: 'simulated', requested_by: 'test' } }, now, uuidLike(index, 4)) })
+    for (const w of waitsOf(flow)) if (step === scenario.eventAt) publish({ topic: 'orderEvents', envelope: event(w.event, { order_id, saga_id, payload: { approved_by: 'test' } }, now, uuidLike(index, 7)) })
     if (step === scenario.pauseAt) publish({ topic: 'orderEvents', envelope: event(PAUSE_REQUESTED, { order_id, saga_id, payload: { reason: 'simulated', requested_by: 'test' } }, now, uuidLike(index, 5)) })
     if (!resumed && saga?.status === 'paused' && (step >= (scenario.pauseAt ?? 0) + (scenario.pauseFor ?? 0) || tape.exhausted)) {
       resumed = true
@@ -191,7 +201,7 @@ export function simulateOrder(index: number, scenario: Scenario): OrderLog {
  * after the api timed out) with different occurred_at, and an invalid order.created that was
  * dead-lettered.
  */
-export const validLogs = (orders: { min: number; max: number } = { min: 1, max: 5 }): fc.Arbitrary<SimulatedLogs> =>
+export const validLogs = (orders: { min: number; max: number } = { min: 1, max: 5 }, saga: Saga = orderSaga): fc.Arbitrary<SimulatedLogs> =>
   fc
     .record({
       each: fc.array(scenarios, { minLength: orders.min, maxLength: orders.max }),
@@ -200,7 +210,7 @@ export const validLogs = (orders: { min: number; max: number } = { min: 1, max: 
       deadLetter: fc.boolean(),
     })
     .map(({ each, merge, fallbackCopy, deadLetter }) => {
-      const orders = each.map((scenario, i) => simulateOrder(i, scenario))
+      const orders = each.map((scenario, i) => simulateOrder(i, scenario, saga))
       if (fallbackCopy && orders[0]) {
         const created = orders[0].messages[0]!
         orders[0].messages.splice(1, 0, { ...created, occurred_at: new Date(Date.parse(created.occurred_at!) + 2000).toISOString(), payload: { amount: created.payload.amount, items: created.payload.items, user_id: created.payload.user_id } })

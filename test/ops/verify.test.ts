@@ -6,7 +6,7 @@ import { breachKinds } from '../../src/saga/derive.js'
 import { BREACH_KINDS, renderVerifyReport, verifyMessages, type BreachKind } from '../../src/ops/verify.js'
 import { threeStepSaga } from '../saga/three-step-saga.js'
 import { injections } from './breaches.js'
-import { validLogs, type SimulatedLogs } from './saga-logs.js'
+import { flowSaga, validLogs, type SimulatedLogs } from './saga-logs.js'
 
 const RUNS = { numRuns: 300 }
 const kinds = (r: ReturnType<typeof verifyMessages>) => r.breaches.map((b) => [b.order_id, b.kind])
@@ -33,6 +33,28 @@ describe('verify over valid logs', () => {
       }),
       RUNS,
     )
+  })
+
+  it('given any log of a saga with a parallel stage and a wait for an outside event (branch replies in any order, their own retries and timeouts, the event early, late or never, cancels, pauses, deadlines), when verified, then no breach: every cancelled order has no effect standing and every completed one exactly one per step', () => {
+    const seen = new Set<string>()
+    fc.assert(
+      fc.property(validLogs(undefined, flowSaga), (logs) => {
+        const report = verifyMessages(logs.messages, logs.deadLettered, { saga: flowSaga })
+        expect(report.breaches).toEqual([])
+        expect(report).toMatchObject({ ok: true, orders: logs.orders.length, unfinished: 0 })
+        for (const o of logs.orders) {
+          const types = o.messages.map((m) => m.type)
+          const final = o.messages.find((m) => m.type === 'order.completed' || m.type === 'order.cancelled')
+          if (final?.type === 'order.completed') seen.add('completed after the approval')
+          if (final?.payload.reason === 'no order.approved within 5000 ms') seen.add('cancelled: no approval in time')
+          if (types.indexOf('order.approved') >= 0 && types.indexOf('order.approved') < Math.min(...['inventory.reserved', 'payment.succeeded'].map((t) => (types.includes(t) ? types.indexOf(t) : Infinity)))) seen.add('approval before the branches')
+          if (types.includes('payment.failed') && types.includes('inventory.reservation-cancelled') && types.indexOf('inventory.reserved') > types.indexOf('payment.failed')) seen.add('a branch failed while the other was in flight')
+          if (types.includes('payment.refunded') && types.includes('inventory.reservation-cancelled')) seen.add('both branches undone')
+        }
+      }),
+      RUNS,
+    )
+    expect([...seen].sort()).toEqual(['a branch failed while the other was in flight', 'approval before the branches', 'both branches undone', 'cancelled: no approval in time', 'completed after the approval'])
   })
 
   it('given the generator, then it reaches every shape the injections need (so the properties below are not vacuous)', () => {

@@ -16,7 +16,8 @@ import { Runtime } from '../../src/runtime/runtime.js'
 import { orchestratorRole } from '../../src/services/orchestrator/role.js'
 import { inventorySpec, participantRole, paymentSpec } from '../../src/services/participant.js'
 import { topicNames, type TopicKey } from '../../src/topics.js'
-import { scenarios, simulateOrder } from '../ops/saga-logs.js'
+import { flowSaga, scenarios, simulateOrder } from '../ops/saga-logs.js'
+import type { Saga } from '../../src/saga/define.js'
 import { MemoryBus } from './memory-bus.js'
 import { orderSaga } from '../../src/order-saga/saga.js'
 
@@ -27,8 +28,9 @@ import { orderSaga } from '../../src/order-saga/saga.js'
 
 const topics = topicNames('', orderSaga)
 const policy = { maxAttempts: 3, minDelayMs: 200, maxDelayMs: 5000, stepTimeoutMs: 4000, maxCompensationAttempts: 3 }
-const roles: Record<string, { role: () => RoleHandler; topic: TopicKey }> = {
+const roles: Record<string, { role: () => RoleHandler; topic: TopicKey; saga?: Saga }> = {
   orchestrator: { role: () => orchestratorRole(policy, DEFAULT_ORDER_LIMITS), topic: 'orderEvents' },
+  'orchestrator of a parallel stage and a wait': { role: () => orchestratorRole(policy, DEFAULT_ORDER_LIMITS, undefined, flowSaga), topic: 'orderEvents', saga: flowSaga },
   inventory: { role: () => participantRole(inventorySpec, { successRate: 0.5, allowChaos: true }), topic: 'inventoryCommands' },
   payment: { role: () => participantRole(paymentSpec, { successRate: 0.5, allowChaos: true }), topic: 'paymentCommands' },
 }
@@ -90,11 +92,11 @@ describe('handling the same input from the same state gives the same messages', 
     for (const x of drawsA) expect(x >= 0 && x < 1).toBe(true)
   })
 
-  for (const [name, { role, topic }] of Object.entries(roles)) {
+  for (const [name, { role, topic, saga }] of Object.entries(roles)) {
     it(`${name}: given a state and the next input, when two instances with different wall clocks and Math.random handle it, then their messages are identical, ids and bodies`, () => {
       fc.assert(
         fc.property(scenarios, fc.nat({ max: 40 }), (scenario, cut) => {
-          const inputs = inputsOf(simulateOrder(0, scenario).messages, topic)
+          const inputs = inputsOf(simulateOrder(0, scenario, saga).messages, topic)
           fc.pre(inputs.length > 0)
           const split = cut % inputs.length
           // The state both start from: what the first owner had handled before it lost the partition.
