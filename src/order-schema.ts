@@ -19,6 +19,9 @@ export const DEFAULT_ORDER_LIMITS: Readonly<OrderLimits> = { maxAmount: 100_000_
 export const MAX_ITEMS = 100
 export const MAX_SKU_LENGTH = 200
 export const MAX_USER_ID_LENGTH = 200
+// An order's own deadline: 30 days is past any checkout, and keeps a mistyped unit (seconds for
+// milliseconds, or an epoch time) from passing as a deadline nobody meant.
+export const MAX_DEADLINE_MS = 30 * 24 * 60 * 60 * 1000
 
 /** Each `description` is what a refusal says the field must be, and what the API documents. */
 export function orderSchema(limits: OrderLimits) {
@@ -36,17 +39,21 @@ export function orderSchema(limits: OrderLimits) {
         { maxItems: MAX_ITEMS, description: `an array of at most ${MAX_ITEMS} items {"sku", "qty"}` },
       ),
       amount: Type.Integer({ minimum: 1, maximum: limits.maxAmount, description: `an integer from 1 to ${limits.maxAmount} (minor units)` }),
+      deadline_ms: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_DEADLINE_MS, description: `an integer from 1 to ${MAX_DEADLINE_MS} (milliseconds, at most 30 days)` })),
     },
-    { additionalProperties: false, description: 'an order {"user_id", "items", "amount"}' },
+    { additionalProperties: false, description: 'an order {"user_id", "items", "amount", "deadline_ms"}' },
   )
 }
 
 export type OrderSchema = ReturnType<typeof orderSchema>
 export type Order = Static<OrderSchema>
 
-/** The payload of order.created, in a fixed field order: also the canonical form of a request body. */
-export function orderPayload(order: Order): { user_id: string | null; items: { sku: string; qty: number }[]; amount: number } {
-  return { user_id: order.user_id ?? null, items: order.items.map((i) => ({ sku: i.sku, qty: i.qty })), amount: order.amount }
+/**
+ * The payload of order.created, in a fixed field order: also the canonical form of a request body.
+ * deadline_ms is there only when asked for, so an order without one hashes as it did before it existed.
+ */
+export function orderPayload(order: Order): { user_id: string | null; items: { sku: string; qty: number }[]; amount: number; deadline_ms?: number } {
+  return { user_id: order.user_id ?? null, items: order.items.map((i) => ({ sku: i.sku, qty: i.qty })), amount: order.amount, ...(order.deadline_ms !== undefined ? { deadline_ms: order.deadline_ms } : {}) }
 }
 
 /** Says what is wrong with a value, naming the field under `root` ("body", "payload"); undefined when nothing is. */

@@ -1,4 +1,4 @@
-import { DEFAULT_ORDER_LIMITS, MAX_ITEMS, MAX_SKU_LENGTH, MAX_USER_ID_LENGTH } from '../src/order-schema.js'
+import { DEFAULT_ORDER_LIMITS, MAX_DEADLINE_MS, MAX_ITEMS, MAX_SKU_LENGTH, MAX_USER_ID_LENGTH } from '../src/order-schema.js'
 
 // One table of orders, fed to POST /orders and, as order.created payloads, to the orchestrator and
 // the api's read model: each way in must refuse the same orders, naming the same field.
@@ -37,6 +37,13 @@ export const REFUSED: [string, unknown, string][] = [
   ['an item with an unknown field', order({ items: [{ sku: 'a', qty: 1, price: 3 }] }), 'items[0].price'],
   ['user_id a number', order({ user_id: 7 }), 'user_id'],
   [`user_id over ${MAX_USER_ID_LENGTH} characters`, order({ user_id: 'u'.repeat(MAX_USER_ID_LENGTH + 1) }), 'user_id'],
+  ['deadline_ms zero', order({ deadline_ms: 0 }), 'deadline_ms'],
+  ['deadline_ms negative', order({ deadline_ms: -1000 }), 'deadline_ms'],
+  ['deadline_ms fractional', order({ deadline_ms: 1.5 }), 'deadline_ms'],
+  ['deadline_ms as a string', order({ deadline_ms: '5000' }), 'deadline_ms'],
+  ['deadline_ms null', order({ deadline_ms: null }), 'deadline_ms'],
+  ['deadline_ms one past 30 days', order({ deadline_ms: MAX_DEADLINE_MS + 1 }), 'deadline_ms'],
+  ['deadline_ms an epoch time, not a duration', order({ deadline_ms: Date.UTC(2030, 0, 1) }), 'deadline_ms'],
   ['an unknown field', order({ discount: 100 }), 'discount'],
   ['an array instead of an order', [order({})], ''],
 ]
@@ -48,6 +55,8 @@ export const ACCEPTED: [string, Record<string, unknown>][] = [
   ['amount exactly SAGA_MAX_AMOUNT', order({ amount: L.maxAmount })],
   ['qty exactly SAGA_MAX_QTY', order({ items: [{ sku: 'a', qty: L.maxQty }] })],
   [`exactly ${MAX_ITEMS} items`, order({ items: Array.from({ length: MAX_ITEMS }, (_, i) => ({ sku: `s${i}`, qty: 1 })) })],
+  ['deadline_ms 1', order({ deadline_ms: 1 })],
+  ['deadline_ms exactly 30 days', order({ deadline_ms: MAX_DEADLINE_MS })],
   ['the longest sku and user_id', order({ user_id: 'u'.repeat(MAX_USER_ID_LENGTH), items: [{ sku: 'x'.repeat(MAX_SKU_LENGTH), qty: 1 }] })],
 ]
 

@@ -7,7 +7,27 @@ import { waitsOf, type Saga } from '../saga/define.js'
 import { commandTypes, eventTypes } from '../saga/derive.js'
 import { DEFAULT_ORDER_LIMITS, orderSchema } from '../order-schema.js'
 import { topicTable, type TopicKey } from '../topics.js'
-import { CANCEL_REQUESTED, DEADLINE_PASSED, DEADLINE_PASSED_REASON, PAUSE_REQUESTED, RESUME_REQUESTED, RETRY_DUE, RETRY_REQUESTED, SAGA_STUCK, STEP_TIMED_OUT } from '../saga/decide.js'
+import {
+  CANCEL_ACCEPTED,
+  CANCEL_IGNORED,
+  CANCEL_REQUESTED,
+  CONTROL_ANSWERS,
+  DEADLINE_PASSED,
+  DEADLINE_PASSED_REASON,
+  PAUSE_ACCEPTED,
+  PAUSE_IGNORED,
+  PAUSE_REQUESTED,
+  RESUME_ACCEPTED,
+  RESUME_IGNORED,
+  RESUME_REQUESTED,
+  RETRY_ACCEPTED,
+  RETRY_DUE,
+  RETRY_REFUSED,
+  RETRY_REQUESTED,
+  SAGA_STATUSES,
+  SAGA_STUCK,
+  STEP_TIMED_OUT,
+} from '../saga/decide.js'
 
 // The AsyncAPI document is built from the definitions the code runs on: the topic table, the
 // envelope's types, the order schema and the saga definition. `sagactl docs asyncapi` writes it to
@@ -114,6 +134,7 @@ function messages(saga: Saga): Map<string, Described> {
     summary: 'Carries a paused saga on from where it stands: a reply recorded while paused is acted on, and a step whose timeout passed while paused is handled as a timeout. Ignored (said on sagactl.control) when the saga is not paused.',
     payload: requester,
   })
+  for (const [type, answer] of Object.entries(controlAnswers(saga))) out.set(type, answer)
   for (const participantTopic of Object.keys(PARTICIPANT) as TopicKey[]) {
     // set_chaos goes to every participant topic: one entry per topic, named after its receiver.
     out.set(`set_chaos.${PARTICIPANT[participantTopic]}`, {
@@ -125,10 +146,45 @@ function messages(saga: Saga): Map<string, Described> {
       payload: Type.Object({ fail: Type.Integer({ minimum: 0 }), reject: Type.Integer({ minimum: 0 }) }, { additionalProperties: true }),
     })
   }
-  const known = new Set<string>([...eventTypes(saga), ...commandTypes(saga)])
+  const known = new Set<string>([...eventTypes(saga), ...commandTypes(saga), ...CONTROL_ANSWERS])
   for (const name of out.keys()) if (!known.has(typeName(name))) throw new Error(`the saga definition names ${name}, which envelope.ts does not know`)
   for (const type of eventTypes(saga)) if (!out.has(type)) throw new Error(`event ${type} is in the saga's types but no step of the saga sends it`)
   return out
+}
+
+/**
+ * The orchestrator's answer to each request from outside, on sagactl.control: a requester waits for
+ * the one whose causation_id is its request's message_id. Where the saga exists, the answer says
+ * where it stands.
+ */
+function controlAnswers(saga: Saga): Record<(typeof CONTROL_ANSWERS)[number], Described> {
+  const where = {
+    status: Type.Optional(Type.Union(SAGA_STATUSES.map((x) => Type.Literal(x)), { description: "the saga's status after the request; absent when the orchestrator has no saga for the order" })),
+    step: Type.Optional(Type.String({ description: 'the step the saga is at' })),
+    attempt: Type.Optional(attempt),
+  }
+  const why = Type.String({ description: 'why nothing was done, for a person' })
+  const answer = (summary: string, receivers: string[], extra: Record<string, TSchema>): Described => ({
+    kind: 'event',
+    topic: 'control',
+    sender: 'orchestrator',
+    receivers,
+    summary: `${summary} Its causation_id is the request's message_id.`,
+    payload: Type.Object({ ...where, ...extra }, { additionalProperties: true }),
+  })
+  const retry = ['sagactl saga retry']
+  const cancel = ['sagactl saga cancel']
+  const asker = ['whoever asked']
+  return {
+    [RETRY_ACCEPTED]: answer(`${RETRY_REQUESTED} taken: the stuck saga's compensation is sent again with a fresh budget.`, retry, { attempts: Type.Integer({ minimum: 1, description: 'the attempts of the fresh budget' }) }),
+    [RETRY_REFUSED]: answer(`${RETRY_REQUESTED} refused: the saga is not stuck (or unknown); nothing changed.`, retry, { reason: why }),
+    [CANCEL_ACCEPTED]: answer(`${CANCEL_REQUESTED} taken: the saga stops and compensates, then ends in ${saga.cancelled}.`, cancel, { reason: Type.String({ description: `the reason ${saga.cancelled} will carry: "cancelled by request: <reason>"` }) }),
+    [CANCEL_IGNORED]: answer(`${CANCEL_REQUESTED} ignored: the saga already ended, is already compensating or stuck, was already cancelled by request, or is unknown; nothing changed. The one of the cancel and the saga's last reply that is first in the log wins.`, cancel, { reason: why }),
+    [PAUSE_ACCEPTED]: answer(`${PAUSE_REQUESTED} taken: the saga is paused.`, asker, { reason: Type.String({ description: 'the reason given with the request' }) }),
+    [PAUSE_IGNORED]: answer(`${PAUSE_REQUESTED} ignored: the saga is not running or waiting for a retry (or is unknown); nothing changed.`, asker, { reason: why }),
+    [RESUME_ACCEPTED]: answer(`${RESUME_REQUESTED} taken: the saga carries on from where it stands.`, asker, {}),
+    [RESUME_IGNORED]: answer(`${RESUME_REQUESTED} ignored: the saga is not paused (or is unknown); nothing changed.`, asker, { reason: why }),
+  }
 }
 
 function typeName(entry: string): string {
@@ -154,6 +210,7 @@ function channelText(saga: Saga): Partial<Record<TopicKey, string>> {
     orderEvents: 'Every event of every saga. Consumers should read with isolation.level=read_committed.',
     ...Object.fromEntries(saga.steps.map((s) => [s.topic.key, `Commands for ${s.role}.`])),
     dlq: 'Whatever a role could not parse or handle, with the reason and the original bytes; `sagactl dlq replay` sends it back.',
+    control: "Answers to requests from outside: the orchestrator's to saga.retry-requested, saga.cancel-requested, saga.pause-requested and saga.resume-requested, each caused by its request (causation_id). Participants' chaos.applied / chaos.refused and `sagactl dlq replay`'s dlq.replayed travel here too, and are not described in this document.",
   }
 }
 

@@ -6,8 +6,10 @@ import { System, verifyClean, waitFor } from './harness.js'
 
 // A retry wait long enough to cancel inside it, and never reached by a test.
 const RETRY_WAIT_MS = '60000'
+// Long enough for the saga to reach its retry wait first on a loaded machine; far short of the wait.
+const DEADLINE_MS = 5_000
 
-describe('cancel a saga from outside (POST /orders/:id/cancel, sagactl saga cancel), on the real broker', () => {
+describe('cancel a saga from outside (POST /orders/:id/cancel, sagactl saga cancel) or by its deadline, on the real broker', () => {
   let system: System
   let orders = 0
   beforeAll(async () => {
@@ -152,7 +154,37 @@ describe('cancel a saga from outside (POST /orders/:id/cancel, sagactl saga canc
     expect(events.at(-1)!.payload.reason).toBe('cancelled by request: payment provider down')
   })
 
-  it('verify: every saga cancelled by request has no net effect, the completed one stands', async () => {
+  it('an order with deadline_ms whose payment fails retryably → the deadline passes during the retry wait: saga.deadline-passed, the unknown charge and then the reservation undone, order.cancelled "deadline passed"; no request, so nothing on sagactl.control', async () => {
+    await system.chaos('payment', '--fail', '1')
+    const { order_id } = await system.postOrder({ user_id: 'u1', items: [{ sku: 'book', qty: 1 }], amount: 999, deadline_ms: DEADLINE_MS })
+    orders++
+    // The retry is a minute away: only the deadline can end this saga within the wait below.
+    await waitingRetry(order_id)
+
+    const events = await system.waitForFinal(order_id, 30_000)
+    expect(events.map((e) => e.type)).toEqual(['order.created', 'inventory.reserved', 'payment.failed', 'saga.deadline-passed', 'payment.refunded', 'inventory.reservation-cancelled', 'order.cancelled'])
+    expect(events[0]!.payload.deadline_ms).toBe(DEADLINE_MS)
+    const passed = events.find((e) => e.type === 'saga.deadline-passed')!
+    const deadlineAt = passed.payload.deadline_at as number
+    const createdAt = Date.parse(events[0]!.occurred_at!)
+    expect(deadlineAt - createdAt).toBeGreaterThanOrEqual(DEADLINE_MS)
+    expect(deadlineAt - createdAt).toBeLessThan(DEADLINE_MS + 5_000)
+    // The timer was set when the payment failed; the saga was cancelled only once it fell due.
+    expect(Date.parse(events.at(-1)!.occurred_at!)).toBeGreaterThanOrEqual(deadlineAt)
+    const reserved = events.find((e) => e.type === 'inventory.reserved')!.payload.reservation_id
+    expect(events.find((e) => e.type === 'inventory.reservation-cancelled')!.payload.reservation_id).toBe(reserved)
+    expect(events.find((e) => e.type === 'payment.refunded')!.payload).toMatchObject({ payment_id: null })
+    expect(events.at(-1)!.payload).toEqual({ reason: 'deadline passed', compensated: ['charge_payment', 'reserve_inventory'] })
+    expect(await system.typesOf('paymentCommands', order_id)).toEqual(['charge_payment', 'refund_payment'])
+    expect(await system.typesOf('inventoryCommands', order_id)).toEqual(['reserve_inventory', 'cancel_reservation'])
+    expect(await control(order_id)).toEqual([])
+    await waitFor(async () => {
+      const v = (await (await fetch(`${system.url}/orders/${order_id}`)).json()) as { status: string; reason?: string }
+      return v.status === 'cancelled' && v.reason === 'deadline passed'
+    }, 'the api to show the order cancelled, "deadline passed"')
+  })
+
+  it('verify: every saga cancelled by request or by its deadline has no net effect, the completed one stands', async () => {
     const report = await verifyClean(system, orders)
     expect(report).toMatchObject({ completed: 1, cancelled: orders - 1 })
   })

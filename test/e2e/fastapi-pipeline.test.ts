@@ -93,6 +93,32 @@ describe('examples/fastapi-pipeline: two FastAPI services bridged by sagactl, on
     expect(charged.calls).toHaveLength(1)
   })
 
+  it('a cancel over HTTP while the payment service is down (POST /orders/<id>/cancel, as the curl in docs/your-services.md): 202; the charge never got through, so its undo is confirmed with nothing to undo, and the reservation is cancelled at inventory; order.cancelled with the reason; nothing at payment', async () => {
+    await payment.kill()
+    const order = await place(100)
+    try {
+      await waitFor(async () => (await system.typesOf('orderEvents', order.order_id)).includes('payment.failed'), 'a failed charge while the service is down', 60_000)
+      const response = await fetch(`${system.url}/orders/${order.order_id}/cancel`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ reason: 'customer changed their mind' }) })
+      expect(response.status).toBe(202)
+      expect(await response.json()).toMatchObject({ order_id: order.order_id, status: 'cancel_requested' })
+
+      const events = await system.waitForFinal(order.order_id, 90_000)
+      expect(events.at(-1)!.type).toBe('order.cancelled')
+      expect(events.at(-1)!.payload).toMatchObject({ reason: 'cancelled by request: customer changed their mind', compensated: ['charge_payment', 'reserve_inventory'] })
+      expect(events.filter((e) => e.type === 'payment.refunded').map((e) => e.payload.payment_id)).toEqual([null])
+      expect(events.filter((e) => e.type === 'saga.cancel-requested')).toHaveLength(1)
+      expect((await system.read('control')).filter((m) => m.message?.order_id === order.order_id).map((m) => m.message!.type)).toEqual(['saga.cancel-accepted'])
+      expect((await inventory.effects(order.order_id)).effects.map((e) => [e.kind, e.status])).toEqual([
+        ['reserve', 200],
+        ['cancel', 200],
+      ])
+    } finally {
+      await payment.start()
+    }
+    // Back up, the service holds nothing for the order: no charge, and nothing was left to refund.
+    expect((await payment.effects(order.order_id)).effects).toEqual([])
+  })
+
   it('the payment service killed and restarted mid-saga: the saga ends once, correctly', async () => {
     await payment.kill()
     const order = await place(100)

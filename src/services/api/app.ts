@@ -42,7 +42,8 @@ const Health = Type.Object({ status: Type.Union([Type.Literal('ok'), Type.Litera
 // Each response lists every status the route answers with: the OpenAPI document at /docs is built from these.
 const placeOrderSchema = (limits: OrderLimits) => ({
   summary: 'Place an order',
-  description: 'Publishes one order.created. With an Idempotency-Key, a repeated request gets the same order and publishes nothing more.',
+  description:
+    'Publishes one order.created. With an Idempotency-Key, a repeated request gets the same order and publishes nothing more. An optional deadline_ms is carried in order.created: if the saga has not ended that many milliseconds after it started, it is cancelled with the reason "deadline passed" (what was done is undone, newest first); the saga definition\'s deadlineMs, when earlier, wins.',
   tags: ['orders'],
   body: orderSchema(limits),
   headers: IdempotencyHeaders,

@@ -1,7 +1,7 @@
 import type { FastifyInstance, InjectOptions } from 'fastify'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 
-import { DEFAULT_ORDER_LIMITS } from '../../../src/order-schema.js'
+import { DEFAULT_ORDER_LIMITS, MAX_DEADLINE_MS } from '../../../src/order-schema.js'
 import { buildApp, DEFAULT_API_SETTINGS, type ApiSettings } from '../../../src/services/api/app.js'
 import { keyedIds } from '../../../src/services/api/idempotency.js'
 import { evolveOrder, ORDER_SCOPE } from '../../../src/services/api/orders.js'
@@ -99,6 +99,16 @@ describe('POST /orders refuses what it cannot honour, and publishes nothing for 
     expect(created.payload).toEqual({ user_id: null, ...body })
   })
 
+  it('deadline_ms → order.created carries it after the order fields; a bad one → 400 saying what it must be, nothing published', async () => {
+    const answer = await t.post({ ...valid, deadline_ms: 30_000 })
+    expect(answer.status).toBe(202)
+    expect(t.memory.published.map((e) => e.payload)).toEqual([{ ...valid, deadline_ms: 30_000 }])
+    const refused = await t.post({ ...valid, deadline_ms: 2.5 })
+    expect(refused.status).toBe(400)
+    expect(refused.body.message).toBe(`body.deadline_ms must be an integer from 1 to ${MAX_DEADLINE_MS} (milliseconds, at most 30 days), got 2.5`)
+    expect(t.memory.published).toHaveLength(1)
+  })
+
   it('bounds follow the settings (SAGA_MAX_AMOUNT, SAGA_MAX_QTY)', async () => {
     const tight = api({ ...DEFAULT_API_SETTINGS, limits: { maxAmount: 1000, maxQty: 3 } })
     try {
@@ -153,6 +163,15 @@ describe('Idempotency-Key', () => {
     expect(t.memory.rows).toEqual(rowsBefore)
     // The conflict does not spoil the key: its own body still gets its order.
     expect((await t.post(valid, { 'idempotency-key': 'k1' })).body).toEqual(first.body)
+  })
+
+  it('the same key with another deadline_ms, or without the one it had → 422: the deadline is part of the order', async () => {
+    const first = await t.post({ ...valid, deadline_ms: 60_000 }, { 'idempotency-key': 'k1' })
+    expect(first.status).toBe(202)
+    expect((await t.post({ ...valid, deadline_ms: 60_000 }, { 'idempotency-key': 'k1' })).body).toEqual(first.body)
+    expect((await t.post({ ...valid, deadline_ms: 60_001 }, { 'idempotency-key': 'k1' })).status).toBe(422)
+    expect((await t.post(valid, { 'idempotency-key': 'k1' })).status).toBe(422)
+    expect(t.memory.published).toHaveLength(1)
   })
 
   it('keys are scoped per user_id: two users with the same key place two orders', async () => {

@@ -1,6 +1,7 @@
 import type { FastifyInstance, InjectOptions } from 'fastify'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 
+import { MAX_DEADLINE_MS } from '../../../src/order-schema.js'
 import { buildApp, DEFAULT_API_SETTINGS } from '../../../src/services/api/app.js'
 import { MemoryApi } from './memory-api.js'
 
@@ -105,6 +106,15 @@ describe('the OpenAPI document at /docs/json matches the routes the api register
     const doc = await document()
     const body = doc.paths['/orders']!.post!.requestBody as { content: Record<string, { schema: { properties: { amount: { maximum: number } } } }> }
     expect(body.content['application/json']!.schema.properties.amount.maximum).toBe(100_000_000)
+  })
+
+  it('documents deadline_ms: optional, a whole number of ms from 1 to 30 days, and what it does', async () => {
+    const doc = await document()
+    const post = doc.paths['/orders']!.post! as unknown as { description: string; requestBody: { content: Record<string, { schema: { required: string[]; properties: Record<string, { type: string; minimum: number; maximum: number }> } }> } }
+    const schema = post.requestBody.content['application/json']!.schema
+    expect(schema.properties.deadline_ms).toMatchObject({ type: 'integer', minimum: 1, maximum: MAX_DEADLINE_MS })
+    expect(schema.required).not.toContain('deadline_ms')
+    expect(post.description).toMatch(/deadline_ms .*"deadline passed"/)
   })
 
   it('serves the Swagger UI at /docs', async () => {

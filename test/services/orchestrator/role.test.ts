@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest'
 
 import { DEFAULT_ORDER_LIMITS } from '../../../src/order-schema.js'
 import type { StateStore } from '../../../src/runtime/role.js'
+import { DEADLINE_PASSED } from '../../../src/saga/decide.js'
 import { orchestratorRole, SAGA_SCOPE } from '../../../src/services/orchestrator/role.js'
 import { naming, REFUSED } from '../../order-cases.js'
 import { ctx, msg, ORDER, policy } from './given.js'
@@ -30,5 +31,14 @@ describe("the orchestrator's check of order.created: the same schema as POST /or
     expect(at.reject).toBeUndefined()
     expect(at.messages?.map((m) => m.envelope.command_type)).toEqual(['reserve_inventory'])
     expect(store.get(SAGA_SCOPE, ORDER)).toMatchObject({ status: 'running', step: 'reserve_inventory' })
+  })
+
+  it('given nothing, when an order.created with deadline_ms arrives (as POST /orders passes it on), then the saga starts with that deadline, and its first timer is the deadline when it comes before the step timeout', () => {
+    const store = memoryStore()
+    const d = orchestratorRole(policy, DEFAULT_ORDER_LIMITS).handle(msg('order.created', { user_id: null, items: [{ sku: 'a', qty: 1 }], amount: 5, deadline_ms: 5000 }), store, ctx(1_000_000))
+    expect(d.reject).toBeUndefined()
+    expect(d.messages?.map((m) => m.envelope.command_type)).toEqual(['reserve_inventory'])
+    expect(store.get(SAGA_SCOPE, ORDER)).toMatchObject({ status: 'running', deadline_at: 1_005_000 })
+    expect(d.timer).toMatchObject({ dueAt: 1_005_000, message: { event_type: DEADLINE_PASSED, payload: { deadline_at: 1_005_000 } } })
   })
 })
