@@ -17,8 +17,10 @@ export const STEP_TIMED_OUT = 'saga.step-timed-out'
 export const DEADLINE_PASSED = 'saga.deadline-passed'
 /**
  * Someone outside (the api's POST /orders/:id/cancel, `sagactl saga cancel`) asks to stop the
- * saga: on order.events, keyed by the order, so it is ordered with the saga's replies and the one
- * first in the log wins a race with the final event. Payload: reason, requested_by.
+ * saga: on order.events, keyed by the order, so it is ordered with the saga's replies. What decides
+ * a race is the saga's last reply, not its final event: a cancel read before that reply stops the
+ * saga; one read after it (the saga has completed, its order.completed maybe not yet written)
+ * changes nothing. Payload: reason, requested_by.
  */
 export const CANCEL_REQUESTED = 'saga.cancel-requested'
 /**

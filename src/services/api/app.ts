@@ -64,7 +64,7 @@ const readOrderSchema = {
 const cancelOrderSchema = {
   summary: 'Cancel an order',
   description:
-    'Publishes one saga.cancel-requested on order.events, keyed by the order. The orchestrator takes it in log order with the saga\'s replies: it stops retrying, undoes the step in flight and every done step, newest first, and publishes order.cancelled with the reason "cancelled by request: <reason>". If the saga\'s final event is first in the log, the cancel changes nothing. With an Idempotency-Key, a repeated request publishes the same message, taken once.',
+    'Publishes one saga.cancel-requested on order.events, keyed by the order. The orchestrator takes it in log order with the saga\'s replies: it stops retrying, undoes the step in flight and every done step, newest first, and publishes order.cancelled with the reason "cancelled by request: <reason>". If the saga\'s last reply is before it in the log, the saga has completed and the cancel changes nothing. With an Idempotency-Key, a repeated request publishes the same message, taken once.',
   tags: ['orders'],
   params: Type.Object({ order_id: Type.String() }),
   headers: IdempotencyHeaders,
