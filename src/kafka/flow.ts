@@ -2,7 +2,7 @@ import type { Consumer, Message, MessagesStream } from '@platformatic/kafka'
 
 import { closeQuietly } from './client.js'
 import type { RetryInPlace } from './port.js'
-import { retryDelay } from './retry.js'
+import { backoffDelay } from './retry.js'
 
 interface FlowOptions {
   topic: string
@@ -90,7 +90,7 @@ export class Flow {
       return
     }
     this.#o.options.onRetry?.('stream')
-    await new Promise((resolve) => setTimeout(resolve, retryDelay(++this.#attempt)))
+    await new Promise((resolve) => setTimeout(resolve, backoffDelay(++this.#attempt)))
     await this.#inFlight
     if (this.#closed) return
     let stream: MessagesStream<Buffer, Buffer, Buffer, Buffer>

@@ -9,15 +9,15 @@ const RETRY_MAX_DELAY_MS = 2_000
 // (a leader that just moved) is routine, three in a row (~750 ms) are not.
 const LOST_AFTER_RETRIES = 2
 
-/** The client's retryDelay: attempt 1 waits 250 ms, each next one twice as long, at most 2 s. */
-export function retryDelay(attempt: number): number {
+/** The client's back-off between retries (its retryDelay option): attempt 1 waits 250 ms, each next one twice as long, at most 2 s. */
+export function backoffDelay(attempt: number): number {
   return Math.min(RETRY_MAX_DELAY_MS, RETRY_FIRST_DELAY_MS * 2 ** Math.max(0, attempt - 1))
 }
 
-/** How many retries of `retryDelay` fill `windowMs`, not counting the time the attempts themselves take. */
+/** How many retries of `backoffDelay` fill `windowMs`, not counting the time the attempts themselves take. */
 export function retriesWithin(windowMs: number): number {
   let retries = 0
-  for (let waited = 0; waited < windowMs; ) waited += retryDelay(++retries)
+  for (let waited = 0; waited < windowMs; ) waited += backoffDelay(++retries)
   return retries
 }
 
@@ -27,7 +27,7 @@ export function retriesWithin(windowMs: number): number {
  * connection): fetches and heartbeats follow a moved leader or coordinator, the stream goes on.
  */
 export function retrySettings(options: RetryInPlace): Pick<BaseOptions, 'retries' | 'retryDelay'> {
-  return options.retryWithinMs ? { retries: retriesWithin(options.retryWithinMs), retryDelay: (_client, _operation, attempt) => retryDelay(attempt) } : {}
+  return options.retryWithinMs ? { retries: retriesWithin(options.retryWithinMs), retryDelay: (_client, _operation, attempt) => backoffDelay(attempt) } : {}
 }
 
 /**
@@ -62,7 +62,7 @@ export function watchConnection(consumer: Consumer<Buffer, Buffer, Buffer, Buffe
  */
 export function produceRetryDelay(_client: object, _operation: string, attempt: number, _retries: number, error: unknown): number {
   const e = error as { findBy?: (property: string, value: unknown) => unknown }
-  return typeof e?.findBy === 'function' && e.findBy('hasStaleMetadata', true) ? 100 : retryDelay(attempt)
+  return typeof e?.findBy === 'function' && e.findBy('hasStaleMetadata', true) ? 100 : backoffDelay(attempt)
 }
 
 // Back-to-back transactions of one partition meet CONCURRENT_TRANSACTIONS most of the time; on a
