@@ -2,7 +2,7 @@ import { Command, Flags } from '@oclif/core'
 
 import { configFrom, connectionFlags, sagaFrom } from '../../cli/flags.js'
 import { openBus } from '../../kafka/open-bus.js'
-import { orderProblem, type Order } from '../../order-schema.js'
+import { MAX_DEADLINE_MS, orderProblem, type Order } from '../../order-schema.js'
 import { loadTracing } from '../../observe/tracing-switch.js'
 import { createOrder } from '../../services/api/app.js'
 import { topicNames, topicSpecs } from '../../topics.js'
@@ -24,13 +24,14 @@ function parseItem(raw: string): { sku: string; qty: number } {
 
 export default class OrderCreate extends Command {
   static override summary = 'Place an order; prints its order and saga ids.'
-  static override examples = ['<%= config.bin %> order create --item book:2 --amount 1500', '<%= config.bin %> order create --via kafka --json']
+  static override examples = ['<%= config.bin %> order create --item book:2 --amount 1500', '<%= config.bin %> order create --deadline-ms 60000', '<%= config.bin %> order create --via kafka --json']
   static override enableJsonFlag = true
   static override flags = {
     ...connectionFlags,
     item: Flags.string({ description: 'an item as SKU:QTY (repeatable)', multiple: true, default: ['demo-sku:1'] }),
     amount: Flags.integer({ description: 'amount to charge, in minor units', min: 1, default: 999 }),
     user: Flags.string({ description: 'user id' }),
+    'deadline-ms': Flags.integer({ description: "cancel the saga if it has not ended this many ms after it starts (the saga definition's deadlineMs bounds it)", min: 1, max: MAX_DEADLINE_MS }),
     via: Flags.string({ description: 'through the api role over HTTP, or straight onto order.events', options: ['api', 'kafka'], default: 'api' }),
     url: Flags.string({ description: 'api base URL (default http://127.0.0.1:$PORT)' }),
   }
@@ -45,7 +46,7 @@ export default class OrderCreate extends Command {
     } catch (error) {
       this.error((error as Error).message, { exit: 2 })
     }
-    const body: Order = { user_id: flags.user ?? null, items, amount: flags.amount }
+    const body: Order = { user_id: flags.user ?? null, items, amount: flags.amount, ...(flags['deadline-ms'] === undefined ? {} : { deadline_ms: flags['deadline-ms'] }) }
     // Straight onto Kafka no route checks it: refuse here what the orchestrator would dead-letter.
     const problem = orderProblem(config.orderLimits)(body, 'order')
     if (problem) this.error(problem, { exit: 2 })
