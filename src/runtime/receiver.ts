@@ -10,7 +10,7 @@ const LANE_BACKLOG = 1024
 const CLOSE_WAIT_MS = 5_000
 
 export interface ReceiverOptions {
-  intake: Intake
+  intake: Pick<Intake, 'handleRecords' | 'prepare'>
   /** The role prepares its records (outside work): they wait in a lane per partition, not in one batch. */
   lanes: boolean
   /** Partitions whose records are prepared at once. */
