@@ -5,7 +5,8 @@ import { errorCauses } from '../kafka/explain.js'
 import { BrokerLostError, type ConsumedRecord, type MessageBus, type PartitionWriter, type RetryInPlace, type Subscription } from '../kafka/port.js'
 import { brokerLostSentence, waitForBroker } from './broker-wait.js'
 import type { LocalStore } from './local-store.js'
-import { Owned, type Relay } from './relay.js'
+import type { Ownership } from './ownership.js'
+import type { Relay } from './relay.js'
 import type { Timers } from './timers.js'
 
 // A subscription whose broker is gone may never finish leaving the group: the coordinator expires it.
@@ -28,7 +29,7 @@ export interface MembershipOptions {
   store: LocalStore
   relay: Relay
   timers: Timers
-  owned: Map<number, Owned>
+  ownership: Ownership
   /** The input: one topic in a group, or every partition of it read directly (`all`). */
   input: { topic: string; groupId: string; instanceId?: string; all: boolean } | undefined
   /** A promise: the consumer waits for it before it hands over the next record. */
@@ -140,7 +141,7 @@ export class Membership {
     const lostAt = this.#awaySince ?? Date.now()
     const subscription = this.#subscription
     this.#subscription = undefined
-    const partitions = [...this.#o.owned.keys()]
+    const partitions = this.#o.ownership.partitions()
     if (partitions.length > 0) this.revoked(partitions)
     await Promise.race([subscription?.close().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, CLOSE_WAIT_MS).unref())])
     try {
@@ -168,14 +169,13 @@ export class Membership {
     const generation = this.#generation
     for (const writer of writers) {
       if (generation !== this.#generation) return
-      const owned = new Owned(writer)
-      this.#o.owned.set(writer.partition, owned)
+      const owned = this.#o.ownership.take(writer)
       const restored = await this.#restore(writer.partition)
       if (generation !== this.#generation) {
-        if (this.#o.owned.get(writer.partition) === owned) this.revoked([writer.partition])
+        if (this.#o.ownership.holds(writer.partition, owned)) this.revoked([writer.partition])
         return
       }
-      if (this.#o.owned.get(writer.partition) === owned) owned.ready = true
+      if (this.#o.ownership.holds(writer.partition, owned)) owned.restored()
       this.#o.log.info({ partition: writer.partition, ...restored }, 'partition assigned; state restored from the changelog')
     }
     void this.#o.relay.publish()
@@ -185,13 +185,11 @@ export class Membership {
     this.#o.timers.forget(partitions)
     this.#o.dropped(partitions)
     for (const p of partitions) {
-      const owned = this.#o.owned.get(p)
-      owned?.release()
-      this.#o.owned.delete(p)
+      const owned = this.#o.ownership.giveUp(p)
       // Once its last commit has settled, forget the partition: a stale copy must not be read
       // (state keyed by something other than an order, like chaos, is read whatever its partition).
-      void (owned?.flight ?? Promise.resolve()).finally(() => {
-        if (!this.#o.owned.has(p)) this.#o.store.wipe(p)
+      void (owned?.settled() ?? Promise.resolve()).finally(() => {
+        if (!this.#o.ownership.owns(p)) this.#o.store.wipe(p)
       })
     }
     this.#o.log.info({ partitions }, 'partitions revoked; their timers stop here')
