@@ -2,14 +2,13 @@ import type { Message } from '../envelope.js'
 import type { Decision, Notice, RoleHandler } from '../runtime/role.js'
 import { CANCEL_REQUESTED, DEADLINE_PASSED, PAUSE_REQUESTED, RESUME_REQUESTED, RETRY_DUE, RETRY_REQUESTED, SAGA_STUCK, STEP_TIMED_OUT, waitsOf, type Saga } from '../saga/define.js'
 import { eventTypes } from '../saga/derive.js'
-import { orderSaga } from '../order-saga/saga.js'
 
 function short(id: string): string {
   return id.slice(0, 8)
 }
 
 /** One readable line per event; compensations and final outcomes stand out. Each step's words come from its module. */
-export function describe(message: Message, saga: Saga = orderSaga): Notice {
+export function describe(message: Message, saga: Saga): Notice {
   const p = message.payload
   const attempt = typeof p.attempt === 'number' ? ` (attempt ${p.attempt})` : ''
   const fields = { order_id: message.order_id, saga_id: message.saga_id, event: message.type, ...(typeof p.attempt === 'number' ? { attempt: p.attempt } : {}) }
@@ -67,4 +66,3 @@ export function notifierFor(saga: Saga): RoleHandler {
   }
 }
 
-export const notifierRole: RoleHandler = notifierFor(orderSaga)

@@ -33,7 +33,7 @@ export function roleHandler(name: RoleName, config: Config, saga: Saga, log?: Lo
     case 'api':
       return apiRole(config.orderLimits, { retentionMs: config.retentionMs, idempotencyTtlMs: config.idempotencyTtlMs }, eventTypes(saga))
     case 'orchestrator':
-      return orchestratorRole({ ...config.retry, stepTimeoutMs: config.stepTimeoutMs }, config.orderLimits, config.retentionMs, saga)
+      return orchestratorRole(saga, { ...config.retry, stepTimeoutMs: config.stepTimeoutMs }, config.orderLimits, config.retentionMs)
     case 'notifier':
       return notifierFor(saga)
   }

@@ -29,8 +29,8 @@ import { orderSaga } from '../../src/order-saga/saga.js'
 const topics = topicNames('', orderSaga)
 const policy = { maxAttempts: 3, minDelayMs: 200, maxDelayMs: 5000, stepTimeoutMs: 4000, maxCompensationAttempts: 3 }
 const roles: Record<string, { role: () => RoleHandler; topic: TopicKey; saga?: Saga }> = {
-  orchestrator: { role: () => orchestratorRole(policy, DEFAULT_ORDER_LIMITS), topic: 'orderEvents' },
-  'orchestrator of a parallel stage and a wait': { role: () => orchestratorRole(policy, DEFAULT_ORDER_LIMITS, undefined, flowSaga), topic: 'orderEvents', saga: flowSaga },
+  orchestrator: { role: () => orchestratorRole(orderSaga, policy, DEFAULT_ORDER_LIMITS), topic: 'orderEvents' },
+  'orchestrator of a parallel stage and a wait': { role: () => orchestratorRole(flowSaga, policy, DEFAULT_ORDER_LIMITS), topic: 'orderEvents', saga: flowSaga },
   inventory: { role: () => participantRole(inventorySpec, { successRate: 0.5, allowChaos: true }), topic: 'inventoryCommands' },
   payment: { role: () => participantRole(paymentSpec, { successRate: 0.5, allowChaos: true }), topic: 'paymentCommands' },
 }

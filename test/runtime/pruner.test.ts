@@ -30,7 +30,7 @@ describe('retention in the runtime: the real orchestrator on a real SQLite file,
   let now: number
   const dbs: Db[] = []
   const runtimes: Runtime[] = []
-  const role = orchestratorRole(policy, DEFAULT_ORDER_LIMITS, RETENTION)
+  const role = orchestratorRole(orderSaga, policy, DEFAULT_ORDER_LIMITS, RETENTION)
 
   async function instance(name: string): Promise<{ runtime: Runtime; db: Db; pruner: Pruner }> {
     const db = openDatabase(path.join(dir, name, 'orchestrator.db'))

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 
+import { orderSaga } from '../../src/order-saga/saga.js'
 import { event, type Message } from '../../src/envelope.js'
 import { pruneIntervalMs, retentionWarnings, sentOutboxKeepMs, tombstoneKeys, tooOldToTrust, verdict, type Entry, type RetentionRule } from '../../src/runtime/retention.js'
 import { DEFAULT_ORDER_LIMITS } from '../../src/order-schema.js'
@@ -12,7 +13,7 @@ const DAY = 86_400_000
 const NOW = 100 * DAY
 const saga = (status: string) => ({ status })
 const entry = (over: Partial<Entry> = {}): Entry => ({ key: 'o-1', states: [], lastProcessedAt: NOW - 2 * DAY, hasTimer: false, ...over })
-const orchestrator: RetentionRule = { retentionMs: DAY, settled: orchestratorRole(policy, DEFAULT_ORDER_LIMITS).settled! }
+const orchestrator: RetentionRule = { retentionMs: DAY, settled: orchestratorRole(orderSaga, policy, DEFAULT_ORDER_LIMITS).settled! }
 
 describe('retention: which entries may be forgotten', () => {
   it('given a completed saga idle for longer than SAGA_RETENTION, then it is forgotten, state and processed ids together', () => {
@@ -64,7 +65,7 @@ describe('retention: messages too old to trust the inbox with', () => {
   it('given an order.created older than SAGA_RETENTION and no saga, when the orchestrator handles it, then no saga starts and it says why', () => {
     const rows = new Map<string, unknown>()
     const store = { get: <T>(s: string, k: string) => rows.get(`${s}/${k}`) as T | undefined, put: (s: string, k: string, v: unknown) => void rows.set(`${s}/${k}`, v) }
-    const role = orchestratorRole(policy, DEFAULT_ORDER_LIMITS, DAY)
+    const role = orchestratorRole(orderSaga, policy, DEFAULT_ORDER_LIMITS, DAY)
     const d = role.handle(created(DAY + 1), store, { now: NOW, newId: () => 'x', random: () => 0 })
     expect(d.messages ?? []).toEqual([])
     expect(rows.size).toBe(0)

@@ -2,7 +2,6 @@ import type { Message } from '../../envelope.js'
 import { orderProblem, type OrderLimits } from '../../order-schema.js'
 import { tooOldToTrust } from '../../runtime/retention.js'
 import type { DecideContext, Decision, RoleHandler, StateStore } from '../../runtime/role.js'
-import { orderSaga } from '../../order-saga/saga.js'
 import { decide, isFinished, type RetryPolicy, type SagaDefinition, type SagaState } from '../../saga/decide.js'
 
 export const SAGA_SCOPE = 'saga'
@@ -15,7 +14,7 @@ export const SAGA_SCOPE = 'saga'
  * an order that finished and was forgotten, whose processed id is gone. A finished saga is
  * settled, so retention may forget it once idle.
  */
-export function orchestratorRole(policy: RetryPolicy, limits: OrderLimits, retentionMs?: number, saga: SagaDefinition = orderSaga): RoleHandler {
+export function orchestratorRole(saga: SagaDefinition, policy: RetryPolicy, limits: OrderLimits, retentionMs?: number): RoleHandler {
   const orderProblemIn = orderProblem(limits)
   return {
     name: 'orchestrator',
