@@ -7,10 +7,15 @@ import type { RoleName } from '../saga/define.js'
 import type { Decision, RoleHandler } from '../runtime/role.js'
 import type { Outcome } from '../runtime/role.js'
 import type { Saga } from '../saga/define.js'
-import type { SagaState } from '../saga/decide.js'
+import { CONTROL_ANSWERS, SAGA_STATUSES, type SagaState } from '../saga/decide.js'
 
-/** Every status a saga can be in, `stuck` included, so a dashboard sees a zero rather than a gap. */
-export const SAGA_STATUSES = ['running', 'waiting_retry', 'compensating', 'completed', 'cancelled', 'stuck'] as const
+/** Each answer the orchestrator writes on the control topic: which request it answers, and how. */
+const ANSWERS = new Map(
+  CONTROL_ANSWERS.map((type) => {
+    const [, request = type, answer = type] = /^saga\.(\w+)-(\w+)$/.exec(type) ?? []
+    return [type as string, { request, answer }]
+  }),
+)
 
 const SAGA_SCOPE = 'saga'
 // Lag needs the broker: asking it at most this often keeps a busy scraper from becoming load.
@@ -58,6 +63,7 @@ export class RoleMetrics {
   readonly #sagaSeconds: Histogram<'outcome'>
   readonly #retries: Counter<'step'>
   readonly #compensations: Counter<'step'>
+  readonly #requests: Counter<'request' | 'answer'>
   readonly #reconnects: Counter
   readonly #httpCalls: Counter
   readonly #httpCircuit: Gauge
@@ -162,10 +168,17 @@ export class RoleMetrics {
     })
     this.#retries = new Counter({ name: 'sagactl_saga_retries_total', help: 'Step commands sent again (attempt 2 and later), by step.', labelNames: ['step'], registers })
     this.#compensations = new Counter({ name: 'sagactl_saga_compensations_total', help: 'Compensation commands sent (resends included), by the step they undo.', labelNames: ['step'], registers })
+    this.#requests = new Counter({
+      name: 'sagactl_saga_requests_total',
+      help: 'Requests from outside answered by the orchestrator, by request (retry, cancel, pause, resume) and answer (accepted, ignored; refused for a retry).',
+      labelNames: ['request', 'answer'],
+      registers,
+    })
     if (sources.role === 'orchestrator') {
       const byStatus = db.prepare(`SELECT json_extract(value, '$.status') AS status, count(*) AS n FROM state WHERE scope = '${SAGA_SCOPE}' GROUP BY 1`)
       const timers = db.prepare('SELECT count(*) FROM timers').pluck()
       for (const outcome of ['completed', 'cancelled']) this.#sagaSeconds.zero({ outcome })
+      for (const labels of ANSWERS.values()) this.#requests.inc(labels, 0)
       for (const step of this.#saga.steps) {
         this.#retries.inc({ step: step.name }, 0)
         if (step.compensation) this.#compensations.inc({ step: step.name }, 0)
@@ -261,8 +274,9 @@ export class RoleMetrics {
   }
 
   /** Called by sagaCounts' closures. */
-  countSaga(what: { retry?: string; compensation?: string; finished?: { outcome: string; seconds: number } }): void {
+  countSaga(what: { retry?: string; compensation?: string; finished?: { outcome: string; seconds: number }; request?: { request: string; answer: string } }): void {
     if (what.retry) this.#retries.inc({ step: what.retry })
+    if (what.request) this.#requests.inc(what.request)
     if (what.compensation) this.#compensations.inc({ step: what.compensation })
     if (what.finished) this.#sagaSeconds.observe({ outcome: what.finished.outcome }, what.finished.seconds)
   }
@@ -309,7 +323,7 @@ function typeOfCommand(envelope: Envelope): string | undefined {
   return envelope.command_type
 }
 
-/** What one saga decision means for the counters: retries, compensations, a finished saga. */
+/** What one saga decision means for the counters: retries, compensations, answers to requests, a finished saga. */
 function sagaCounts(saga: Saga, decision: Decision, steps: Map<string, string>, compensations: Map<string, string>): SagaCount[] {
   const counts: SagaCount[] = []
   for (const out of decision.messages ?? ([] as Outgoing[])) {
@@ -324,6 +338,8 @@ function sagaCounts(saga: Saga, decision: Decision, steps: Map<string, string>, 
       counts.push((m) => m.countSaga({ compensation: step }))
     }
     const event = out.envelope.event_type
+    const answered = out.topic === 'control' && event !== undefined ? ANSWERS.get(event) : undefined
+    if (answered) counts.push((m) => m.countSaga({ request: answered }))
     if (event === saga.completed || event === saga.cancelled) {
       const state = (decision as { state?: SagaState }).state
       const seconds = state && state.finished_at !== undefined ? (state.finished_at - state.started_at) / 1000 : 0

@@ -19,10 +19,12 @@ const SUFFIXES: Record<string, string[]> = { histogram: ['_bucket', '_sum', '_co
 
 export class PromParseError extends Error {}
 
+// Any case, as Prometheus reads them: prom-client writes "Nan" for a just-started process's event-loop lag.
 function parseValue(raw: string, line: number): number {
-  if (raw === '+Inf' || raw === 'Inf') return Infinity
-  if (raw === '-Inf') return -Infinity
-  if (raw === 'NaN') return NaN
+  const word = raw.toLowerCase()
+  if (word === '+inf' || word === 'inf') return Infinity
+  if (word === '-inf') return -Infinity
+  if (word === 'nan') return NaN
   if (!/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(raw)) throw new PromParseError(`line ${line}: "${raw}" is not a number`)
   return Number(raw)
 }

@@ -1,4 +1,5 @@
 import { parsePrometheusText, samples, total, type Family } from '../observe/prom-text.js'
+import { IN_FLIGHT_STATUSES } from '../saga/decide.js'
 import type { RoleName, Saga } from '../saga/define.js'
 import { roleNames } from '../saga/derive.js'
 
@@ -48,7 +49,8 @@ export async function scrape({ url: endpoint, role }: Endpoint, timeoutMs = 2000
   }
 }
 
-export const IN_FLIGHT = ['running', 'waiting_retry', 'compensating', 'stuck'] as const
+/** The statuses of a saga not yet ended, from the engine's one list. */
+export const IN_FLIGHT = IN_FLIGHT_STATUSES
 
 export interface RoleRow {
   role: string
@@ -123,7 +125,7 @@ export function summarize(roles: readonly string[], now: Scrape[], before?: Scra
     at: new Date(Math.max(0, ...now.map((s) => s.at))).toISOString(),
     sagas_per_s: null,
     finished: { completed: 0, cancelled: 0 },
-    in_flight: { running: 0, waiting_retry: 0, compensating: 0, stuck: 0 },
+    in_flight: Object.fromEntries(IN_FLIGHT.map((status) => [status, 0])) as TopView['in_flight'],
     saga_duration_s: { p50: null, p99: null },
     dead_letters: 0,
     roles: [],

@@ -28,7 +28,7 @@ export const CANCEL_REQUESTED = 'saga.cancel-requested'
  * retry until a resume; replies that arrive meanwhile are recorded. A cancel still works.
  */
 export const PAUSE_REQUESTED = 'saga.pause-requested'
-/** Carries a paused saga on from where it stands. Payload: requested_by. */
+/** Carries a paused saga on from where it stands. Payload: requested_by, reason (optional). */
 export const RESUME_REQUESTED = 'saga.resume-requested'
 /**
  * Events of the orchestrator about the saga as a whole, on order.events, for every saga whatever

@@ -19,14 +19,7 @@ describe('cancel a saga from outside (POST /orders/:id/cancel, sagactl saga canc
     await system?.stop()
   })
 
-  const cancel = async (orderId: string, body?: unknown, headers: Record<string, string> = {}) => {
-    const response = await fetch(`${system.url}/orders/${orderId}/cancel`, {
-      method: 'POST',
-      headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    })
-    return { status: response.status, body: (await response.json()) as Record<string, unknown> }
-  }
+  const cancel = (orderId: string, body?: unknown, headers: Record<string, string> = {}) => system.postJson(`/orders/${orderId}/cancel`, body, headers)
   const waitingRetry = (orderId: string) => waitFor(() => system.logs('orchestrator').some((l) => l.order_id === orderId && l.status === 'waiting_retry'), `order ${orderId} to wait for its retry`)
   const control = async (orderId: string) => (await system.read('control')).filter((m) => m.message?.order_id === orderId).map((m) => m.message!.type)
 

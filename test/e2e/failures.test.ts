@@ -10,6 +10,9 @@ import { System } from './harness.js'
 
 const MIN = 300
 const MAX = 600
+// The README's walk-through, under dev: 5–10 s.
+const WALK_MIN = 8000
+const WALK_MAX = 10000
 
 /** `saga show` on a finished saga: the outcome is printed, and --json holds every message of the saga. */
 async function expectShown(system: System, orderId: string, outcome: 'completed' | 'cancelled'): Promise<SagaReport> {
@@ -157,7 +160,8 @@ function readmeWalkThrough(): { env: Record<string, string>; commands: string[][
     .flatMap((line) => line.split('&&').map((part) => part.trim()))
     .map((part) => {
       expect(part).toMatch(/^npx sagactl /)
-      return part.replace(/^npx sagactl /, '').split(/\s+/)
+      // Words as the shell splits them: a double-quoted reason is one argument.
+      return part.replace(/^npx sagactl /, '').match(/"[^"]*"|\S+/g)!.map((word) => word.replace(/^"(.*)"$/, '$1'))
     })
   return { env, commands }
 }
@@ -167,35 +171,61 @@ describe("README's Try the failures, run as written against the default success 
   const walkThrough = readmeWalkThrough()
   beforeAll(async () => {
     // The roles' own defaults, unless the README's dev line says otherwise: a walk-through that
-    // leaves the rates out fails here at random, as it did for a new user.
-    system = await System.start(undefined, { INVENTORY_SUCCESS_RATE: '0.8', PAYMENT_SUCCESS_RATE: '0.7', SAGA_RETRY_MIN_DELAY_MS: String(MIN), SAGA_RETRY_MAX_DELAY_MS: String(MAX), ...walkThrough.env })
+    // leaves the rates out fails here at random, as it did for a new user. Retries wait at least as
+    // long as under dev: the pause and the cancel typed after `order create` must land within the
+    // wait, and a command takes seconds to start on a busy machine.
+    system = await System.start(undefined, { INVENTORY_SUCCESS_RATE: '0.8', PAYMENT_SUCCESS_RATE: '0.7', SAGA_RETRY_MIN_DELAY_MS: String(WALK_MIN), SAGA_RETRY_MAX_DELAY_MS: String(WALK_MAX), ...walkThrough.env })
   })
   afterAll(async () => {
     await system?.stop()
   })
 
-  it('every command succeeds, and the four orders end as the comments say: completed, cancelled at inventory, cancelled at payment, completed on the third attempt', async () => {
+  it('every command succeeds, and the six orders end as the comments say: completed, cancelled at inventory, cancelled at payment, completed on the third attempt, paused then resumed and completed, cancelled by request', async () => {
     expect(walkThrough.env).toEqual({ INVENTORY_SUCCESS_RATE: '1', PAYMENT_SUCCESS_RATE: '1' })
     const orders: { id: string; events: Message[] }[] = []
+    // The reader waits for an order to end before the next step, as the comments say, except to
+    // hold, list, resume or cancel it while it runs.
+    const whileItRuns = (args: string[]) => args[0] === 'saga' && ['pause', 'resume', 'cancel', 'list'].includes(args[1]!)
+    let running: string | undefined
+    let last: string | undefined
+    const ended = async () => {
+      if (running) orders.push({ id: running, events: await system.waitForFinal(running) })
+      running = undefined
+    }
     for (const args of walkThrough.commands) {
-      const last = orders.at(-1)?.id
+      if (!whileItRuns(args)) await ended()
       const resolved = args.map((a) => (a === '<order_id>' ? last! : a))
       const result = await system.cli(resolved)
       expect(result.code, `sagactl ${resolved.join(' ')}: ${result.stderr}`).toBe(0)
       if (args[0] === 'order' && args[1] === 'create') {
         const id = /order (\S+) placed/.exec(result.stdout)?.[1]
         expect(id).toBeDefined()
-        // The reader waits for each order to end before the next step, as the comments say it will.
-        orders.push({ id: id!, events: await system.waitForFinal(id!) })
+        running = last = id!
       }
       if (args[0] === 'saga' && args[1] === 'show' && !args.includes('--json')) expect(result.stdout).toContain('outcome: completed')
-      if (args[0] === 'verify') expect(result.stdout).toContain('OK: 4 orders — 2 completed, 2 cancelled, 0 unfinished')
+      if (args[0] === 'saga' && args[1] === 'list') expect(result.stdout).toMatch(new RegExp(`paused .* ${last}`))
+      if (args[0] === 'verify') expect(result.stdout).toContain('OK: 6 orders — 3 completed, 3 cancelled, 0 unfinished')
     }
-    expect(orders.map((o) => types(o.events).at(-1))).toEqual(['order.completed', 'order.cancelled', 'order.cancelled', 'order.completed'])
+    await ended()
+    expect(orders.map((o) => types(o.events).at(-1))).toEqual(['order.completed', 'order.cancelled', 'order.cancelled', 'order.completed', 'order.completed', 'order.cancelled'])
     expect(types(orders[1]!.events)).toEqual(['order.created', 'inventory.reserve-failed', 'order.cancelled'])
     expect(types(orders[2]!.events)).toEqual(['order.created', 'inventory.reserved', 'payment.failed', 'inventory.reservation-cancelled', 'order.cancelled'])
     expect(orders[3]!.events.filter((e) => e.type === 'payment.failed').map((e) => [e.payload.attempt, e.payload.retryable])).toEqual([[1, true], [2, true]])
     expect(orders[3]!.events.find((e) => e.type === 'payment.succeeded')!.payload.attempt).toBe(3)
+
+    // Held between the pause and the resume: no charge went out in between.
+    const held = orders[4]!
+    const pause = held.events.find((e) => e.type === 'saga.pause-requested')!
+    const resume = held.events.find((e) => e.type === 'saga.resume-requested')!
+    expect(pause.payload).toEqual({ reason: 'address check', requested_by: 'sagactl saga pause' })
+    expect(resume.payload.requested_by).toBe('sagactl saga resume')
+    const charges = await system.messagesOf('paymentCommands', held.id)
+    expect(charges.map((c) => c.payload.attempt)).toEqual([1, 2, 3])
+    expect(charges.filter((c) => c.occurred_at! > pause.occurred_at! && c.occurred_at! < resume.occurred_at!)).toEqual([])
+    expect(held.events.at(-2)!.type).toBe('payment.succeeded')
+
+    expect(types(orders[5]!.events)).toEqual(['order.created', 'inventory.reserved', 'payment.failed', 'saga.cancel-requested', 'payment.refunded', 'inventory.reservation-cancelled', 'order.cancelled'])
+    expect(orders[5]!.events.at(-1)!.payload.reason).toBe('cancelled by request: customer changed their mind')
   })
 
   it('a count no order used waits for the next order, reject before fail; chaos --clear with no role clears every participant', async () => {

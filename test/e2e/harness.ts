@@ -200,6 +200,16 @@ export class System {
     return (await response.json()) as { order_id: string; saga_id: string }
   }
 
+  /** POSTs to the api, with a JSON body only when one is given: its status and its answer. */
+  async postJson(route: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: Record<string, unknown> }> {
+    const response = await fetch(`${this.url}${route}`, {
+      method: 'POST',
+      headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    })
+    return { status: response.status, body: (await response.json()) as Record<string, unknown> }
+  }
+
   async read(topic: TopicKey): Promise<TopicMessage[]> {
     const out: TopicMessage[] = []
     await this.bus.read({

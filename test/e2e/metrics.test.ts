@@ -88,7 +88,7 @@ describe('GET /metrics on every role after a known load: the counters match what
     expect(total(m, 'sagactl_saga_duration_seconds_bucket', { outcome: 'completed', le: '+Inf' })).toBe(completed.length)
     expect(total(m, 'sagactl_sagas', { status: 'completed' })).toBe(completed.length)
     expect(total(m, 'sagactl_sagas', { status: 'cancelled' })).toBe(cancelled.length)
-    for (const status of ['running', 'waiting_retry', 'compensating', 'stuck']) expect(total(m, 'sagactl_sagas', { status }), status).toBe(0)
+    for (const status of ['running', 'waiting_retry', 'paused', 'compensating', 'stuck']) expect(total(m, 'sagactl_sagas', { status }), status).toBe(0)
     expect(total(m, 'sagactl_saga_retries_total', { step: 'charge_payment' })).toBe(1 + 2)
     expect(total(m, 'sagactl_saga_retries_total', { step: 'reserve_inventory' })).toBe(0)
     expect(total(m, 'sagactl_saga_compensations_total', { step: 'reserve_inventory' })).toBe(1)

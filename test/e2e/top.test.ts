@@ -71,7 +71,7 @@ describe('sagactl top: a known load on the dev port layout, read once as JSON an
       return view.finished.completed === COMPLETED && view.roles.every((r) => r.outbox === 0 && r.lag === 0) ? view : undefined
     }, 'top to show the finished load')
     expect(view.finished).toEqual({ completed: COMPLETED, cancelled: CANCELLED })
-    expect(view.in_flight).toEqual({ running: 0, waiting_retry: 0, compensating: 0, stuck: 0 })
+    expect(view.in_flight).toEqual({ running: 0, waiting_retry: 0, paused: 0, compensating: 0, stuck: 0 })
     expect(view.sagas_per_s).toBe(0)
     expect(view.dead_letters).toBe(0)
     expect(view.down).toEqual([])
@@ -87,7 +87,7 @@ describe('sagactl top: a known load on the dev port layout, read once as JSON an
       // Lag reads 0 once a partition's gap has stayed put for a scrape (then its records are counted).
       return /completed\s+6\s+cancelled\s+2\s+dead letters 0/.test(text) && /sagas\/s\s+0\.0/.test(text) && ALL_ROLES.every((r) => new RegExp(`^${r}\\s+1/1\\s+0\\s`, 'm').test(text)) ? text : undefined
     }, 'the dashboard to show the load')
-    expect(screen).toMatch(/in flight\s+running 0\s+waiting_retry 0\s+compensating 0\s+stuck 0/)
+    expect(screen).toMatch(/in flight\s+running 0\s+waiting_retry 0\s+paused 0\s+compensating 0\s+stuck 0/)
     expect(screen).toMatch(/saga duration\s+p50 [\d.]+ m?s\s+p99 [\d.]+ m?s\s/)
     for (const role of ALL_ROLES) expect(screen).toMatch(new RegExp(`^${role}\\s+1/1\\s+0\\s+0\\s+0 ms\\s+[\\d.]+\\s+0$`, 'm'))
     tmux('send-keys', '-t', 'top', 'q')

@@ -17,6 +17,11 @@ describe('parsePrometheusText', () => {
     expect(total(families, 'd_seconds_count')).toBe(1)
   })
 
+  it('reads NaN and Inf in any case, as a just-started process\'s default metrics write them ("Nan")', () => {
+    const families = parsePrometheusText('# TYPE a gauge\na{k="1"} Nan\na{k="2"} NaN\na{k="3"} +inf\na{k="4"} -Inf')
+    expect(families.get('a')!.samples.map((s) => s.value)).toEqual([NaN, NaN, Infinity, -Infinity])
+  })
+
   it.each([
     ['a sample of no declared family', 'y 1'],
     ['a value that is no number', '# TYPE y gauge\ny one'],

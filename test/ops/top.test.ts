@@ -42,7 +42,7 @@ describe('top', () => {
     const view = summarize(ROLES, now, before)
     expect(view.sagas_per_s).toBe(10)
     expect(view.finished.completed).toBe(30)
-    expect(view.in_flight).toEqual({ running: 3, waiting_retry: 0, compensating: 0, stuck: 1 })
+    expect(view.in_flight).toEqual({ running: 3, waiting_retry: 0, paused: 0, compensating: 0, stuck: 1 })
     expect(view.roles[0]).toMatchObject({ role: 'orchestrator', up: 1, endpoints: 1, lag: 7 })
     expect(view.down).toEqual([{ endpoint: 'http://h:9420/metrics', error: 'ECONNREFUSED' }])
     expect(view.roles.map((r) => r.role)).toEqual(['orchestrator', '?'])

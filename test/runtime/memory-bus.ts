@@ -1,4 +1,4 @@
-import { FencedError, type ConsumedRecord, type MessageBus, type PartitionWriter, type ProducedRecord, type ReadOptions, type SubscribeOptions, type Subscription, type TopicRetention } from '../../src/kafka/port.js'
+import { FencedError, type ConsumedRecord, type MessageBus, type PartitionWriter, type ProducedRecord, type ReadOptions, type SubscribeOptions, type Subscription, type TailOptions, type TopicRetention } from '../../src/kafka/port.js'
 
 /** One partition's writer: each commit is one "transaction" of records and an offset. */
 export class MemoryWriter implements PartitionWriter {
@@ -60,7 +60,7 @@ export class MemoryBus implements MessageBus {
       await options.handler(record)
     }
   }
-  async tail(): Promise<Subscription> {
+  async tail(_options: TailOptions): Promise<Subscription> {
     return { close: async () => {} }
   }
   async ensureTopics(): Promise<void> {}

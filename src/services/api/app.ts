@@ -15,8 +15,8 @@ import type { Decision, DecideContext, StateStore } from '../../runtime/role.js'
 import { IDEMPOTENCY_SCOPE, requestHash, slotOf, type IdempotencyRecord, type OrderIds } from './idempotency.js'
 import { answerMethodNotAllowed } from './method-not-allowed.js'
 import { ORDER_SCOPE, type OrderView } from './orders.js'
-import { CancelAccepted, CancelBody, CancelConflict, requestCancel, type CancelAnswer } from './cancel.js'
 import { OutsideEventAccepted, OutsideEventBody, publishOutsideEvent, type OutsideEventAnswer } from './outside-event.js'
+import { requestAccepted, requestBody, RequestConflict, requestFromOutside, SAGA_REQUEST_KINDS, SAGA_REQUESTS, type RequestAnswer, type SagaRequestKind } from './saga-requests.js'
 
 // A client that retries a POST with the same key gets the same order, not a second one.
 const IdempotencyHeaders = Type.Object({ 'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'a string of 1 to 200 characters' })) })
@@ -61,21 +61,20 @@ const readOrderSchema = {
   params: Type.Object({ order_id: Type.String() }),
   response: { 200: OrderViewBody, 404: errorBody('no order with this id') },
 }
-const cancelOrderSchema = {
-  summary: 'Cancel an order',
-  description:
-    'Publishes one saga.cancel-requested on order.events, keyed by the order. The orchestrator takes it in log order with the saga\'s replies: it stops retrying, undoes the step in flight and every done step, newest first, and publishes order.cancelled with the reason "cancelled by request: <reason>". If the saga\'s last reply is before it in the log, the saga has completed and the cancel changes nothing. With an Idempotency-Key, a repeated request publishes the same message, taken once.',
+const sagaRequestSchema = <K extends SagaRequestKind>(kind: K) => ({
+  summary: SAGA_REQUESTS[kind].summary,
+  description: `${SAGA_REQUESTS[kind].description} With an Idempotency-Key, a repeated request publishes the same message, taken once.`,
   tags: ['orders'],
   params: Type.Object({ order_id: Type.String() }),
   headers: IdempotencyHeaders,
-  body: CancelBody,
+  body: requestBody(kind),
   response: {
-    202: CancelAccepted,
+    202: requestAccepted(kind),
     400: errorBody('the body is not an object with an optional reason string, or the Idempotency-Key is empty or too long; the message names the field'),
     404: errorBody('no order with this id'),
-    409: CancelConflict,
+    409: RequestConflict,
   },
-}
+})
 const healthSchema = { summary: 'Up, and the broker answers', tags: ['health'], response: { 200: Health, 503: Health } }
 
 type TypedApp = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider>
@@ -115,7 +114,7 @@ const outsideEventSchema = {
     202: OutsideEventAccepted,
     400: errorBody('no wait step of the saga takes this event type; the message names the ones it takes'),
     404: errorBody('no order with this id'),
-    409: CancelConflict,
+    409: RequestConflict,
   },
 }
 
@@ -239,19 +238,7 @@ function routes(app: TypedApp, deps: ApiDeps, settings: ApiSettings): void {
     return view
   })
 
-  // An empty POST is a cancel with no reason: the body schema then sees an empty object.
-  app.post('/orders/:order_id/cancel', { schema: cancelOrderSchema, preValidation: async (request) => void (request.body ??= {}) }, async (request, reply) => {
-    const id = request.params.order_id
-    let answer: CancelAnswer | undefined
-    deps.submit((_store, ctx) => {
-      answer = requestCancel(deps.readOrder(id), request.body?.reason, ctx, request.headers['idempotency-key'])
-      return { messages: answer.outcome === 'requested' ? answer.messages : [] }
-    })
-    const a = answer!
-    if (a.outcome === 'unknown') return reply.status(404).send({ statusCode: 404, error: 'Not Found', message: `no order ${id}` })
-    if (a.outcome === 'ended') return reply.status(409).send({ statusCode: 409, error: 'Conflict', message: `order ${id} has already ended: ${a.status}; nothing changed`, status: a.status })
-    return reply.status(202).send({ order_id: a.view.order_id, saga_id: a.view.saga_id, status: 'cancel_requested' as const, request_id: a.requestId })
-  })
+  for (const kind of SAGA_REQUEST_KINDS) sagaRequestRoute(app, deps, kind)
 
   app.post('/orders/:order_id/events/:type', { schema: outsideEventSchema, preValidation: async (request) => void (request.body ??= {}) }, async (request, reply) => {
     const { order_id: id, type } = request.params
@@ -281,5 +268,21 @@ function routes(app: TypedApp, deps: ApiDeps, settings: ApiSettings): void {
   app.get('/healthz', { schema: healthSchema }, async (_request, reply) => {
     const health = await deps.health()
     return health.ok ? reply.status(200).send({ status: 'ok', role: 'api' }) : reply.status(503).send({ status: 'degraded', role: 'api', reason: health.reason })
+  })
+}
+
+// An empty POST asks with no reason: the body schema then sees an empty object.
+function sagaRequestRoute<K extends SagaRequestKind>(app: TypedApp, deps: ApiDeps, kind: K): void {
+  app.post(`/orders/:order_id/${kind}`, { schema: sagaRequestSchema(kind), preValidation: async (request) => void (request.body ??= {}) }, async (request, reply) => {
+    const id = request.params.order_id
+    let answer: RequestAnswer | undefined
+    deps.submit((_store, ctx) => {
+      answer = requestFromOutside(kind, deps.readOrder(id), request.body?.reason, ctx, request.headers['idempotency-key'])
+      return { messages: answer.outcome === 'requested' ? answer.messages : [] }
+    })
+    const a = answer!
+    if (a.outcome === 'unknown') return reply.status(404).send({ statusCode: 404, error: 'Not Found', message: `no order ${id}` })
+    if (a.outcome === 'ended') return reply.status(409).send({ statusCode: 409, error: 'Conflict', message: `order ${id} has already ended: ${a.status}; nothing changed`, status: a.status })
+    return reply.status(202).send({ order_id: a.view.order_id, saga_id: a.view.saga_id, status: `${kind}_requested` as const, request_id: a.requestId })
   })
 }

@@ -1,12 +1,8 @@
-import { randomUUID } from 'node:crypto'
-
-import { event, type Envelope } from '../../envelope.js'
+import type { Envelope } from '../../envelope.js'
 import type { MessageBus } from '../../kafka/port.js'
-import type { Saga } from '../../saga/define.js'
 import type { TopicNames } from '../../topics.js'
-import { CANCEL_ACCEPTED, CANCEL_REQUESTED, isFinished, type SagaStatus } from '../../saga/decide.js'
-import { askOrchestrator } from './ask.js'
-import { loadSagaState } from './timeline.js'
+import { CANCEL_ACCEPTED, CANCEL_REQUESTED, type SagaStatus } from '../../saga/decide.js'
+import { outsideRequest, requestAboutSaga, SagaRequestNotDone, type SagaRequestOptions } from './ask.js'
 
 export interface CancelResult {
   order_id: string
@@ -22,19 +18,13 @@ export interface CancelResult {
 }
 
 /** The saga cannot be cancelled (it ended, or is already compensating), or the orchestrator did not say it took the request. */
-export class CancelNotDone extends Error {}
+export class CancelNotDone extends SagaRequestNotDone {}
 
-export interface CancelOptions {
-  saga: Saga
-  reason: string
-  requestedBy: string
-  wait: boolean
-  timeoutMs: number
-}
+export type CancelOptions = SagaRequestOptions
 
 /** A saga.cancel-requested for one saga, with a fresh message_id. */
 export function cancelRequest(saga: { order_id: string; saga_id: string }, reason: string, requestedBy: string): Envelope {
-  return event(CANCEL_REQUESTED, { order_id: saga.order_id, saga_id: saga.saga_id, payload: { reason, requested_by: requestedBy } }, Date.now(), randomUUID())
+  return outsideRequest(CANCEL_REQUESTED, saga, reason, requestedBy)
 }
 
 /**
@@ -48,29 +38,13 @@ export async function publishCancels(bus: MessageBus, topics: TopicNames, sagas:
 }
 
 /**
- * Asks the orchestrator to cancel a saga, as `saga retry` asks it to resume one: a
- * saga.cancel-requested on order.events, keyed by the order, so whichever instance owns the saga
- * takes it in order with the saga's replies; its answer comes back on the control topic. A saga
- * already ended is refused here, without publishing.
+ * Asks the orchestrator to cancel a saga, as `saga retry` asks it to resume one; its answer comes
+ * back on the control topic. A saga already ended is refused here, without publishing.
  */
 export async function requestSagaCancel(bus: MessageBus, topics: TopicNames, changelog: string, id: string, options: CancelOptions): Promise<CancelResult> {
-  const saga = await loadSagaState(bus, changelog, id, options.saga)
-  if (isFinished(saga)) throw new CancelNotDone(`the saga of order ${saga.order_id} has already ended: ${saga.status}; nothing changed`)
-  const request = cancelRequest(saga, options.reason, options.requestedBy)
-  const base = { order_id: saga.order_id, saga_id: saga.saga_id, request_id: request.message_id }
-  const publish = () => bus.publish([{ topic: topics.orderEvents, key: saga.order_id, value: JSON.stringify(request) }])
-  if (!options.wait) {
-    await publish()
-    return { ...base, outcome: 'requested', status: saga.status, step: saga.step, reason: options.reason }
-  }
-
-  const reply = await askOrchestrator(bus, topics, request, CANCEL_ACCEPTED, options.timeoutMs)
-  if (!reply) {
-    throw new CancelNotDone(
-      `the orchestrator did not answer within ${Math.round(options.timeoutMs / 1000)} s; is \`sagactl start orchestrator\` running? The request (${request.message_id}) stays on order.events and is handled when it runs.`,
-    )
-  }
-  if (!reply.accepted) throw new CancelNotDone(`the orchestrator did not cancel the saga of order ${saga.order_id}: ${String(reply.payload.reason ?? 'no reason given')}`)
-  const p = reply.payload
+  const r = await requestAboutSaga(bus, topics, changelog, id, { type: CANCEL_REQUESTED, accepted: CANCEL_ACCEPTED, verb: 'cancel', notDone: CancelNotDone }, options)
+  const base = { order_id: r.order_id, saga_id: r.saga_id, request_id: r.request_id }
+  const p = r.accepted
+  if (!p) return { ...base, outcome: 'requested', status: r.before.status, step: r.before.step, reason: options.reason }
   return { ...base, outcome: 'cancelling', status: p.status as SagaStatus, step: String(p.step), reason: String(p.reason ?? '') }
 }

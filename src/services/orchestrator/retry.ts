@@ -5,7 +5,7 @@ import type { MessageBus } from '../../kafka/port.js'
 import type { Saga } from '../../saga/define.js'
 import type { TopicNames } from '../../topics.js'
 import { RETRY_ACCEPTED, RETRY_REQUESTED, type SagaStatus } from '../../saga/decide.js'
-import { askOrchestrator } from './ask.js'
+import { sendSagaRequest } from './ask.js'
 import { loadSagaState } from './timeline.js'
 
 export interface RetryResult {
@@ -41,20 +41,8 @@ export async function requestRetry(bus: MessageBus, topics: TopicNames, changelo
   if (saga.status !== 'stuck') throw new RetryNotDone(`the saga of order ${saga.order_id} is ${saga.status}, not stuck: nothing to retry`)
   const request = event(RETRY_REQUESTED, { order_id: saga.order_id, saga_id: saga.saga_id, payload: { step: saga.step, attempt: saga.attempt } }, Date.now(), randomUUID())
   const base = { order_id: saga.order_id, saga_id: saga.saga_id, request_id: request.message_id }
-  const publish = () => bus.publish([{ topic: topics.orderEvents, key: saga.order_id, value: JSON.stringify(request) }])
-  if (!options.wait) {
-    await publish()
-    return { ...base, outcome: 'requested', status: saga.status, step: saga.step, attempt: saga.attempt, attempts: null }
-  }
-
-  const reply = await askOrchestrator(bus, topics, request, RETRY_ACCEPTED, options.timeoutMs)
-  if (!reply) {
-    throw new RetryNotDone(
-      `the orchestrator did not answer within ${Math.round(options.timeoutMs / 1000)} s; is \`sagactl start orchestrator\` running? The request (${request.message_id}) stays on order.events and is handled when it runs.`,
-    )
-  }
-  if (!reply.accepted) throw new RetryNotDone(`the orchestrator did not retry the saga of order ${saga.order_id}: ${String(reply.payload.reason ?? 'no reason given')}`)
-  const p = reply.payload
+  const p = await sendSagaRequest(bus, topics, request, { accepted: RETRY_ACCEPTED, verb: 'retry', notDone: RetryNotDone }, options)
+  if (!p) return { ...base, outcome: 'requested', status: saga.status, step: saga.step, attempt: saga.attempt, attempts: null }
   return {
     ...base,
     outcome: 'resumed',

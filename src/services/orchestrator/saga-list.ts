@@ -1,12 +1,9 @@
 import type { ConsumedRecord, MessageBus } from '../../kafka/port.js'
 import { SAGA_SCOPE } from './role.js'
-import type { SagaState } from '../../saga/decide.js'
+import { SAGA_STATUSES, type SagaState } from '../../saga/decide.js'
 
-/**
- * Every status an operator may ask for. `stuck` is listed ahead of the orchestrator writing it, so
- * a filter for it is accepted today and finds those sagas as soon as they appear in the changelog.
- */
-export const SAGA_LIST_STATUSES = ['running', 'waiting_retry', 'compensating', 'completed', 'cancelled', 'stuck'] as const
+/** Every status an operator may ask for: every status a saga can be in, from the engine's one list. */
+export const SAGA_LIST_STATUSES = SAGA_STATUSES
 export type ListedStatus = (typeof SAGA_LIST_STATUSES)[number]
 
 export interface SagaFilter {

@@ -20,6 +20,16 @@ export interface TimelineEntry {
   payload: Record<string, unknown>
 }
 
+/** A request from outside, as `saga show` tells it: who asked, why and when (the request's message_id). */
+export interface ShownRequest {
+  reason: string
+  requested_by: string
+  at: string
+  request_id: string
+}
+
+const shown = <R extends { at: number }>(r: R | undefined): (Omit<R, 'at'> & { at: string }) | null => (r ? { ...r, at: new Date(r.at).toISOString() } : null)
+
 export interface SagaReport {
   order_id: string
   saga_id: string
@@ -29,7 +39,14 @@ export interface SagaReport {
   /** Why the saga is stuck, while it is: which compensation ran out of attempts. */
   stuck_reason: string | null
   /** The cancel request that stopped the saga, if one did: who asked, why and when (the request's message_id). */
-  cancel_requested: { reason: string; requested_by: string; at: string; request_id: string } | null
+  cancel_requested: ShownRequest | null
+  /**
+   * The pause that holds the saga, while it is paused: who asked, why, when, the status it resumes
+   * to, and a failure of its step recorded meanwhile (handled on resume).
+   */
+  paused: (ShownRequest & { was: 'running' | 'waiting_retry'; failure?: { retryable: boolean; reason: string } }) | null
+  /** The last resume, if there was one. */
+  resumed: ShownRequest | null
   step: string
   attempt: number
   started_at: string
@@ -102,7 +119,9 @@ export async function loadSagaReport(bus: MessageBus, topics: TopicNames, change
     outcome: finished ? (saga.status as 'completed' | 'cancelled') : null,
     reason: saga.reason ?? null,
     stuck_reason: saga.stuck_reason ?? null,
-    cancel_requested: saga.cancel_requested ? { ...saga.cancel_requested, at: new Date(saga.cancel_requested.at).toISOString() } : null,
+    cancel_requested: shown(saga.cancel_requested),
+    paused: shown(saga.paused),
+    resumed: shown(saga.resumed),
     step: saga.step,
     attempt: saga.attempt,
     started_at: new Date(saga.started_at).toISOString(),
@@ -171,6 +190,14 @@ export function renderSagaReport(r: SagaReport, saga: Saga): string {
   if (r.stuck_reason) lines.push(`       cancelling because: ${r.reason ?? 'unknown'}`, `       resume with: sagactl saga retry ${r.order_id}`)
   const c = r.cancel_requested
   if (c) lines.push(`       cancel requested by ${c.requested_by} at ${c.at}: ${c.reason} (request ${c.request_id})`)
+  const p = r.paused
+  if (p) {
+    lines.push(`       paused by ${p.requested_by} at ${p.at}: ${p.reason} (request ${p.request_id}); it was ${p.was}`)
+    if (p.failure) lines.push(`       failed while paused (${p.failure.reason}); handled on resume`)
+    lines.push(`       resume with: sagactl saga resume ${r.order_id}`)
+  }
+  const u = r.resumed
+  if (u) lines.push(`       last resumed by ${u.requested_by} at ${u.at}${u.reason === 'no reason given' ? '' : `: ${u.reason}`} (request ${u.request_id})`)
   lines.push('')
   const arrows = { in: '←', out: '→', timer: '⏱' } as const
   for (const e of r.timeline) {

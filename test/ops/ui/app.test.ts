@@ -14,6 +14,8 @@ const report: SagaReport = {
   reason: null,
   stuck_reason: null,
   cancel_requested: null,
+  paused: null,
+  resumed: null,
   step: 'reserve_inventory',
   attempt: 1,
   started_at: '2030-01-01T00:00:00.000Z',

@@ -31,6 +31,10 @@ const PROBES: { why: string; route: string; first?: InjectOptions; request: Inje
   { why: 'cancel with a bad body', route: 'POST /orders/{order_id}/cancel', request: { method: 'POST', url: '/orders/nope/cancel', headers: json, payload: { reason: 1 } }, status: 400 },
   { why: 'an awaited event for an unknown order', route: 'POST /orders/{order_id}/events/{type}', request: { method: 'POST', url: '/orders/nope/events/order.approved' }, status: 404 },
   { why: 'an event no step waits for', route: 'POST /orders/{order_id}/events/{type}', request: { method: 'POST', url: '/orders/nope/events/order.teleported' }, status: 400 },
+  { why: 'pause an unknown order', route: 'POST /orders/{order_id}/pause', request: { method: 'POST', url: '/orders/nope/pause' }, status: 404 },
+  { why: 'pause with a bad body', route: 'POST /orders/{order_id}/pause', request: { method: 'POST', url: '/orders/nope/pause', headers: json, payload: { why: 'x' } }, status: 400 },
+  { why: 'resume an unknown order', route: 'POST /orders/{order_id}/resume', request: { method: 'POST', url: '/orders/nope/resume' }, status: 404 },
+  { why: 'resume with a bad body', route: 'POST /orders/{order_id}/resume', request: { method: 'POST', url: '/orders/nope/resume', headers: json, payload: { reason: 1 } }, status: 400 },
   { why: 'healthy', route: 'GET /healthz', request: { method: 'GET', url: '/healthz' }, status: 200 },
 ]
 
@@ -86,16 +90,18 @@ describe('the OpenAPI document at /docs/json matches the routes the api register
     const placed = (await app.inject({ method: 'POST', url: '/orders', headers: json, payload: order })).json<{ order_id: string }>()
     expect((await app.inject({ method: 'GET', url: `/orders/${placed.order_id}` })).statusCode).toBe(200)
     seen.get('GET /orders/{order_id}')!.add('200')
-    // The same order cancelled (202) and sent an awaited event (202), then, once the read model says it ended, refused (409).
-    expect((await app.inject({ method: 'POST', url: `/orders/${placed.order_id}/cancel` })).statusCode).toBe(202)
-    seen.get('POST /orders/{order_id}/cancel')!.add('202')
-    expect((await app.inject({ method: 'POST', url: `/orders/${placed.order_id}/events/order.approved` })).statusCode).toBe(202)
-    seen.get('POST /orders/{order_id}/events/{type}')!.add('202')
+    // The same order paused, resumed, cancelled and sent an awaited event (202), then, once the read model says it ended, refused (409).
+    const requests = ['pause', 'resume', 'cancel', 'events/order.approved'] as const
+    const routeOf = (kind: (typeof requests)[number]) => `POST /orders/{order_id}/${kind.replace('order.approved', '{type}')}`
+    for (const kind of requests) {
+      expect((await app.inject({ method: 'POST', url: `/orders/${placed.order_id}/${kind}` })).statusCode, kind).toBe(202)
+      seen.get(routeOf(kind))!.add('202')
+    }
     memory.store.put('order', placed.order_id, { ...memory.store.get<object>('order', placed.order_id), status: 'completed' })
-    expect((await app.inject({ method: 'POST', url: `/orders/${placed.order_id}/cancel` })).statusCode).toBe(409)
-    seen.get('POST /orders/{order_id}/cancel')!.add('409')
-    expect((await app.inject({ method: 'POST', url: `/orders/${placed.order_id}/events/order.approved` })).statusCode).toBe(409)
-    seen.get('POST /orders/{order_id}/events/{type}')!.add('409')
+    for (const kind of requests) {
+      expect((await app.inject({ method: 'POST', url: `/orders/${placed.order_id}/${kind}` })).statusCode, kind).toBe(409)
+      seen.get(routeOf(kind))!.add('409')
+    }
 
     const documented = new Map<string, Set<string>>(Object.entries(doc.paths).flatMap(([p, ops]) => Object.entries(ops).map(([m, op]): [string, Set<string>] => [`${m.toUpperCase()} ${p}`, new Set(Object.keys(op.responses))])))
     expect([...documented.keys()].sort()).toEqual([...seen.keys()].sort())

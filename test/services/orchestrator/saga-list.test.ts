@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 
-import { latestSagas, renderSagaList, selectSagas } from '../../../src/services/orchestrator/saga-list.js'
-import type { SagaState } from '../../../src/saga/decide.js'
+import { latestSagas, renderSagaList, SAGA_LIST_STATUSES, selectSagas } from '../../../src/services/orchestrator/saga-list.js'
+import { SAGA_STATUSES, type SagaState } from '../../../src/saga/decide.js'
 
 const MIN = 60_000
 const NOW = Date.parse('2030-01-01T12:00:00Z')
@@ -52,6 +52,12 @@ describe('selectSagas: filters, then newest first', () => {
   it('by one or several statuses, stuck included', () => {
     expect(selectSagas(states, { statuses: ['stuck'] }, NOW).sagas.map((s) => s.order_id)).toEqual(['stuck'])
     expect(selectSagas(states, { statuses: ['running', 'waiting_retry'] }, NOW).sagas.map((s) => s.order_id)).toEqual(['mid', 'old'])
+  })
+
+  it('a paused saga is listed by --status paused, and every status of the engine can be asked for', () => {
+    const held = [...states, saga('held', 'paused', 3, { paused: { reason: 'address check', requested_by: 'api', at: NOW, request_id: 'r-1', was: 'waiting_retry' } })]
+    expect(selectSagas(held, { statuses: ['paused'] }, NOW).sagas.map((s) => [s.order_id, s.status])).toEqual([['held', 'paused']])
+    expect(SAGA_LIST_STATUSES).toEqual(SAGA_STATUSES)
   })
 
   it('--older-than counts from the start of the saga, the bound included', () => {
