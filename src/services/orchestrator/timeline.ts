@@ -47,6 +47,10 @@ export interface SagaReport {
   paused: (ShownRequest & { was: 'running' | 'waiting_retry'; failure?: { retryable: boolean; reason: string } }) | null
   /** The last resume, if there was one. */
   resumed: ShownRequest | null
+  /** While a parallel stage runs: each branch by step name, its status and attempt. */
+  branches: Record<string, { status: 'running' | 'waiting_retry' | 'done'; attempt: number }> | null
+  /** When the saga is cancelled if it has not ended, when it has a deadline. */
+  deadline_at: string | null
   step: string
   attempt: number
   started_at: string
@@ -122,6 +126,8 @@ export async function loadSagaReport(bus: MessageBus, topics: TopicNames, change
     cancel_requested: shown(saga.cancel_requested),
     paused: shown(saga.paused),
     resumed: shown(saga.resumed),
+    branches: saga.branches ? Object.fromEntries(Object.entries(saga.branches).map(([name, b]) => [name, { status: b.status, attempt: b.attempt }])) : null,
+    deadline_at: saga.deadline_at === undefined ? null : new Date(saga.deadline_at).toISOString(),
     step: saga.step,
     attempt: saga.attempt,
     started_at: new Date(saga.started_at).toISOString(),
@@ -196,6 +202,8 @@ export function renderSagaReport(r: SagaReport, saga: Saga): string {
     if (p.failure) lines.push(`       failed while paused (${p.failure.reason}); handled on resume`)
     lines.push(`       resume with: sagactl saga resume ${r.order_id}`)
   }
+  if (r.branches) lines.push(`       branches: ${Object.entries(r.branches).map(([name, b]) => `${name} ${b.status.replace('_', ' ')}${b.status === 'done' ? '' : ` (attempt ${b.attempt})`}`).join(', ')}`)
+  if (r.deadline_at && !r.outcome) lines.push(`       deadline ${r.deadline_at}`)
   const u = r.resumed
   if (u) lines.push(`       last resumed by ${u.requested_by} at ${u.at}${u.reason === 'no reason given' ? '' : `: ${u.reason}`} (request ${u.request_id})`)
   lines.push('')

@@ -16,6 +16,8 @@ const report: SagaReport = {
   cancel_requested: null,
   paused: null,
   resumed: null,
+  branches: null,
+  deadline_at: null,
   step: 'reserve_inventory',
   attempt: 1,
   started_at: '2030-01-01T00:00:00.000Z',

@@ -13,6 +13,8 @@ const base: SagaReport = {
   cancel_requested: null,
   paused: null,
   resumed: null,
+  branches: null,
+  deadline_at: null,
   step: 'charge_payment',
   attempt: 1,
   started_at: '2030-01-01T00:00:00.000Z',
@@ -21,6 +23,12 @@ const base: SagaReport = {
 }
 
 describe('renderSagaReport: who asked for what, and when', () => {
+  it('given a parallel stage under way and a deadline, then each branch by name with its status, and the deadline', () => {
+    const text = renderSagaReport({ ...base, status: 'running', step: 'reserve_inventory+charge_payment', branches: { reserve_inventory: { status: 'done', attempt: 1 }, charge_payment: { status: 'waiting_retry', attempt: 2 } }, deadline_at: '2030-01-01T00:10:00.000Z' }, orderSaga)
+    expect(text).toContain('branches: reserve_inventory done, charge_payment waiting retry (attempt 2)')
+    expect(text).toContain('deadline 2030-01-01T00:10:00.000Z')
+  })
+
   it('given a paused saga, then who paused it, why, when, the status it resumes to, and how to resume it', () => {
     const text = renderSagaReport({ ...base, paused: { reason: 'address check', requested_by: 'api', at: '2030-01-01T00:01:00.000Z', request_id: 'r-1', was: 'waiting_retry' } }, orderSaga)
     expect(text).toContain('status PAUSED (at charge_payment, attempt 1)')
