@@ -75,5 +75,6 @@ export function withPartitions(saga: Saga, counts: PartitionCounts): Saga {
       const partitions = counts[s.topic.name]
       return partitions === undefined ? s : { ...s, topic: { ...s.topic, partitions } }
     }),
+    ...(saga.versions ? { versions: saga.versions.map((v) => withPartitions(v, Object.fromEntries(Object.entries(counts).filter(([t]) => t === 'order.events' || v.steps.some((s) => s.topic.name === t))))) } : {}),
   }
 }

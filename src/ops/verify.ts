@@ -1,6 +1,6 @@
 import type { Message } from '../envelope.js'
 import { RETRY_REQUESTED, SAGA_STUCK, previousSteps, type Saga } from '../saga/define.js'
-import { breachKinds } from '../saga/derive.js'
+import { breachKinds, versionByHash, versionsOf } from '../saga/derive.js'
 import { orderSaga } from '../order-saga/saga.js'
 
 /**
@@ -131,7 +131,10 @@ export function verifyMessages(messages: Message[], deadLettered: ReadonlySet<st
     if (outcome === saga.cancelled) cancelled++
 
     // A participant answers a repeated command with the effect id it already made, so two ids are two effects.
-    const effects = saga.steps.map((step) => {
+    // Each saga is held to the version it started under: its order.created's stamp, else the newest.
+    const created = list.find((m) => m.type === saga.started && !deadLettered.has(m.message_id))
+    const version = versionByHash(saga, created?.saga_definition) ?? versionsOf(saga).at(-1)!
+    const effects = version.steps.map((step) => {
       const made = new Set(ids(step.succeeded, step.effectId))
       const undone = new Set(ids(step.compensation.confirmed, step.effectId))
       return { step, made, standing: [...made].filter((id) => !undone.has(id)) }
@@ -154,7 +157,7 @@ export function verifyMessages(messages: Message[], deadLettered: ReadonlySet<st
     // The step before is the stage before: every branch of a parallel stage must have acted first.
     for (const { step, made } of effects) {
       const w = step.verify.withoutPrevious
-      const before = previousSteps(saga, step).map((p) => effects.find((e) => e.step.name === p.name)!)
+      const before = previousSteps(version, step).map((p) => effects.find((e) => e.step.name === p.name)!)
       if (!w || before.length === 0 || before.every((p) => p.made.size !== 0)) continue
       if (of(step.command.type).length > 0 || made.size > 0) breach(w.kind, w.rule, made.size > 0 ? w.taken : w.sent)
     }
@@ -167,7 +170,7 @@ export function verifyMessages(messages: Message[], deadLettered: ReadonlySet<st
       }
       return [...counts].filter(([, n]) => n > 1)
     }
-    const twice = saga.steps.flatMap((step) => applied(step.compensation.confirmed, step.effectId).map(([id, n]) => step.verify.undoneTwice.replace('{id}', id).replace('{n}', String(n))))
+    const twice = version.steps.flatMap((step) => applied(step.compensation.confirmed, step.effectId).map(([id, n]) => step.verify.undoneTwice.replace('{id}', id).replace('{n}', String(n))))
     if (twice.length > 0) breach('compensation_applied_twice', 'no compensation applied twice', twice.join('; '))
   }
   const empty = orders === 0

@@ -40,6 +40,7 @@ export interface IntakeOptions {
   random: (() => number) | undefined
   observer: RuntimeObserver | undefined
   definition: string | undefined
+  definitions: readonly string[]
   /** In a group, only records of partitions owned and restored here are handled. */
   grouped: () => boolean
   stopping: () => boolean
@@ -130,7 +131,7 @@ export class Intake {
           crash.maybe('before-commit', message.type)
           store.markSeen(message.message_id, message.order_id, now)
           // Every message names its cause; a timer's cause is the timer message itself, which shows in the log only this way.
-          for (const out of decision.messages ?? []) store.enqueue(this.#o.topics[out.topic], this.#stamped({ ...out.envelope, causation_id: out.envelope.causation_id ?? message.message_id }), now)
+          for (const out of decision.messages ?? []) store.enqueue(this.#o.topics[out.topic], this.#stamped({ ...out.envelope, causation_id: out.envelope.causation_id ?? message.message_id }, message.saga_definition), now)
           if (decision.timer === null) store.clearTimer(message.order_id)
           // The timer keeps the trace context, so a retry stays in the order's trace.
           // A timer's delay runs from when the input is handled here, on this host's clock: an input
@@ -221,8 +222,8 @@ export class Intake {
   refusal(message: Message): string | undefined {
     const theirs = message.saga_definition
     const ours = this.#o.definition
-    if (!ours || typeof theirs !== 'string' || theirs === ours) return undefined
-    return `saga definition mismatch: this message was made under definition ${theirs}, ${this.#o.role.name} runs ${ours}; give every role the same saga module (--saga)`
+    if (!ours || typeof theirs !== 'string' || theirs === ours || this.#o.definitions.includes(theirs)) return undefined
+    return `saga definition mismatch: this message was made under definition ${theirs}, ${this.#o.role.name} runs ${this.#o.definitions.length > 1 ? this.#o.definitions.join(', ') : ours}; give every role the same saga module (--saga), with every version still in flight`
   }
 
   /** Runs `work` once the enclosing batch has committed; at once outside a batch. */
@@ -231,8 +232,15 @@ export class Intake {
     else work()
   }
 
-  #stamped(envelope: Envelope): Envelope {
-    return this.#o.definition ? { ...envelope, saga_definition: this.#o.definition } : envelope
+  /**
+   * What a role writes carries a definition: its own choice (the orchestrator's, by the saga's
+   * version), else that of the message it handled, when this role runs it, else the newest.
+   */
+  #stamped(envelope: Envelope, handled?: string): Envelope {
+    if (!this.#o.definition) return envelope
+    if (envelope.saga_definition && this.#o.definitions.includes(envelope.saga_definition)) return envelope
+    const inherited = handled !== undefined && this.#o.definitions.includes(handled) ? handled : this.#o.definition
+    return { ...envelope, saga_definition: inherited }
   }
 
   #observed(input: HandlingInput, type: string | undefined, work: () => Outcome): Outcome {

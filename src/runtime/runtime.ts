@@ -64,6 +64,11 @@ export interface RuntimeOptions {
    * with another one is refused (dead-lettered with the reason), not handled under the wrong steps.
    */
   definition?: string
+  /**
+   * Every definition hash this role runs (a deployment of several versions); `definition` when
+   * absent. A message keeps the hash of the one it was handled under unless the role stamps its own.
+   */
+  definitions?: readonly string[]
   /** Partitions whose records are prepared (a role's outside work) at once; each partition stays in order. */
   concurrency?: number
 }
@@ -137,6 +142,7 @@ export class Runtime {
       random: options.random,
       observer,
       definition: options.definition,
+      definitions: options.definitions ?? (options.definition ? [options.definition] : []),
       grouped,
       stopping,
     }))

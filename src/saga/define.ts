@@ -119,6 +119,13 @@ export interface SagaStep extends StepDefinition {
 export interface Saga extends SagaDefinition {
   /** Every step with a participant, in the order of the flow (a parallel stage's branches in their order). */
   steps: SagaStep[]
+  /** The version's name, recorded by each saga it starts; its definition hash when absent. */
+  version?: string
+  /**
+   * A deployment of several versions (defineVersions), oldest first: each saga ends under the
+   * version it started under, and new sagas start on the last. Its steps are every version's.
+   */
+  versions?: Saga[]
   /** order.events, which every role reads: its partition count bounds the instances of a role that share work. Default 8. */
   events?: { partitions: number }
 }
@@ -220,6 +227,7 @@ export function defineSaga(input: SagaModuleInput | Saga): Saga {
   if (unbuilt !== -1) throw new Error(`invalid saga definition: step ${unbuilt + 1} was not made by defineStep (it lacks name, topic, command or compensation)`)
   if (saga.steps.length === 0) problems.push('a saga needs at least one step')
   if (saga.events !== undefined && (!Number.isInteger(saga.events?.partitions) || saga.events.partitions < 1)) problems.push('events.partitions (of order.events) must be a whole number ≥ 1')
+  if (saga.version !== undefined && (typeof saga.version !== 'string' || !/^[A-Za-z0-9._-]{1,40}$/.test(saga.version))) problems.push(`version must be a name of 1 to 40 letters, digits, dots, dashes or underscores, got ${JSON.stringify(saga.version)}`)
   if (saga.deadlineMs !== undefined && (!Number.isInteger(saga.deadlineMs) || saga.deadlineMs < 1)) problems.push(`deadlineMs must be a whole number of milliseconds ≥ 1, got ${JSON.stringify(saga.deadlineMs)}`)
   const taken = (what: string, values: string[], reserved: string[] = []) => {
     const seen = new Set(reserved)
@@ -269,9 +277,10 @@ function stageProblems(stages: Stage[]): string[] {
   return problems
 }
 
-/** The waits of a saga's flow, in order. */
-export function waitsOf(saga: SagaDefinition): AwaitDefinition[] {
-  return (saga.stages ?? []).flatMap((st) => (st.kind === 'await' ? [st.wait] : []))
+/** The waits of a saga's flow, in order (of every version, in a deployment of several). */
+export function waitsOf(saga: SagaDefinition & { versions?: SagaDefinition[] }): AwaitDefinition[] {
+  const all = (saga.versions ?? [saga]).flatMap((v) => (v.stages ?? []).flatMap((st) => (st.kind === 'await' ? [st.wait] : [])))
+  return all.filter((w, i) => all.findIndex((x) => x.event === w.event) === i)
 }
 
 /**
@@ -287,4 +296,37 @@ export function previousSteps(saga: Saga, step: SagaStep): SagaStep[] {
     if (st.kind === 'parallel') return st.branches as SagaStep[]
   }
   return []
+}
+
+/**
+ * Several versions of a saga run at once, oldest first: a saga ends under the version it started
+ * under, and new sagas start on the last. A step that two versions share must be the same step
+ * (name, role, topic, messages); one that changed takes another name.
+ */
+export function defineVersions(...versions: Saga[]): Saga {
+  if (versions.length === 0) throw new Error('invalid saga versions: give at least one')
+  const defined = versions.map((v) => defineSaga(v))
+  const names = defined.map((v) => v.version)
+  const problems: string[] = []
+  if (defined.length > 1 && names.some((n) => typeof n !== 'string' || n === '')) problems.push('each version needs a name (defineSaga({ version: "v2", … }))')
+  names.forEach((n, i) => {
+    if (n !== undefined && names.indexOf(n) !== i) problems.push(`version "${n}" is given twice`)
+  })
+  const newest = defined.at(-1)!
+  const steps: SagaStep[] = []
+  for (const v of defined) {
+    if (v.started !== newest.started || v.completed !== newest.completed || v.cancelled !== newest.cancelled) problems.push(`version ${v.version} starts or ends with other events than ${newest.version}`)
+    for (const s of v.steps) {
+      const same = steps.find((x) => x.name === s.name || x.role === s.role)
+      if (!same) steps.push(s)
+      else if (JSON.stringify(shapeOf(same)) !== JSON.stringify(shapeOf(s))) problems.push(`step ${s.name} (role ${s.role}) differs between versions: give the changed step another name and role`)
+    }
+  }
+  if (problems.length > 0) throw new Error(`invalid saga versions: ${problems.join('; ')}`)
+  if (defined.length === 1) return newest
+  return { ...newest, steps, stages: newest.stages ?? newest.steps.map((step) => ({ kind: 'step' as const, step })), versions: defined }
+}
+
+function shapeOf(s: SagaStep): unknown {
+  return { name: s.name, role: s.role, topic: s.topic.name, command: s.command, succeeded: s.succeeded, failed: s.failed, compensation: s.compensation, effectId: s.effectId }
 }

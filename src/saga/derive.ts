@@ -68,7 +68,24 @@ export function breachKinds(saga: Saga): string[] {
  * partition counts: they are a deployment's setting (SAGA_PARTITIONS), checked against the topics
  * at start, and a command run without the setting must not stamp another shape.
  */
+/** The versions a deployment runs, oldest first; a saga of one version is its own. */
+export function versionsOf(saga: Saga): Saga[] {
+  return saga.versions ?? [saga]
+}
+
+/** The version a message stamped with `hash` (its saga_definition) belongs to; undefined if none here. */
+export function versionByHash(saga: Saga, hash: string | undefined): Saga | undefined {
+  return hash === undefined ? undefined : versionsOf(saga).find((v) => definitionHash(v) === hash)
+}
+
+/** A version's name: its own, or its definition hash. */
+export function versionName(saga: Saga): string {
+  return saga.version ?? definitionHash(saga)
+}
+
+/** The hash of the saga's shape; of a deployment of several versions, its newest's (what new sagas start on). */
 export function definitionHash(saga: Saga): string {
+  if (saga.versions) return definitionHash(saga.versions.at(-1)!)
   const shape = {
     started: saga.started,
     completed: saga.completed,

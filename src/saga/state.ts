@@ -126,6 +126,8 @@ export interface SagaState {
    * not carried out.
    */
   uncertain?: string[]
+  /** The version of the saga's definition it started under, and ends under (set by its orchestrator). */
+  version?: { name: string; hash: string }
   /** The branches of the parallel stage under way, by step name. */
   branches?: Record<string, Branch>
   /** Awaited events that came early, by type. */

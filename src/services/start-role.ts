@@ -12,7 +12,7 @@ import { Runtime, type CrashPlan } from '../runtime/runtime.js'
 import { waitForBroker } from '../runtime/broker-wait.js'
 import { syncFor, type Config, type HttpBridgeConfig } from '../config.js'
 import { waitsOf, type RoleName, type Saga } from '../saga/define.js'
-import { definitionHash, eventTypes, stepOfRole } from '../saga/derive.js'
+import { definitionHash, eventTypes, stepOfRole, versionsOf } from '../saga/derive.js'
 import { policyFor } from '../saga/decide.js'
 import { RoleMetrics } from '../observe/metrics.js'
 import { serveMetrics } from '../observe/metrics-server.js'
@@ -141,6 +141,7 @@ export async function startRole(name: RoleName, saga: Saga, config: Config, log:
     brokerLostAfterMs: config.brokerLostAfterMs,
     commitIntervalMs: config.commitIntervalMs,
     definition: definitionHash(saga),
+    definitions: versionsOf(saga).map(definitionHash),
     onConnection: (event) => {
       if (event.kind === 'retry') return metrics?.brokerRetry(event.operation)
       connection = event.kind === 'lost' ? { lost: event.reason, since: Date.now() } : undefined

@@ -343,10 +343,11 @@ describe('runtime: the saga definition on every message, and outside work before
     fs.rmSync(dir, { recursive: true, force: true })
   })
 
-  function make(role: RoleHandler, bus = new MemoryBus()): { runtime: Runtime; bus: MemoryBus; db: Db } {
+  function make(role: RoleHandler, bus = new MemoryBus(), definitions?: string[]): { runtime: Runtime; bus: MemoryBus; db: Db } {
     const db = openDatabase(path.join(dir, `${randomUUID()}.db`))
     dbs.push(db)
-    return { runtime: new Runtime({ role, db, bus, topics, log: pino({ level: 'silent' }), groupId: 'g', definition: 'aaaaaaaaaaaa' }), bus, db }
+    const definition = definitions?.at(-1) ?? 'aaaaaaaaaaaa'
+    return { runtime: new Runtime({ role, db, bus, topics, log: pino({ level: 'silent' }), groupId: 'g', definition, ...(definitions ? { definitions } : {}) }), bus, db }
   }
 
   it('given a role running definition A, then what it writes is stamped A, and a message stamped B is dead-lettered with why', async () => {
@@ -361,7 +362,18 @@ describe('runtime: the saga definition on every message, and outside work before
     const commands = bus.published.filter((r) => r.topic === topics.inventoryCommands).map((r) => JSON.parse(String(r.value)) as { saga_definition?: string })
     expect(commands.map((c) => c.saga_definition)).toEqual(['aaaaaaaaaaaa', 'aaaaaaaaaaaa'])
     const letters = bus.published.filter((r) => r.topic === topics.dlq).map((r) => JSON.parse(String(r.value)) as { reason: string })
-    expect(letters.map((l) => l.reason)).toEqual(['saga definition mismatch: this message was made under definition bbbbbbbbbbbb, orchestrator runs aaaaaaaaaaaa; give every role the same saga module (--saga)'])
+    expect(letters.map((l) => l.reason)).toEqual(['saga definition mismatch: this message was made under definition bbbbbbbbbbbb, orchestrator runs aaaaaaaaaaaa; give every role the same saga module (--saga), with every version still in flight'])
+  })
+
+  it('given a role running two versions (A, then B the newest), then a message of either is handled and what it causes keeps its version; an unstamped one gets B; one of C is dead-lettered naming both', async () => {
+    const { runtime, bus } = make(counter, new MemoryBus(), ['aaaaaaaaaaaa', 'bbbbbbbbbbbb'])
+    const stamped = (definition?: string) => ({ ...event('order.created', { order_id: randomUUID(), saga_id: randomUUID(), payload: {} }, Date.now()), ...(definition ? { saga_definition: definition } : {}) })
+    expect(runtime.handleRecords([record(stamped('aaaaaaaaaaaa')), record(stamped('bbbbbbbbbbbb')), record(stamped()), record(stamped('cccccccccccc'))])).toEqual(['processed', 'processed', 'processed', 'dead-lettered'])
+    await runtime.drain()
+    const commands = bus.published.filter((r) => r.topic === topics.inventoryCommands).map((r) => JSON.parse(String(r.value)) as { saga_definition?: string })
+    expect(commands.map((c) => c.saga_definition)).toEqual(['aaaaaaaaaaaa', 'bbbbbbbbbbbb', 'bbbbbbbbbbbb'])
+    const letters = bus.published.filter((r) => r.topic === topics.dlq).map((r) => JSON.parse(String(r.value)) as { reason: string })
+    expect(letters.map((l) => l.reason)).toEqual(['saga definition mismatch: this message was made under definition cccccccccccc, orchestrator runs aaaaaaaaaaaa, bbbbbbbbbbbb; give every role the same saga module (--saga), with every version still in flight'])
   })
 
   it('given a role that prepares, then each partition’s records are prepared and handled one at a time in order, partitions side by side, and a seen message is not prepared again', async () => {

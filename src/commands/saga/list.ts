@@ -13,6 +13,7 @@ export default class SagaListCommand extends Command {
     '<%= config.bin %> saga list',
     '<%= config.bin %> saga list --status waiting_retry --status compensating',
     '<%= config.bin %> saga list --status running,stuck --older-than 5m',
+    '<%= config.bin %> saga list --version v1 --status running,waiting_retry,paused,compensating,stuck',
     '<%= config.bin %> saga list --limit 20 --json',
   ]
   static override enableJsonFlag = true
@@ -20,6 +21,7 @@ export default class SagaListCommand extends Command {
     status: Flags.string({ description: 'only sagas in this status (repeat it, or separate with commas)', options: [...SAGA_LIST_STATUSES], multiple: true, delimiter: ',' }),
     'older-than': Flags.string({ description: 'only sagas started at least this long ago: 5m, 2h, 30s, 500ms, 7d' }),
     limit: Flags.integer({ description: 'at most this many sagas', min: 1 }),
+    version: Flags.string({ description: 'only sagas started under this version of the saga (its name or definition hash; repeat it, or separate with commas)', multiple: true, delimiter: ',' }),
     brokers: connectionFlags.brokers,
   }
 
@@ -30,7 +32,7 @@ export default class SagaListCommand extends Command {
     const config = configFrom(flags)
     const bus = openBus(config, 'sagactl-list')
     try {
-      const list = await listSagas(bus, changelogTopic(config.topicPrefix, 'orchestrator'), { statuses: flags.status, olderThanMs, limit: flags.limit }, Date.now())
+      const list = await listSagas(bus, changelogTopic(config.topicPrefix, 'orchestrator'), { statuses: flags.status, olderThanMs, limit: flags.limit, ...(flags.version ? { versions: flags.version } : {}) }, Date.now())
       this.log(renderSagaList(list))
       return list
     } catch (error) {

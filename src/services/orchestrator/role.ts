@@ -2,7 +2,9 @@ import type { Message } from '../../envelope.js'
 import { orderProblem, type OrderLimits } from '../../order-schema.js'
 import { tooOldToTrust } from '../../runtime/retention.js'
 import type { DecideContext, Decision, RoleHandler, StateStore } from '../../runtime/role.js'
-import { decide, isFinished, type RetryPolicy, type SagaDefinition, type SagaState } from '../../saga/decide.js'
+import { decide, isFinished, type RetryPolicy, type SagaState } from '../../saga/decide.js'
+import type { Saga } from '../../saga/define.js'
+import { definitionHash, versionByHash, versionName, versionsOf } from '../../saga/derive.js'
 
 export const SAGA_SCOPE = 'saga'
 
@@ -14,8 +16,9 @@ export const SAGA_SCOPE = 'saga'
  * an order that finished and was forgotten, whose processed id is gone. A finished saga is
  * settled, so retention may forget it once idle.
  */
-export function orchestratorRole(saga: SagaDefinition, policy: RetryPolicy, limits: OrderLimits, retentionMs?: number): RoleHandler {
+export function orchestratorRole(saga: Saga, policy: RetryPolicy, limits: OrderLimits, retentionMs?: number): RoleHandler {
   const orderProblemIn = orderProblem(limits)
+  const newest = versionsOf(saga).at(-1)!
   return {
     name: 'orchestrator',
     consumes: ['orderEvents'],
@@ -29,9 +32,20 @@ export function orchestratorRole(saga: SagaDefinition, policy: RetryPolicy, limi
         const fields = { order_id: message.order_id, message_id: message.message_id, occurred_at: message.occurred_at }
         return { notices: [{ level: 'warn', msg: 'order.created older than SAGA_RETENTION ignored: it may repeat an order already finished and forgotten', fields }] }
       }
-      const d = decide(saga, policy, current, message, ctx)
-      if (d.state) store.put(SAGA_SCOPE, message.order_id, d.state)
-      return d
+      // A saga ends under the version it started under; a new one starts on the version its
+      // order.created was stamped with (the api's newest), or on the newest.
+      const recorded = current?.version
+      const version = recorded ? versionByHash(saga, recorded.hash) : (versionByHash(saga, message.saga_definition) ?? newest)
+      if (!version) {
+        return { reject: `the saga of order ${message.order_id} started under version ${recorded!.name} (${recorded!.hash}), which this orchestrator does not run: deploy that version with the others (--saga) until \`saga list --version ${recorded!.name}\` shows none running` }
+      }
+      const hash = definitionHash(version)
+      const d = decide(version, policy, current, message, ctx)
+      if (d.state) {
+        if (!d.state.version) d.state.version = { name: versionName(version), hash }
+        store.put(SAGA_SCOPE, message.order_id, d.state)
+      }
+      return { ...d, messages: d.messages.map((m) => ({ ...m, envelope: { ...m.envelope, saga_definition: hash } })) }
     },
     settled: (scope, value) => scope !== SAGA_SCOPE || isFinished(value as SagaState),
   }

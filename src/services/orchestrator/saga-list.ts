@@ -10,6 +10,8 @@ export interface SagaFilter {
   statuses?: readonly string[]
   /** Only sagas started at least this long before `now`. */
   olderThanMs?: number
+  /** Only sagas started under these versions (names, or definition hashes). */
+  versions?: readonly string[]
   limit?: number
 }
 
@@ -21,6 +23,8 @@ export interface SagaSummary {
   step: string
   attempt: number
   reason: string | null
+  /** The version it started under, by name; null for a saga started before versions were recorded. */
+  version: string | null
   started_at: string
   updated_at: string
   finished_at: string | null
@@ -63,6 +67,7 @@ export function selectSagas(states: readonly SagaState[], filter: SagaFilter, no
   const matching = states
     .filter((s) => !statuses || statuses.has(s.status))
     .filter((s) => filter.olderThanMs === undefined || now - s.started_at >= filter.olderThanMs)
+    .filter((s) => !filter.versions || filter.versions.length === 0 || (s.version !== undefined && (filter.versions.includes(s.version.name) || filter.versions.includes(s.version.hash))))
     .sort((a, b) => b.started_at - a.started_at || (a.order_id < b.order_id ? -1 : a.order_id > b.order_id ? 1 : 0))
   const kept = filter.limit === undefined ? matching : matching.slice(0, filter.limit)
   return { matched: matching.length, sagas: kept.map(summaryOf) }
@@ -76,6 +81,7 @@ function summaryOf(s: SagaState): SagaSummary {
     step: s.step,
     attempt: s.attempt,
     reason: s.reason ?? null,
+    version: s.version?.name ?? null,
     started_at: new Date(s.started_at).toISOString(),
     updated_at: new Date(s.updated_at).toISOString(),
     finished_at: s.finished_at ? new Date(s.finished_at).toISOString() : null,

@@ -51,6 +51,8 @@ export interface SagaReport {
   branches: Record<string, { status: 'running' | 'waiting_retry' | 'done'; attempt: number }> | null
   /** When the saga is cancelled if it has not ended, when it has a deadline. */
   deadline_at: string | null
+  /** The version of the saga's definition it started under, and ends under. */
+  version: { name: string; hash: string } | null
   step: string
   attempt: number
   started_at: string
@@ -128,6 +130,7 @@ export async function loadSagaReport(bus: MessageBus, topics: TopicNames, change
     resumed: shown(saga.resumed),
     branches: saga.branches ? Object.fromEntries(Object.entries(saga.branches).map(([name, b]) => [name, { status: b.status, attempt: b.attempt }])) : null,
     deadline_at: saga.deadline_at === undefined ? null : new Date(saga.deadline_at).toISOString(),
+    version: saga.version ?? null,
     step: saga.step,
     attempt: saga.attempt,
     started_at: new Date(saga.started_at).toISOString(),
@@ -204,6 +207,7 @@ export function renderSagaReport(r: SagaReport, saga: Saga): string {
   }
   if (r.branches) lines.push(`       branches: ${Object.entries(r.branches).map(([name, b]) => `${name} ${b.status.replace('_', ' ')}${b.status === 'done' ? '' : ` (attempt ${b.attempt})`}`).join(', ')}`)
   if (r.deadline_at && !r.outcome) lines.push(`       deadline ${r.deadline_at}`)
+  if (r.version) lines.push(`       version ${r.version.name}${r.version.name === r.version.hash ? '' : ` (${r.version.hash})`}`)
   const u = r.resumed
   if (u) lines.push(`       last resumed by ${u.requested_by} at ${u.at}${u.reason === 'no reason given' ? '' : `: ${u.reason}`} (request ${u.request_id})`)
   lines.push('')

@@ -18,6 +18,7 @@ const report: SagaReport = {
   resumed: null,
   branches: null,
   deadline_at: null,
+  version: null,
   step: 'reserve_inventory',
   attempt: 1,
   started_at: '2030-01-01T00:00:00.000Z',

@@ -14,7 +14,7 @@ function entry(ms: number, direction: TimelineEntry['direction'], type: string, 
 }
 
 function report(timeline: TimelineEntry[], status: SagaReport['status'] = 'cancelled'): SagaReport {
-  return { order_id: 'o', saga_id: 's', status, outcome: status === 'completed' || status === 'cancelled' ? status : null, reason: null, stuck_reason: null, cancel_requested: null, paused: null, resumed: null, branches: null, deadline_at: null, step: 'charge_payment', attempt: 3, started_at: timeline[0]!.at, finished_at: null, timeline }
+  return { order_id: 'o', saga_id: 's', status, outcome: status === 'completed' || status === 'cancelled' ? status : null, reason: null, stuck_reason: null, cancel_requested: null, paused: null, resumed: null, branches: null, deadline_at: null, version: null, step: 'charge_payment', attempt: 3, started_at: timeline[0]!.at, finished_at: null, timeline }
 }
 
 /** A command and the participant's reply to it. */

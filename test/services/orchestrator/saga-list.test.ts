@@ -60,6 +60,15 @@ describe('selectSagas: filters, then newest first', () => {
     expect(SAGA_LIST_STATUSES).toEqual(SAGA_STATUSES)
   })
 
+  it('--version keeps the sagas started under that version, by name or hash; a saga with no version recorded matches none', () => {
+    const v1 = saga('v1-saga', 'running', 4, { version: { name: 'v1', hash: 'aaaaaaaaaaaa' } })
+    const v2 = saga('v2-saga', 'running', 2, { version: { name: 'v2', hash: 'bbbbbbbbbbbb' } })
+    const all = [v1, v2, saga('old', 'running', 9)]
+    expect(selectSagas(all, { versions: ['v1'] }, NOW).sagas.map((s) => [s.order_id, s.version])).toEqual([['v1-saga', 'v1']])
+    expect(selectSagas(all, { versions: ['bbbbbbbbbbbb'] }, NOW).sagas.map((s) => s.order_id)).toEqual(['v2-saga'])
+    expect(selectSagas(all, { versions: ['v3'] }, NOW).matched).toBe(0)
+  })
+
   it('--older-than counts from the start of the saga, the bound included', () => {
     expect(selectSagas(states, { olderThanMs: 7 * MIN }, NOW).sagas.map((s) => s.order_id)).toEqual(['gone', 'old', 'stuck'])
     expect(selectSagas(states, { olderThanMs: 7 * MIN + 1 }, NOW).sagas.map((s) => s.order_id)).toEqual(['old', 'stuck'])
@@ -74,7 +83,7 @@ describe('selectSagas: filters, then newest first', () => {
 
   it('a summary carries ISO times and the reason', () => {
     const [gone] = selectSagas(states, { statuses: ['cancelled'] }, NOW).sagas
-    expect(gone).toEqual({ order_id: 'gone', saga_id: 'saga-gone', status: 'cancelled', step: 'charge_payment', attempt: 1, reason: 'out of stock', started_at: '2030-01-01T11:53:00.000Z', updated_at: '2030-01-01T11:53:00.000Z', finished_at: null })
+    expect(gone).toEqual({ order_id: 'gone', saga_id: 'saga-gone', status: 'cancelled', step: 'charge_payment', attempt: 1, reason: 'out of stock', version: null, started_at: '2030-01-01T11:53:00.000Z', updated_at: '2030-01-01T11:53:00.000Z', finished_at: null })
   })
 
   it('says so when nothing matches', () => {

@@ -15,6 +15,7 @@ const base: SagaReport = {
   resumed: null,
   branches: null,
   deadline_at: null,
+  version: null,
   step: 'charge_payment',
   attempt: 1,
   started_at: '2030-01-01T00:00:00.000Z',
