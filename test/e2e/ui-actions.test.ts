@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process'
+import { randomUUID } from 'node:crypto'
 
 import { chromium, type Browser, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -17,7 +18,7 @@ interface Ui {
   out: () => string
 }
 
-describe('sagactl ui: actions on the page (cancel), on the real broker, and who may take them', () => {
+describe('sagactl ui: actions on the page (cancel, replay), on the real broker, and who may take them', () => {
   let system: System
   let browser: Browser
   const uis: Ui[] = []
@@ -133,6 +134,31 @@ describe('sagactl ui: actions on the page (cancel), on the real broker, and who 
     expect([notStuck.status, notStuck.body.message]).toEqual([409, `the saga of order ${order_id} is completed, not stuck: nothing to retry`])
     expect((await post(local, `/api/sagas/${order_id}/cancel`, { reason: 'x'.repeat(501) })).status).toBe(400)
     expect(await system.messagesOf('orderEvents', order_id)).toEqual(before)
+  })
+
+  it('replays a dead letter from the dead-letters view: confirmed, sent back to its source with its bytes, marked replayed', async () => {
+    const orderId = randomUUID()
+    const bogus = JSON.stringify({ command_type: 'teleport_goods', order_id: orderId, saga_id: randomUUID(), message_id: randomUUID(), payload: { attempt: 1 } })
+    await system.bus.publish([{ topic: system.topics.paymentCommands, key: orderId, value: bogus }])
+    const page = await newPage()
+    await page.goto(`${local.url}/#dead-letters`)
+    const row = page.locator('tr.dead-letter', { hasText: orderId })
+    await waitFor(async () => (await row.count()) === 1, 'the dead letter listed on the page', 30_000, 200)
+    const id = (await row.getAttribute('data-id'))!
+
+    await row.locator('button[data-action="replay"]').click()
+    expect(await page.locator('#confirm-text').textContent()).toContain(id)
+    await page.locator('#confirm-yes').click()
+    await waitFor(async () => /: done$/.test((await page.locator('#action-result h3').textContent({ timeout: 1000 })) ?? ''), 'the replay to be done', 15_000, 100)
+    expect(await page.locator('#action-result .wrote').evaluateAll((blocks) => blocks.map((b) => b.getAttribute('data-topic')))).toEqual([system.topics.paymentCommands, system.topics.control])
+
+    const back = (await system.read('paymentCommands')).filter((m) => m.record.headers['x-dlq-replayed-from'] === id)
+    expect(back.map((m) => m.record.value!.toString())).toEqual([bogus])
+    const replayedRow = page.locator(`tr.dead-letter[data-id="${id}"]`)
+    await waitFor(async () => (await replayedRow.locator('button[data-action="replay"]').textContent({ timeout: 1000 })) === 'replay again', 'the row to show it replayed', 15_000, 200)
+    // Its cause is not fixed: payment reads it again and dead-letters it again, a new letter.
+    await waitFor(async () => (await row.count()) === 2, 'the replayed command dead-lettered again', 30_000, 200)
+    await page.close()
   })
 
   let held = ''
