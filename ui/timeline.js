@@ -118,7 +118,7 @@ async function runAction(url, body, what) {
 
 // The statuses each action can change; the server and the orchestrator decide in the end.
 const SAGA_ACTIONS = [
-  { action: 'cancel', label: 'cancel saga', when: ['running', 'waiting_retry'], reason: true, danger: true, text: (id) => 'Cancel the saga of order ' + id + '? It stops retrying, undoes every done step (and the one in flight), newest first, and ends cancelled.' },
+  { action: 'cancel', label: 'cancel saga', when: ['running', 'waiting_retry', 'paused'], reason: true, danger: true, text: (id) => 'Cancel the saga of order ' + id + '? It stops retrying, undoes every done step (and the one in flight), newest first, and ends cancelled.' },
   { action: 'retry', label: 'retry', when: ['stuck'], reason: false, danger: false, text: (id) => 'Retry the stuck saga of order ' + id + '? Its pending compensation is sent again, with a fresh budget of attempts.' },
 ]
 let lastActions = ''
