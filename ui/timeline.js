@@ -63,13 +63,14 @@ async function loadAccess() {
   input.addEventListener('change', () => sessionStorage.setItem(TOKEN_KEY, input.value))
 }
 
-function confirmAction(text, button, askReason) {
+function confirmAction(text, button, reasonHint) {
   const dialog = document.getElementById('confirm')
   document.getElementById('confirm-text').textContent = text
   document.getElementById('confirm-yes').textContent = button
-  document.getElementById('confirm-reason-box').hidden = !askReason
+  document.getElementById('confirm-reason-box').hidden = !reasonHint
   const reason = document.getElementById('confirm-reason')
   reason.value = ''
+  reason.placeholder = reasonHint || ''
   return new Promise((resolve) => {
     dialog.addEventListener('close', () => resolve(dialog.returnValue === 'yes' ? { reason: reason.value } : null), { once: true })
     dialog.returnValue = ''
@@ -118,7 +119,9 @@ async function runAction(url, body, what) {
 
 // The statuses each action can change; the server and the orchestrator decide in the end.
 const SAGA_ACTIONS = [
-  { action: 'cancel', label: 'cancel saga', when: ['running', 'waiting_retry', 'paused'], reason: true, danger: true, text: (id) => 'Cancel the saga of order ' + id + '? It stops retrying, undoes every done step (and the one in flight), newest first, and ends cancelled.' },
+  { action: 'cancel', label: 'cancel saga', when: ['running', 'waiting_retry', 'paused'], reason: 'optional: order.cancelled carries it', danger: true, text: (id) => 'Cancel the saga of order ' + id + '? It stops retrying, undoes every done step (and the one in flight), newest first, and ends cancelled.' },
+  { action: 'pause', label: 'pause', when: ['running', 'waiting_retry'], reason: 'optional: saga show shows it with the pause', danger: false, text: (id) => 'Pause the saga of order ' + id + '? No command and no retry goes out until it is resumed; replies that arrive are recorded.' },
+  { action: 'resume', label: 'resume', when: ['paused'], reason: 'optional: recorded with the resume', danger: false, text: (id) => 'Resume the saga of order ' + id + '? It carries on from where it stands; a timer that fell due meanwhile fires at once.' },
   { action: 'retry', label: 'retry', when: ['stuck'], reason: false, danger: false, text: (id) => 'Retry the stuck saga of order ' + id + '? Its pending compensation is sent again, with a fresh budget of attempts.' },
 ]
 let lastActions = ''
@@ -159,7 +162,7 @@ async function showDeadLetters() {
           if (access.enabled) {
             const button = el('button', { class: 'action', 'data-action': 'replay', type: 'button' }, l.replayed_at ? 'replay again' : 'replay')
             button.addEventListener('click', async () => {
-              const ok = await confirmAction('Send dead letter ' + l.dead_letter_id + ' back to ' + l.source.topic + ' (partition ' + l.source.partition + ', offset ' + l.source.offset + ')? Its role reads it again; if its cause is not fixed, it is dead-lettered again.', 'replay', false)
+              const ok = await confirmAction('Send dead letter ' + l.dead_letter_id + ' back to ' + l.source.topic + ' (partition ' + l.source.partition + ', offset ' + l.source.offset + ')? Its role reads it again; if its cause is not fixed, it is dead-lettered again.', 'replay', '')
               if (ok) await runAction('/api/dead-letters/' + encodeURIComponent(l.dead_letter_id) + '/replay', {}, 'replay ' + l.dead_letter_id.slice(0, 8))
             })
             cell.append(button)

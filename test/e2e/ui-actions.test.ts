@@ -18,7 +18,7 @@ interface Ui {
   out: () => string
 }
 
-describe('sagactl ui: actions on the page (cancel, replay), on the real broker, and who may take them', () => {
+describe('sagactl ui: actions on the page (cancel, pause, resume, replay), on the real broker, and who may take them', () => {
   let system: System
   let browser: Browser
   const uis: Ui[] = []
@@ -134,6 +134,41 @@ describe('sagactl ui: actions on the page (cancel, replay), on the real broker, 
     expect([notStuck.status, notStuck.body.message]).toEqual([409, `the saga of order ${order_id} is completed, not stuck: nothing to retry`])
     expect((await post(local, `/api/sagas/${order_id}/cancel`, { reason: 'x'.repeat(501) })).status).toBe(400)
     expect(await system.messagesOf('orderEvents', order_id)).toEqual(before)
+  })
+
+  it('pauses a waiting saga from the page and resumes it: each confirmed, each answered, the status following', async () => {
+    const orderId = await sagaWaitingForRetry()
+    const page = await newPage()
+    await page.goto(`${local.url}/#saga=${orderId}`)
+    await waitFor(async () => (await statusOn(page)) === 'waiting_retry', 'the page to show the saga waiting', 15_000, 100)
+    // Paused, it offers resume and cancel, not pause.
+    const act = async (action: string, reason?: string) => {
+      const button = page.locator(`#saga-actions button[data-action="${action}"]:not([disabled])`)
+      // The panel still shows the previous action until this one starts: wait for this one's title.
+      const done = `${await button.textContent()} ${orderId.slice(0, 8)}: done`
+      await button.click()
+      if (reason !== undefined) await page.locator('#confirm-reason').fill(reason)
+      await page.locator('#confirm-yes').click()
+      await waitFor(async () => (await page.locator('#action-result h3').textContent({ timeout: 1000 })) === done, `the ${action} to be answered`, 40_000, 100)
+    }
+    await act('pause', 'address under review')
+    expect(await page.locator('#action-result .answer').getAttribute('data-type')).toBe('saga.pause-accepted')
+    await waitFor(async () => (await statusOn(page)) === 'paused', 'the page to show the saga paused', 15_000, 100)
+    await waitFor(async () => (await page.locator('#saga-actions button').evaluateAll((bs) => bs.map((b) => b.getAttribute('data-action')))).join() === 'cancel,resume', 'resume and cancel offered', 5_000, 100)
+
+    await act('resume')
+    expect(await page.locator('#action-result .answer').getAttribute('data-type')).toBe('saga.resume-accepted')
+    await waitFor(async () => (await statusOn(page)) === 'waiting_retry', 'the page to show the saga waiting again', 15_000, 100)
+    const requests = (await system.messagesOf('orderEvents', orderId)).filter((e) => /^saga\.(pause|resume)-requested$/.test(e.type))
+    expect(requests.map((e) => [e.type, e.payload.requested_by])).toEqual([
+      ['saga.pause-requested', 'sagactl ui'],
+      ['saga.resume-requested', 'sagactl ui'],
+    ])
+    expect(requests[0]!.payload.reason).toBe('address under review')
+    // Not left waiting a minute for its retry.
+    await act('cancel')
+    await waitFor(async () => (await statusOn(page)) === 'cancelled', 'the saga cancelled', 60_000, 100)
+    await page.close()
   })
 
   it('replays a dead letter from the dead-letters view: confirmed, sent back to its source with its bytes, marked replayed', async () => {

@@ -2,12 +2,14 @@ import { parseEnvelope, type Message } from '../../envelope.js'
 import type { MessageBus, ProducedRecord } from '../../kafka/port.js'
 import type { Saga } from '../../saga/define.js'
 import type { TopicNames } from '../../topics.js'
-import { CancelNotDone, requestSagaCancel } from '../../services/orchestrator/cancel.js'
+import { SagaRequestNotDone } from '../../services/orchestrator/ask.js'
+import { requestSagaCancel } from '../../services/orchestrator/cancel.js'
+import { requestSagaPause, requestSagaResume } from '../../services/orchestrator/pause.js'
 import { requestRetry, RetryNotDone } from '../../services/orchestrator/retry.js'
 import { SagaNotFound } from '../../services/orchestrator/timeline.js'
 import { listDeadLetters, replayDeadLetters, type DeadLetter } from '../dead-letters.js'
 
-export type ActionName = 'cancel' | 'retry' | 'replay'
+export type ActionName = 'cancel' | 'pause' | 'resume' | 'retry' | 'replay'
 
 /** A record an action published, as it went to the broker. */
 export interface WrittenRecord {
@@ -41,6 +43,8 @@ export class ActionFailed extends Error {
 
 export interface UiActions {
   cancel(id: string, reason: string): Promise<ActionRecord>
+  pause(id: string, reason: string): Promise<ActionRecord>
+  resume(id: string, reason: string): Promise<ActionRecord>
   retry(id: string): Promise<ActionRecord>
   replay(deadLetterId: string): Promise<ActionRecord>
   deadLetters(): Promise<DeadLetter[]>
@@ -96,26 +100,30 @@ function recording(bus: MessageBus, control: string): { bus: MessageBus; wrote: 
 }
 
 /**
- * The page's actions, each the function its CLI command calls (`saga cancel`, `saga retry`,
- * `dlq replay <id>`), with the same waits; their refusals become the 4xx the routes answer.
+ * The page's actions, each the function its CLI command calls (`saga cancel`, `saga pause`,
+ * `saga resume`, `saga retry`, `dlq replay <id>`), with the same waits; their refusals become the
+ * 4xx the routes answer.
  */
 export function uiActions(bus: MessageBus, topics: TopicNames, changelog: string, saga: Saga, answerTimeoutMs = ANSWER_TIMEOUT_MS): UiActions {
-  async function asking(action: ActionName, run: (bus: MessageBus) => Promise<unknown>, notDone: (error: unknown) => boolean): Promise<ActionRecord> {
+  const asked = { saga, requestedBy: REQUESTED_BY, wait: true, timeoutMs: answerTimeoutMs }
+  async function asking(action: ActionName, run: (bus: MessageBus) => Promise<unknown>): Promise<ActionRecord> {
     const r = recording(bus, topics.control)
     try {
       const result = await run(r.bus)
       return { action, wrote: r.wrote, answer: r.answer(), result }
     } catch (error) {
       if (error instanceof SagaNotFound) throw new ActionFailed(404, error.message)
-      if (!notDone(error)) throw error
+      if (!(error instanceof SagaRequestNotDone || error instanceof RetryNotDone)) throw error
       // Refused before anything went out (the saga ended), refused by the orchestrator, or not answered.
       const status = r.wrote.length === 0 || r.answer() ? 409 : 504
       throw new ActionFailed(status, (error as Error).message, r.wrote)
     }
   }
   return {
-    cancel: (id, reason) => asking('cancel', (b) => requestSagaCancel(b, topics, changelog, id, { saga, reason, requestedBy: REQUESTED_BY, wait: true, timeoutMs: answerTimeoutMs }), (e) => e instanceof CancelNotDone),
-    retry: (id) => asking('retry', (b) => requestRetry(b, topics, changelog, id, { saga, wait: true, timeoutMs: answerTimeoutMs }), (e) => e instanceof RetryNotDone),
+    cancel: (id, reason) => asking('cancel', (b) => requestSagaCancel(b, topics, changelog, id, { ...asked, reason })),
+    pause: (id, reason) => asking('pause', (b) => requestSagaPause(b, topics, changelog, id, { ...asked, reason })),
+    resume: (id, reason) => asking('resume', (b) => requestSagaResume(b, topics, changelog, id, { ...asked, reason })),
+    retry: (id) => asking('retry', (b) => requestRetry(b, topics, changelog, id, asked)),
     async replay(deadLetterId) {
       const r = recording(bus, topics.control)
       const chosen = (await listDeadLetters(bus, topics)).filter((l) => l.dead_letter_id === deadLetterId)

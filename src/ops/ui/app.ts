@@ -35,7 +35,7 @@ const ListQuery = Type.Object({
 })
 
 const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 200 }) })
-const CancelBody = Type.Object({ reason: Type.Optional(Type.String({ maxLength: 500, description: 'a string of up to 500 characters' })) }, { additionalProperties: false })
+const ReasonBody = Type.Object({ reason: Type.Optional(Type.String({ maxLength: 500, description: 'a string of up to 500 characters' })) }, { additionalProperties: false })
 const EmptyBody = Type.Object({}, { additionalProperties: false })
 
 // A POST's body is checked as it came, with the api's wording: no coercion, an unknown field refused.
@@ -99,7 +99,10 @@ export function buildUiApp(deps: UiDeps, options: FastifyServerOptions = {}): Fa
           throw error
         }
       })
-    action('/api/sagas/:id/cancel', CancelBody, (id, body) => deps.actions.cancel(id, typeof body.reason === 'string' ? body.reason : ''))
+    const reason = (body: Record<string, unknown>) => (typeof body.reason === 'string' ? body.reason : '')
+    action('/api/sagas/:id/cancel', ReasonBody, (id, body) => deps.actions.cancel(id, reason(body)))
+    action('/api/sagas/:id/pause', ReasonBody, (id, body) => deps.actions.pause(id, reason(body)))
+    action('/api/sagas/:id/resume', ReasonBody, (id, body) => deps.actions.resume(id, reason(body)))
     action('/api/sagas/:id/retry', EmptyBody, (id) => deps.actions.retry(id))
     action('/api/dead-letters/:id/replay', EmptyBody, (id) => deps.actions.replay(id))
   })

@@ -50,11 +50,15 @@ describe('the ui app: actions, allowed by the bound address and SAGA_UI_TOKEN', 
     expect(calls.at(-1)).toEqual({ action: 'cancel', args: ['o2', ''] })
   })
 
-  it('retry and replay call their own action with the id', async () => {
+  it('pause, resume, retry and replay call their own action with the id (and the reason)', async () => {
     const calls = await build('127.0.0.1')
+    expect((await post('/api/sagas/o1/pause', { reason: 'address check' })).statusCode).toBe(200)
+    expect((await post('/api/sagas/o1/resume')).statusCode).toBe(200)
     expect((await post('/api/sagas/o1/retry')).statusCode).toBe(200)
     expect((await post('/api/dead-letters/d1/replay')).statusCode).toBe(200)
     expect(calls).toEqual([
+      { action: 'pause', args: ['o1', 'address check'] },
+      { action: 'resume', args: ['o1', ''] },
       { action: 'retry', args: ['o1'] },
       { action: 'replay', args: ['d1'] },
     ])
@@ -63,7 +67,7 @@ describe('the ui app: actions, allowed by the bound address and SAGA_UI_TOKEN', 
   it('bound to 0.0.0.0 without SAGA_UI_TOKEN: read-only; every action is refused with 403 and nothing is called', async () => {
     const calls = await build('0.0.0.0')
     expect((await app.inject({ url: '/api/actions' })).json()).toMatchObject({ enabled: false, token_required: false, reason: expect.stringContaining('0.0.0.0') })
-    for (const url of ['/api/sagas/o1/cancel', '/api/sagas/o1/retry', '/api/dead-letters/d1/replay']) {
+    for (const url of ['/api/sagas/o1/cancel', '/api/sagas/o1/pause', '/api/sagas/o1/resume', '/api/sagas/o1/retry', '/api/dead-letters/d1/replay']) {
       const refused = await post(url, {}, { 'x-sagactl-token': 'anything' })
       expect(refused.statusCode, url).toBe(403)
       expect(refused.json().message).toMatch(/actions are off.*SAGA_UI_TOKEN/)
@@ -105,6 +109,7 @@ describe('the ui app: actions, allowed by the bound address and SAGA_UI_TOKEN', 
       ['/api/sagas/o1/cancel', { reason: 7 }, /reason/],
       ['/api/sagas/o1/cancel', { why: 'typo' }, /why is not a known field/],
       ['/api/sagas/o1/retry', { force: true }, /force is not a known field/],
+      ['/api/sagas/o1/pause', { reason: ['a'] }, /reason/],
       ['/api/sagas/o1/cancel', [], /body/],
     ]
     for (const [url, body, message] of cases) {

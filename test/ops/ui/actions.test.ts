@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 
 import type { ConsumedRecord, MessageBus, ProducedRecord, ReadOptions, TailOptions } from '../../../src/kafka/port.js'
 import { ActionFailed, REQUESTED_BY, uiActions } from '../../../src/ops/ui/actions.js'
-import { CANCEL_ACCEPTED, CANCEL_IGNORED, CANCEL_REQUESTED } from '../../../src/saga/decide.js'
+import { CANCEL_ACCEPTED, CANCEL_IGNORED, CANCEL_REQUESTED, PAUSE_ACCEPTED, PAUSE_REQUESTED, RESUME_IGNORED, RESUME_REQUESTED } from '../../../src/saga/decide.js'
 import { orderSaga } from '../../../src/order-saga/saga.js'
 import { changelogTopic, topicNames } from '../../../src/topics.js'
 
@@ -74,6 +74,15 @@ describe("the page's actions: the CLI's functions, with what they wrote and the 
 
     const silent = memoryBus({ [changelog]: [sagaState('running')] }, () => undefined)
     expect(await uiActions(silent.bus, topics, changelog, orderSaga, 50).cancel('o1', '').catch((e: unknown) => e)).toMatchObject({ statusCode: 504, message: expect.stringContaining('did not answer'), wrote: [{ value: { event_type: CANCEL_REQUESTED } }] })
+  })
+
+  it('a pause and a resume go the same way: the request by "sagactl ui" with its reason, the answer, an ignored one 409', async () => {
+    const { bus } = memoryBus({ [changelog]: [sagaState('running')] }, () => ({ type: PAUSE_ACCEPTED, payload: { status: 'paused', step: 'charge_payment', attempt: 2, reason: 'hold on' } }))
+    const paused = await uiActions(bus, topics, changelog, orderSaga).pause('o1', 'hold on')
+    expect(paused).toMatchObject({ action: 'pause', wrote: [{ value: { event_type: PAUSE_REQUESTED, payload: { reason: 'hold on', requested_by: REQUESTED_BY } } }], answer: { type: PAUSE_ACCEPTED }, result: { outcome: 'paused', status: 'paused' } })
+
+    const notPaused = memoryBus({ [changelog]: [sagaState('running')] }, () => ({ type: RESUME_IGNORED, payload: { reason: 'not paused' } }))
+    expect(await uiActions(notPaused.bus, topics, changelog, orderSaga).resume('o1', '').catch((e: unknown) => e)).toMatchObject({ statusCode: 409, message: expect.stringContaining('not paused'), wrote: [{ value: { event_type: RESUME_REQUESTED } }] })
   })
 
   it('an unknown saga is 404; a saga that is not stuck is not retried (409, nothing written)', async () => {

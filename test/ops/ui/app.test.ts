@@ -63,7 +63,7 @@ describe('the ui app: a static page and its read-only JSON routes', () => {
 
   it('writes through POST routes only, each an action', () => {
     expect(app.printRoutes({ method: 'GET' })).toContain('sagas')
-    expect(app.printRoutes({ method: 'POST', commonPrefix: false }).match(/\/(cancel|retry|replay)\b/g)?.sort()).toEqual(['/cancel', '/replay', '/retry'])
+    expect(app.printRoutes({ method: 'POST', commonPrefix: false }).match(/\/(cancel|pause|resume|retry|replay)\b/g)?.sort()).toEqual(['/cancel', '/pause', '/replay', '/resume', '/retry'])
     for (const method of ['PUT', 'PATCH', 'DELETE'] as const) expect(app.printRoutes({ method }), method).toBe('(empty tree)')
   })
 

@@ -3,7 +3,7 @@ import type { ActionRecord, UiActions } from '../../../src/ops/ui/actions.js'
 /** Actions a test does not expect to be called: any call fails the test. */
 export function noActions(): UiActions {
   const never = (name: string) => () => Promise.reject(new Error(`unexpected action ${name}`))
-  return { cancel: never('cancel'), retry: never('retry'), replay: never('replay'), deadLetters: async () => [] }
+  return { cancel: never('cancel'), pause: never('pause'), resume: never('resume'), retry: never('retry'), replay: never('replay'), deadLetters: async () => [] }
 }
 
 export interface Call {
@@ -21,5 +21,5 @@ export function fakeActions(answer: (call: Call) => ActionRecord | Promise<Actio
       calls.push(call)
       return answer(call)
     }
-  return { actions: { cancel: act('cancel'), retry: act('retry'), replay: act('replay'), deadLetters: async () => [] }, calls }
+  return { actions: { cancel: act('cancel'), pause: act('pause'), resume: act('resume'), retry: act('retry'), replay: act('replay'), deadLetters: async () => [] }, calls }
 }
