@@ -11,9 +11,9 @@ import { changelogTopic, topicNames } from '../topics.js'
 import { onStopSignal } from '../cli/stop-signal.js'
 
 export default class Ui extends Command {
-  static override summary = 'Serve a page of the sagas: the list, each saga as swimlanes in time, live while it runs, and actions on them (cancel, retry a stuck saga, replay a dead letter).'
+  static override summary = 'Serve a page of the sagas: the list, each saga as swimlanes in time, live while it runs, and actions on them (cancel, pause, resume, retry a stuck saga, replay a dead letter).'
   static override description =
-    "Reads the broker as saga list and saga show do. Each action asks for confirmation, calls what its CLI command calls (saga cancel, saga retry, dlq replay <id>) and shows the record it wrote and the orchestrator's answer. Bound to 127.0.0.1 unless --host says otherwise. On loopback, actions need no token unless SAGA_UI_TOKEN is set; bound anywhere else, they need SAGA_UI_TOKEN (typed into the page, sent in the x-sagactl-token header), and without it the page is read-only."
+    "Reads the broker as saga list and saga show do. Each action asks for confirmation, calls what its CLI command calls (saga cancel, saga pause, saga resume, saga retry, dlq replay <id>) and shows the record it wrote and the orchestrator's answer. Bound to 127.0.0.1 unless --host says otherwise. On loopback, actions need no token unless SAGA_UI_TOKEN is set; bound anywhere else, they need SAGA_UI_TOKEN (typed into the page, sent in the x-sagactl-token header), and without it the page is read-only."
   static override examples = ['<%= config.bin %> ui', '<%= config.bin %> ui --port 8080', 'SAGA_UI_TOKEN=$(openssl rand -hex 16) <%= config.bin %> ui --host 0.0.0.0']
   static override flags = {
     port: Flags.integer({ description: 'HTTP port', default: 3900, min: 0, max: 65535 }),
