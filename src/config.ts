@@ -40,6 +40,8 @@ export interface Config {
   successRates: Record<string, number>
   /** The address the api and the metrics server listen on (HOST). */
   host: string
+  /** The token `sagactl ui` asks of every action (SAGA_UI_TOKEN); absent: actions only when bound to loopback. */
+  uiToken?: string
   /** Diagnostics for `sagactl bench` (SAGA_LOOP_STATS): a file or directory for event-loop delays. */
   loopStats?: string
   /** Test-only crash point (SAGA_CRASH_AT, SAGA_CRASH_ON, SAGA_CRASH_SIGNAL; see docs/testing.md). */
@@ -280,6 +282,7 @@ export function loadConfig(env: Env = process.env, defaults: { allowChaos?: bool
     http: httpBridge(env),
     successRates: successRates(env),
     host: env.HOST || '0.0.0.0',
+    ...(env.SAGA_UI_TOKEN ? { uiToken: env.SAGA_UI_TOKEN } : {}),
     ...(env.SAGA_LOOP_STATS ? { loopStats: env.SAGA_LOOP_STATS } : {}),
     ...(crash ? { crash } : {}),
   }

@@ -230,6 +230,12 @@ describe('config: what the roles read besides (start-role, the Kafka adapter)', 
     expect(c.http.bridges).toEqual({ SAGA_HTTP_URL_INVENTORY: 'http://stock:8000' })
   })
 
+  it("SAGA_UI_TOKEN is the ui's action token; unset or empty, there is none", () => {
+    expect(loadConfig({}).uiToken).toBeUndefined()
+    expect(loadConfig({ SAGA_UI_TOKEN: '' }).uiToken).toBeUndefined()
+    expect(loadConfig({ SAGA_UI_TOKEN: 'a-long-random-token' }).uiToken).toBe('a-long-random-token')
+  })
+
   it.each([
     [{ SAGA_FETCH_WAIT_MS: 'soon' }, 'SAGA_FETCH_WAIT_MS must be an integer ≥ 0, got "soon"'],
     [{ SAGA_FETCH_MIN_BYTES: '0' }, 'SAGA_FETCH_MIN_BYTES must be an integer ≥ 1, got "0"'],

@@ -11,6 +11,9 @@ const RIGHT = 30
 const TOP = 28
 
 let timer = null
+// What the server allows (GET /api/actions); until it answers, no button is drawn.
+let access = { enabled: false, token_required: false }
+const TOKEN_KEY = 'sagactl-ui-token'
 
 function el(tag, attrs, text) {
   const node = tag.startsWith('svg:') ? document.createElementNS(SVG, tag.slice(4)) : document.createElement(tag)
@@ -37,11 +40,158 @@ async function getJson(url) {
   return body
 }
 
+function showView(id) {
+  for (const view of ['list-view', 'saga-view', 'dlq-view']) document.getElementById(view).hidden = view !== id
+}
+
+// ---- actions: each asks for confirmation, then shows the records it wrote and the orchestrator's answer
+
+async function loadAccess() {
+  try {
+    access = await getJson('/api/actions')
+  } catch (error) {
+    access = { enabled: false, token_required: false, reason: 'could not ask the server: ' + error.message }
+  }
+  const tokenBox = document.getElementById('token-box')
+  tokenBox.hidden = !access.token_required
+  const off = document.getElementById('actions-off')
+  off.hidden = access.enabled
+  off.title = access.reason || ''
+  // Kept for this tab only: a token in localStorage or a cookie would outlive the operator's session.
+  const input = document.getElementById('token')
+  input.value = sessionStorage.getItem(TOKEN_KEY) || ''
+  input.addEventListener('change', () => sessionStorage.setItem(TOKEN_KEY, input.value))
+}
+
+function confirmAction(text, button, reasonHint) {
+  const dialog = document.getElementById('confirm')
+  document.getElementById('confirm-text').textContent = text
+  document.getElementById('confirm-yes').textContent = button
+  document.getElementById('confirm-reason-box').hidden = !reasonHint
+  const reason = document.getElementById('confirm-reason')
+  reason.value = ''
+  reason.placeholder = reasonHint || ''
+  return new Promise((resolve) => {
+    dialog.addEventListener('close', () => resolve(dialog.returnValue === 'yes' ? { reason: reason.value } : null), { once: true })
+    dialog.returnValue = ''
+    dialog.showModal()
+  })
+}
+
+function recordBlock(title, value, attrs) {
+  const block = el('div', attrs)
+  block.append(el('div', { class: 'muted' }, title), el('pre', { class: 'mono' }, typeof value === 'string' ? value : JSON.stringify(value, null, 2)))
+  return block
+}
+
+function showActionResult(title, answer, failed) {
+  const panel = document.getElementById('action-result')
+  panel.hidden = false
+  panel.className = failed ? 'failed' : ''
+  panel.replaceChildren(el('h3', {}, title))
+  if (!answer) return
+  if (answer.message) panel.append(el('p', { class: failed ? 'error' : '' }, answer.message))
+  for (const w of answer.wrote || []) {
+    const v = w.value || {}
+    panel.append(recordBlock('wrote to ' + w.topic + ' (key ' + w.key + ')' + (v.message_id ? ': ' + (v.event_type || v.command_type) + ', message_id ' + v.message_id : ''), v.payload !== undefined ? { message_id: v.message_id, type: v.event_type || v.command_type, payload: v.payload } : w, { class: 'wrote', 'data-topic': w.topic, 'data-message-id': v.message_id || '', 'data-type': v.event_type || v.command_type || '' }))
+  }
+  if (answer.answer) panel.append(recordBlock("the orchestrator's answer: " + answer.answer.type, { type: answer.answer.type, causation_id: answer.answer.causation_id, payload: answer.answer.payload }, { class: 'answer', 'data-type': answer.answer.type }))
+  else if (answer.action && answer.action !== 'replay') panel.append(el('p', { class: 'muted' }, 'no answer from the orchestrator'))
+}
+
+async function runAction(url, body, what) {
+  const headers = { 'content-type': 'application/json' }
+  const token = sessionStorage.getItem(TOKEN_KEY)
+  if (access.token_required && token) headers['x-sagactl-token'] = token
+  for (const b of document.querySelectorAll('button.action[data-action]')) b.disabled = true
+  showActionResult(what + ': asking…', null, false)
+  try {
+    const response = await fetch(url, { method: 'POST', headers, body: JSON.stringify(body), cache: 'no-store' })
+    const answer = await response.json()
+    if (response.ok) showActionResult(what + ': done', answer, false)
+    else showActionResult(what + ': refused (' + response.status + ' ' + (answer.error || '') + ')', answer, true)
+  } catch (error) {
+    showActionResult(what + ': failed', { message: error.message }, true)
+  }
+  lastActions = ''
+  route()
+}
+
+// The statuses each action can change; the server and the orchestrator decide in the end.
+const SAGA_ACTIONS = [
+  { action: 'cancel', label: 'cancel saga', when: ['running', 'waiting_retry', 'paused'], reason: 'optional: order.cancelled carries it', danger: true, text: (id) => 'Cancel the saga of order ' + id + '? It stops retrying, undoes every done step (and the one in flight), newest first, and ends cancelled.' },
+  { action: 'pause', label: 'pause', when: ['running', 'waiting_retry'], reason: 'optional: saga show shows it with the pause', danger: false, text: (id) => 'Pause the saga of order ' + id + '? No command and no retry goes out until it is resumed; replies that arrive are recorded.' },
+  { action: 'resume', label: 'resume', when: ['paused'], reason: 'optional: recorded with the resume', danger: false, text: (id) => 'Resume the saga of order ' + id + '? It carries on from where it stands; a timer that fell due meanwhile fires at once.' },
+  { action: 'retry', label: 'retry', when: ['stuck'], reason: false, danger: false, text: (id) => 'Retry the stuck saga of order ' + id + '? Its pending compensation is sent again, with a fresh budget of attempts.' },
+]
+let lastActions = ''
+
+function drawSagaActions(report) {
+  const box = document.getElementById('saga-actions')
+  const offered = access.enabled ? SAGA_ACTIONS.filter((a) => a.when.includes(report.status)) : []
+  // Redrawn only when they change, so a poll never swaps a button under the operator's pointer.
+  const key = report.order_id + '|' + offered.map((a) => a.action).join(',')
+  if (key === lastActions) return
+  lastActions = key
+  box.replaceChildren(
+    ...offered.map((a) => {
+      const button = el('button', { class: 'action' + (a.danger ? ' danger' : ''), 'data-action': a.action, type: 'button' }, a.label)
+      button.addEventListener('click', async () => {
+        const ok = await confirmAction(a.text(report.order_id), a.label, a.reason)
+        if (!ok) return
+        await runAction('/api/sagas/' + encodeURIComponent(report.order_id) + '/' + a.action, a.reason && ok.reason ? { reason: ok.reason } : {}, a.label + ' ' + report.order_id.slice(0, 8))
+      })
+      return button
+    }),
+  )
+}
+
+// ---- dead letters
+
+async function showDeadLetters() {
+  showView('dlq-view')
+  try {
+    const { dead_letters: letters } = await getJson('/api/dead-letters')
+    document.getElementById('dead-letters').replaceChildren(
+      ...letters
+        .slice()
+        .reverse()
+        .map((l) => {
+          const row = el('tr', { class: 'dead-letter', 'data-id': l.dead_letter_id })
+          const cell = el('td')
+          if (access.enabled) {
+            const button = el('button', { class: 'action', 'data-action': 'replay', type: 'button' }, l.replayed_at ? 'replay again' : 'replay')
+            button.addEventListener('click', async () => {
+              const ok = await confirmAction('Send dead letter ' + l.dead_letter_id + ' back to ' + l.source.topic + ' (partition ' + l.source.partition + ', offset ' + l.source.offset + ')? Its role reads it again; if its cause is not fixed, it is dead-lettered again.', 'replay', '')
+              if (ok) await runAction('/api/dead-letters/' + encodeURIComponent(l.dead_letter_id) + '/replay', {}, 'replay ' + l.dead_letter_id.slice(0, 8))
+            })
+            cell.append(button)
+          }
+          row.append(
+            el('td', { class: 'mono' }, l.dead_lettered_at.replace('T', ' ').slice(0, 23)),
+            el('td', {}, l.role),
+            el('td', { class: 'mono' }, l.source.topic + '/' + l.source.partition + '@' + l.source.offset),
+            el('td', { class: 'mono' }, l.key || ''),
+            el('td', { class: 'reason' }, l.reason),
+            el('td', { class: 'mono' }, l.replayed_at ? l.replayed_at.replace('T', ' ').slice(0, 19) : ''),
+            cell,
+          )
+          return row
+        }),
+    )
+    document.getElementById('dlq-count').textContent = letters.length + ' dead letter(s)'
+    live(true, 'live: refreshed ' + new Date().toLocaleTimeString())
+  } catch (error) {
+    document.getElementById('dlq-count').textContent = 'could not load: ' + error.message
+    live(false, 'retrying')
+  }
+  schedule(route, LIST_EVERY_MS)
+}
+
 // ---- the list
 
 async function showList() {
-  document.getElementById('list-view').hidden = false
-  document.getElementById('saga-view').hidden = true
+  showView('list-view')
   const status = document.getElementById('status-filter').value
   try {
     const list = await getJson('/api/sagas' + (status ? '?status=' + encodeURIComponent(status) : ''))
@@ -156,8 +306,7 @@ function drawLanes(svg, lanes) {
 }
 
 async function showSaga(id) {
-  document.getElementById('list-view').hidden = true
-  document.getElementById('saga-view').hidden = false
+  showView('saga-view')
   const head = document.getElementById('saga-head')
   try {
     const { report, lanes } = await getJson('/api/sagas/' + encodeURIComponent(id))
@@ -171,6 +320,7 @@ async function showSaga(id) {
     fact('took', el('span', {}, seconds(lanes.until) + (report.outcome ? '' : ' so far')))
     head.replaceChildren(el('h2', {}, 'saga ' + report.order_id.slice(0, 8)), facts)
     drawLanes(document.getElementById('lanes'), lanes)
+    drawSagaActions(report)
     if (report.outcome) {
       live(false, report.outcome)
       return
@@ -187,6 +337,7 @@ async function showSaga(id) {
 function route() {
   const match = /^#saga=(.+)$/.exec(location.hash)
   if (match) showSaga(decodeURIComponent(match[1]))
+  else if (location.hash === '#dead-letters') showDeadLetters()
   else showList()
 }
 
@@ -194,5 +345,11 @@ document.getElementById('status-filter').addEventListener('change', () => {
   if (location.hash) location.hash = ''
   else route()
 })
-window.addEventListener('hashchange', route)
-route()
+window.addEventListener('hashchange', () => {
+  // An action's record belongs to the view it was taken in.
+  document.getElementById('action-result').hidden = true
+  lastActions = ''
+  document.getElementById('saga-actions').replaceChildren()
+  route()
+})
+loadAccess().then(route)

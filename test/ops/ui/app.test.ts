@@ -5,6 +5,7 @@ import type { SagaFilter } from '../../../src/services/orchestrator/saga-list.js
 import { SagaNotFound, type SagaReport } from '../../../src/services/orchestrator/timeline.js'
 import { buildUiApp } from '../../../src/ops/ui/app.js'
 import { orderSaga } from '../../../src/order-saga/saga.js'
+import { noActions } from './fake-actions.js'
 
 const report: SagaReport = {
   order_id: 'o1',
@@ -26,7 +27,7 @@ const report: SagaReport = {
   timeline: [{ at: '2030-01-01T00:00:00.000Z', direction: 'in', topic: 'order.events', type: 'order.created', step: 'order', attempt: null, compensation: false, message_id: 'm1', causation_id: null, payload: {} }],
 }
 
-describe('the ui app: a static page and two read-only JSON routes', () => {
+describe('the ui app: a static page and its read-only JSON routes', () => {
   let app: FastifyInstance
   const filters: SagaFilter[] = []
 
@@ -43,6 +44,8 @@ describe('the ui app: a static page and two read-only JSON routes', () => {
         return report
       },
       now: () => Date.parse('2030-01-01T00:00:05Z'),
+      actions: noActions(),
+      host: '127.0.0.1',
     })
     await app.ready()
   })
@@ -59,9 +62,10 @@ describe('the ui app: a static page and two read-only JSON routes', () => {
     expect(script.body).toContain('function drawLanes')
   })
 
-  it('registers GET routes only: the page cannot change anything', () => {
+  it('writes through POST routes only, each an action', () => {
     expect(app.printRoutes({ method: 'GET' })).toContain('sagas')
-    for (const method of ['POST', 'PUT', 'PATCH', 'DELETE'] as const) expect(app.printRoutes({ method }), method).toBe('(empty tree)')
+    expect(app.printRoutes({ method: 'POST', commonPrefix: false }).match(/\/(cancel|pause|resume|retry|replay)\b/g)?.sort()).toEqual(['/cancel', '/pause', '/replay', '/resume', '/retry'])
+    for (const method of ['PUT', 'PATCH', 'DELETE'] as const) expect(app.printRoutes({ method }), method).toBe('(empty tree)')
   })
 
   it('passes the status filter on, and refuses an unknown status', async () => {
