@@ -3,6 +3,9 @@ import { describe, expect, it } from 'vitest'
 import type { SagaReport, TimelineEntry } from '../../../src/services/orchestrator/timeline.js'
 import { swimlanesOf } from '../../../src/ops/ui/swimlanes.js'
 import { orderSaga } from '../../../src/order-saga/saga.js'
+import { inventory } from '../../../src/order-saga/inventory.js'
+import { payment } from '../../../src/order-saga/payment.js'
+import { defineSaga, parallel } from '../../../src/saga/define.js'
 
 const T0 = Date.parse('2030-01-01T00:00:00Z')
 let n = 0
@@ -83,5 +86,23 @@ describe('swimlanesOf: the saga show timeline, placed on one lane per role', () 
   it('a step timeout waits from the command it gave up on', () => {
     const timedOut = swimlanesOf(report([entry(0, 'in', 'order.created', 'order', null), entry(10, 'out', 'reserve_inventory', 'reserve_inventory', 1), entry(30_010, 'timer', 'saga.step-timed-out', 'reserve_inventory', 1)], 'running'), T0 + 30_010, orderSaga)
     expect(timedOut.spans.find((s) => s.kind === 'wait')).toMatchObject({ lane: 'orchestrator', from: 10, to: 30_010 })
+  })
+})
+
+describe('swimlanesOf a parallel stage: its branches side by side', () => {
+  it('given reserve ∥ charge, then each branch is handled on its own participant lane over the same stretch of time', () => {
+    const flow = defineSaga({ ...orderSaga, steps: [parallel(inventory, payment)] })
+    const timeline = [
+      entry(0, 'in', 'order.created', 'order', null),
+      ...exchange(10, 'reserve_inventory', 'inventory.reserved', 'reserve_inventory', 1, 30),
+      ...exchange(11, 'charge_payment', 'payment.succeeded', 'charge_payment', 1, 49),
+      entry(70, 'out', 'order.completed', 'order', null, { topic: 'p.order.events' }),
+    ]
+    const lanes = swimlanesOf(report(timeline, 'completed'), T0 + 1_000, flow)
+    const handling = lanes.spans.filter((s) => s.kind === 'handling').map((s) => [s.lane, s.from, s.to])
+    expect(handling).toEqual([
+      ['inventory', 10, 40],
+      ['payment', 11, 60],
+    ])
   })
 })
