@@ -4,7 +4,7 @@ import { tooOldToTrust } from '../../runtime/retention.js'
 import type { DecideContext, Decision, RoleHandler, StateStore } from '../../runtime/role.js'
 import { decide, isFinished, type RetryPolicy, type SagaState } from '../../saga/decide.js'
 import type { Saga } from '../../saga/define.js'
-import { definitionHash, versionByHash, versionName, versionsOf } from '../../saga/derive.js'
+import { definitionHash, versionName, versionsOf } from '../../saga/derive.js'
 
 export const SAGA_SCOPE = 'saga'
 
@@ -18,7 +18,10 @@ export const SAGA_SCOPE = 'saga'
  */
 export function orchestratorRole(saga: Saga, policy: RetryPolicy, limits: OrderLimits, retentionMs?: number): RoleHandler {
   const orderProblemIn = orderProblem(limits)
+  // Hashed once here, not per message: every input looks its saga's version up by hash.
+  const byHash = new Map(versionsOf(saga).map((v) => [definitionHash(v), v] as const))
   const newest = versionsOf(saga).at(-1)!
+  const newestHash = definitionHash(newest)
   return {
     name: 'orchestrator',
     consumes: ['orderEvents'],
@@ -35,11 +38,11 @@ export function orchestratorRole(saga: Saga, policy: RetryPolicy, limits: OrderL
       // A saga ends under the version it started under; a new one starts on the version its
       // order.created was stamped with (the api's newest), or on the newest.
       const recorded = current?.version
-      const version = recorded ? versionByHash(saga, recorded.hash) : (versionByHash(saga, message.saga_definition) ?? newest)
+      const hash = recorded ? recorded.hash : message.saga_definition !== undefined && byHash.has(message.saga_definition) ? message.saga_definition : newestHash
+      const version = byHash.get(hash)
       if (!version) {
         return { reject: `the saga of order ${message.order_id} started under version ${recorded!.name} (${recorded!.hash}), which this orchestrator does not run: deploy that version with the others (--saga) until \`saga list --version ${recorded!.name}\` shows none running` }
       }
-      const hash = definitionHash(version)
       const d = decide(version, policy, current, message, ctx)
       if (d.state) {
         if (!d.state.version) d.state.version = { name: versionName(version), hash }
