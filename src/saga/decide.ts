@@ -63,7 +63,7 @@ export function classify(def: SagaDefinition, message: Message): SagaInput {
 }
 
 export function decide(def: SagaDefinition, policy: RetryPolicy, current: SagaState | undefined, message: Message, ctx: DecideContext): SagaDecision {
-  return withDeadline(decideInput(def, policy, current, message, ctx), ctx)
+  return withTimer(decideInput(def, policy, current, message, ctx), ctx)
 }
 
 function decideInput(def: SagaDefinition, policy: RetryPolicy, current: SagaState | undefined, message: Message, ctx: DecideContext): SagaDecision {
@@ -108,7 +108,7 @@ function decideInput(def: SagaDefinition, policy: RetryPolicy, current: SagaStat
  * (kept in due_at for a resume), its parallel branches' and, while it can still be cancelled, its
  * deadline's. The others are armed again when it has fired.
  */
-function withDeadline(decision: SagaDecision, ctx: DecideContext): SagaDecision {
+function withTimer(decision: SagaDecision, ctx: DecideContext): SagaDecision {
   const s = decision.state
   if (!s) return decision
   const d = s.branches && s.status !== 'compensating' ? { ...decision, timer: s.status === 'running' ? branchTimer(s, ctx) : null } : decision
