@@ -1,9 +1,11 @@
-import fs, { readFileSync } from 'node:fs'
+import fs from 'node:fs'
 import path from 'node:path'
 
 import { DEFAULT_ORDER_LIMITS, type OrderLimits } from './order-schema.js'
-import { DEFAULT_FETCH_MIN_BYTES, DEFAULT_FETCH_WAIT_MS, SASL_MECHANISMS, type KafkaOptions, type TlsSettings } from './kafka/connection.js'
+import type { KafkaOptions } from './kafka/connection.js'
 import { CRASH_POINTS, type CrashPlan } from './runtime/crash.js'
+import { bool, bounded, ConfigError, duration, int, rate, type Env } from './config-env.js'
+import { kafkaOptions } from './config-kafka.js'
 
 export interface Config {
   brokers: string[]
@@ -61,8 +63,6 @@ export interface HttpBridgeConfig {
 
 export type SqliteSynchronous = 'FULL' | 'NORMAL'
 
-export class ConfigError extends Error {}
-
 // A day, as payment APIs keep their keys: long enough for any client's retries.
 export const DEFAULT_IDEMPOTENCY_TTL_MS = 24 * 3_600_000
 
@@ -72,66 +72,12 @@ export const DEFAULT_MAX_COMPENSATION_ATTEMPTS = 10
 // Kafka's own default retention.ms: a duplicate cannot come from a topic after that.
 export const DEFAULT_RETENTION_MS = 7 * 86_400_000
 
-export type Env = Record<string, string | undefined>
-
-function int(env: Env, name: string, fallback: number, min: number): number {
-  const raw = env[name]
-  if (raw === undefined || raw === '') return fallback
-  const value = Number(raw)
-  if (!Number.isInteger(value) || value < min) {
-    throw new ConfigError(`${name} must be an integer ≥ ${min}, got "${raw}"`)
-  }
-  return value
-}
-
-/** Within `max` too: a bound above 2^53 - 1 would let rounded amounts through again. */
-function bounded(env: Env, name: string, fallback: number, min: number, max: number): number {
-  const value = int(env, name, fallback, min)
-  if (value > max) throw new ConfigError(`${name} must be at most ${max}, got "${env[name]}"`)
-  return value
-}
-
-const DURATION_UNITS_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
-
-/** "24h", "90m", "30s", "500ms", "7d"; a bare number is milliseconds, like the *_MS variables. Undefined unless ≥ 1 ms. */
-export function parseDuration(raw: string): number | undefined {
-  const match = /^(\d+)(ms|s|m|h|d)?$/.exec(raw.trim())
-  const value = match ? Number(match[1]) * DURATION_UNITS_MS[match[2] ?? 'ms']! : NaN
-  return Number.isSafeInteger(value) && value >= 1 ? value : undefined
-}
-
 // Long enough for a broker's restart or a leader election, short enough that an orchestrator
 // (Compose, Kubernetes) hears of a cluster that is really gone.
 export const DEFAULT_BROKER_LOST_AFTER_MS = 5 * 60_000
 // Outputs never wait for it: it bounds what a new owner handles again after a crash, and spreads
 // each transaction's cost to the broker (markers, the coordinator's log) over more records.
 export const DEFAULT_COMMIT_INTERVAL_MS = 100
-
-function duration(env: Env, name: string, fallbackMs: number): number {
-  const raw = env[name]
-  if (raw === undefined || raw === '') return fallbackMs
-  const value = parseDuration(raw)
-  if (value === undefined) throw new ConfigError(`${name} must be a duration ≥ 1 ms such as 24h, 30m, 45s or 500ms, got "${raw}"`)
-  return value
-}
-
-export function rate(env: Env, name: string, fallback: number): number {
-  const raw = env[name]
-  if (raw === undefined || raw === '') return fallback
-  const value = Number(raw)
-  if (!Number.isFinite(value) || value < 0 || value > 1) {
-    throw new ConfigError(`${name} must be a number between 0 and 1, got "${raw}"`)
-  }
-  return value
-}
-
-function bool(env: Env, name: string, fallback: boolean): boolean {
-  const raw = env[name]?.toLowerCase()
-  if (raw === undefined || raw === '') return fallback
-  if (['1', 'true', 'yes', 'on'].includes(raw)) return true
-  if (['0', 'false', 'no', 'off'].includes(raw)) return false
-  throw new ConfigError(`${name} must be true or false, got "${env[name]}"`)
-}
 
 function synchronous(env: Env): SqliteSynchronous | undefined {
   const raw = env.SAGA_SQLITE_SYNC
@@ -162,62 +108,6 @@ export function partitionCounts(env: Env): PartitionCounts {
     counts.set(match[1]!, count)
   }
   return Object.fromEntries(counts)
-}
-
-function pemFile(env: Env, name: string, kind: string): string | undefined {
-  const file = env[name]
-  if (file === undefined || file === '') return undefined
-  let text: string
-  try {
-    text = readFileSync(file, 'utf8')
-  } catch (error) {
-    throw new ConfigError(`${name}: cannot read "${file}" (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`)
-  }
-  if (!new RegExp(`-----BEGIN [A-Z ]*${kind}-----`).test(text)) throw new ConfigError(`${name}: "${file}" is not a PEM file holding a ${kind.toLowerCase()}`)
-  return text
-}
-
-function tlsSettings(env: Env): TlsSettings | undefined {
-  const tlsOnly = ['KAFKA_SSL_CA_FILE', 'KAFKA_SSL_CERT_FILE', 'KAFKA_SSL_KEY_FILE', 'KAFKA_SSL_REJECT_UNAUTHORIZED'].filter((n) => env[n])
-  if (!bool(env, 'KAFKA_SSL', false)) {
-    // Ignoring them would connect in clear text to a cluster the user meant to reach over TLS.
-    if (tlsOnly.length > 0) throw new ConfigError(`${tlsOnly.join(', ')} set, but KAFKA_SSL is not true; set KAFKA_SSL=true to connect with TLS`)
-    return undefined
-  }
-  const ca = pemFile(env, 'KAFKA_SSL_CA_FILE', 'CERTIFICATE')
-  const cert = pemFile(env, 'KAFKA_SSL_CERT_FILE', 'CERTIFICATE')
-  const key = pemFile(env, 'KAFKA_SSL_KEY_FILE', 'PRIVATE KEY')
-  if (!cert !== !key) throw new ConfigError('KAFKA_SSL_CERT_FILE and KAFKA_SSL_KEY_FILE go together (a client certificate and its key); set both or neither')
-  return {
-    ...(ca ? { ca } : {}),
-    ...(cert && key ? { cert, key } : {}),
-    rejectUnauthorized: bool(env, 'KAFKA_SSL_REJECT_UNAUTHORIZED', true),
-    files: { ...(ca ? { ca: env.KAFKA_SSL_CA_FILE } : {}), ...(cert ? { cert: env.KAFKA_SSL_CERT_FILE } : {}), ...(key ? { key: env.KAFKA_SSL_KEY_FILE } : {}) },
-  }
-}
-
-function kafkaOptions(env: Env): KafkaOptions {
-  const tls = tlsSettings(env)
-  const rawMechanism = env.KAFKA_SASL_MECHANISM
-  let sasl: KafkaOptions['sasl']
-  if (rawMechanism) {
-    const mechanism = SASL_MECHANISMS.find((m) => m === rawMechanism.toUpperCase())
-    if (!mechanism) throw new ConfigError(`KAFKA_SASL_MECHANISM must be one of ${SASL_MECHANISMS.join(', ')}, got "${rawMechanism}"`)
-    for (const name of ['KAFKA_SASL_USERNAME', 'KAFKA_SASL_PASSWORD']) {
-      if (!env[name]) throw new ConfigError(`${name} is required when KAFKA_SASL_MECHANISM is set`)
-    }
-    sasl = { mechanism, username: env.KAFKA_SASL_USERNAME!, password: env.KAFKA_SASL_PASSWORD! }
-  } else if (env.KAFKA_SASL_USERNAME || env.KAFKA_SASL_PASSWORD) {
-    throw new ConfigError(`KAFKA_SASL_USERNAME/KAFKA_SASL_PASSWORD set, but KAFKA_SASL_MECHANISM is not; set it to one of ${SASL_MECHANISMS.join(', ')}`)
-  }
-  const replicationFactor = int(env, 'SAGA_REPLICATION_FACTOR', 1, 1)
-  const minInsync = env.SAGA_MIN_INSYNC_REPLICAS ? int(env, 'SAGA_MIN_INSYNC_REPLICAS', 1, 1) : undefined
-  if (minInsync !== undefined && minInsync > replicationFactor) {
-    // acks=all could then never be satisfied: every write would fail with NOT_ENOUGH_REPLICAS.
-    throw new ConfigError(`SAGA_MIN_INSYNC_REPLICAS (${minInsync}) must not exceed SAGA_REPLICATION_FACTOR (${replicationFactor}), or no write could ever succeed`)
-  }
-  const fetch = { waitMs: int(env, 'SAGA_FETCH_WAIT_MS', DEFAULT_FETCH_WAIT_MS, 0), minBytes: int(env, 'SAGA_FETCH_MIN_BYTES', DEFAULT_FETCH_MIN_BYTES, 1) }
-  return { ...(tls ? { tls } : {}), ...(sasl ? { sasl } : {}), replicationFactor, ...(minInsync !== undefined ? { minInsyncReplicas: minInsync } : {}), fetch }
 }
 
 function crashPoint(env: Env): Config['crash'] {

@@ -1,4 +1,5 @@
-import { ConfigError, type PartitionCounts } from './config.js'
+import type { PartitionCounts } from './config.js'
+import { ConfigError } from './config-env.js'
 import type { TopicSpec } from './kafka/port.js'
 import type { Saga } from './saga/define.js'
 import type { ParticipantRole, TopicKey } from './names.js'

@@ -4,7 +4,8 @@ import path from 'node:path'
 
 import { afterAll, describe, expect, it } from 'vitest'
 
-import { ConfigError, loadConfig, partitionCounts, syncFor } from '../src/config.js'
+import { loadConfig, partitionCounts, syncFor } from '../src/config.js'
+import { ConfigError } from '../src/config-env.js'
 
 describe('configuration from the environment', () => {
   it('has the contract defaults', () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 
-import { ConfigError, partitionCounts } from '../src/config.js'
+import { partitionCounts } from '../src/config.js'
+import { ConfigError } from '../src/config-env.js'
 import { orderSaga } from '../src/order-saga/saga.js'
 import { defineSaga } from '../src/saga/define.js'
 import { topicSpecs, topicTable, withPartitions } from '../src/topics.js'

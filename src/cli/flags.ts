@@ -2,7 +2,8 @@ import path from 'node:path'
 
 import { Errors, Flags } from '@oclif/core'
 
-import { ConfigError, loadConfig, partitionCounts, type Config } from '../config.js'
+import { loadConfig, partitionCounts, type Config } from '../config.js'
+import { ConfigError } from '../config-env.js'
 import { unknownTopic } from '../kafka/explain.js'
 import { loadSaga } from '../load-saga.js'
 import type { Saga } from '../saga/define.js'

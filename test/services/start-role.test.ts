@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 
-import { ConfigError, loadConfig } from '../../src/config.js'
+import { loadConfig } from '../../src/config.js'
+import { ConfigError } from '../../src/config-env.js'
 import { roleChangelog, roleHandler, startedFields } from '../../src/services/start-role.js'
 import { threeStepSaga } from '../saga/three-step-saga.js'
 import { orderSaga } from '../../src/order-saga/saga.js'

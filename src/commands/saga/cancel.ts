@@ -1,7 +1,7 @@
 import { Args, Command, Flags } from '@oclif/core'
 
 import { configFrom, connectionFlags, sagaFrom } from '../../cli/flags.js'
-import { parseDuration } from '../../config.js'
+import { parseDuration } from '../../config-env.js'
 import { openBus } from '../../kafka/open-bus.js'
 import { CancelNotDone, publishCancels, requestSagaCancel, type CancelResult } from '../../services/orchestrator/cancel.js'
 import { listSagas, NoChangelog, renderSagaList, type SagaSummary } from '../../services/orchestrator/saga-list.js'

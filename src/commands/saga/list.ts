@@ -1,7 +1,7 @@
 import { Command, Flags } from '@oclif/core'
 
 import { configFrom, connectionFlags } from '../../cli/flags.js'
-import { parseDuration } from '../../config.js'
+import { parseDuration } from '../../config-env.js'
 import { openBus } from '../../kafka/open-bus.js'
 import { listSagas, NoChangelog, renderSagaList, SAGA_LIST_STATUSES, type SagaList } from '../../services/orchestrator/saga-list.js'
 import { changelogTopic } from '../../topics.js'
