@@ -1,40 +1,24 @@
 import type { Database } from 'better-sqlite3'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 
-import type { Envelope, Outgoing } from '../envelope.js'
 import type { ConsumedRecord, ProducedRecord } from '../kafka/port.js'
 import type { RoleName } from '../saga/define.js'
 import type { Decision, RoleHandler } from '../runtime/role.js'
 import type { Outcome } from '../runtime/role.js'
 import type { Saga } from '../saga/define.js'
-import { CONTROL_ANSWERS, SAGA_STATUSES, type SagaState } from '../saga/decide.js'
-
-/** Each answer the orchestrator writes on the control topic: which request it answers, and how. */
-const ANSWERS = new Map(
-  CONTROL_ANSWERS.map((type) => {
-    const [, request = type, answer = type] = /^saga\.(\w+)-(\w+)$/.exec(type) ?? []
-    return [type as string, { request, answer }]
-  }),
-)
+import { SAGA_STATUSES } from '../saga/decide.js'
+import { ConsumerLag, type LagSources } from './consumer-lag.js'
+import { ANSWERS, sagaCounts, type SagaCountOf, type SagaCounter } from './saga-counts.js'
 
 const SAGA_SCOPE = 'saga'
-// Lag needs the broker: asking it at most this often keeps a busy scraper from becoming load.
-const END_OFFSETS_TTL_MS = 2000
-// A gap that stays put between scrapes is counted record by record, up to this size.
-const COUNT_GAP_UP_TO = 1000n
 
-export interface MetricsSources {
+export interface MetricsSources extends LagSources {
   role: RoleName
   /** The saga the role runs: its steps label the saga metrics. */
   saga: Saga
   instance?: string
   /** The role's SQLite file: outbox, timers and saga state are read from it on scrape. */
   db: Database
-  /** The input partitions this instance owns; null: all of them (a role outside a group). */
-  owned(): number[] | null
-  endOffsets(topic: string): Promise<bigint[]>
-  /** Counts the committed records of a partition from `from` to its end (the bus's read). */
-  countRecords(topic: string, partition: number, from: bigint): Promise<number>
   /** What an owned partition keeps in memory until sent or committed (a role in a group). */
   queued?(): { depth: number; oldestAt: number | null }
 }
@@ -43,14 +27,9 @@ export interface MetricsSources {
  * One registry per role process. Counters move as the runtime reports; gauges that describe
  * stored state (outbox, timers, sagas) and consumer lag are read when scraped, never per record.
  */
-export class RoleMetrics {
+export class RoleMetrics implements SagaCounter {
   readonly registry = new Registry()
-  readonly #sources: MetricsSources
-  /** Next offset to handle, per "topic|partition", as seen by this process. */
-  readonly #handled = new Map<string, { topic: string; partition: number; next: bigint }>()
-  readonly #ends = new Map<string, { at: number; offsets: Promise<bigint[]> }>()
-  /** Per partition, the last (next, end) pair seen and, once counted, the records really in between. */
-  readonly #gaps = new Map<string, { next: bigint; end: bigint; records?: number }>()
+  readonly #lag: ConsumerLag
   /** What the saga decision being handled would count, once (and only if) its transaction commits. */
   #pendingSaga: (() => void) | undefined
 
@@ -75,7 +54,6 @@ export class RoleMetrics {
   readonly #saga: Saga
 
   constructor(sources: MetricsSources) {
-    this.#sources = sources
     this.#saga = sources.saga
     const registers = [this.registry]
     this.registry.setDefaultLabels({ role: sources.role, instance: sources.instance ?? `pid-${process.pid}` })
@@ -135,29 +113,7 @@ export class RoleMetrics {
       },
     })
     void oldest
-    const handled = this.#handled
-    const lagOf = (topic: string): Promise<bigint[]> => this.#endOffsets(topic)
-    const lag = (topic: string, partition: number, next: bigint, end: bigint): Promise<number> => this.#lag(topic, partition, next, end)
-    new Gauge({
-      name: 'sagactl_consumer_lag_records',
-      help: "Per input partition this process owns: records from the next offset to handle to the partition's end. While the gap moves it is the offset difference (transaction markers included); a gap that stays put between two scrapes is counted record by record, so a caught-up partition reads 0.",
-      labelNames: ['topic', 'partition'],
-      registers,
-      async collect() {
-        this.reset()
-        const owned = sources.owned()
-        const topics = new Set([...handled.values()].map((h) => h.topic))
-        for (const topic of topics) {
-          const ends = await lagOf(topic).catch(() => undefined)
-          if (!ends) continue
-          for (const h of handled.values()) {
-            if (h.topic !== topic || (owned && !owned.includes(h.partition))) continue
-            const end = ends[h.partition]
-            if (end !== undefined) this.set({ topic, partition: String(h.partition) }, await lag(topic, h.partition, h.next, end))
-          }
-        }
-      },
-    })
+    this.#lag = new ConsumerLag(sources, registers)
 
     this.#sagaSeconds = new Histogram({
       name: 'sagactl_saga_duration_seconds',
@@ -214,13 +170,7 @@ export class RoleMetrics {
     this.#handleSeconds.observe({ type: label }, seconds)
     if (outcome === 'dead-lettered' && record) this.#deadLetters.inc()
     if (outcome === 'processed') saga?.()
-    if (record) {
-      const key = `${record.topic}|${record.partition}`
-      const next = record.offset + 1n
-      const known = this.#handled.get(key)
-      if (known) known.next = next
-      else this.#handled.set(key, { topic: record.topic, partition: record.partition, next })
-    }
+    if (record) this.#lag.handled(record)
   }
 
   sent(records: ProducedRecord[], seconds: number, error?: Error): void {
@@ -274,7 +224,7 @@ export class RoleMetrics {
   }
 
   /** Called by sagaCounts' closures. */
-  countSaga(what: { retry?: string; compensation?: string; finished?: { outcome: string; seconds: number }; request?: { request: string; answer: string } }): void {
+  countSaga(what: SagaCountOf): void {
     if (what.retry) this.#retries.inc({ step: what.retry })
     if (what.request) this.#requests.inc(what.request)
     if (what.compensation) this.#compensations.inc({ step: what.compensation })
@@ -288,64 +238,4 @@ export class RoleMetrics {
   get contentType(): string {
     return this.registry.contentType
   }
-
-  /**
-   * Offsets overstate lag by the transaction markers they hold: a caught-up partition whose last
-   * write was a transaction is one offset short of its end. Counting the records settles it, and is
-   * done only for a gap that has not moved since the last scrape (a quiet or a stuck partition).
-   */
-  async #lag(topic: string, partition: number, next: bigint, end: bigint): Promise<number> {
-    const gap = end > next ? end - next : 0n
-    const key = `${topic}|${partition}`
-    const last = this.#gaps.get(key)
-    const still = last !== undefined && last.next === next && last.end === end
-    if (!still) this.#gaps.set(key, { next, end })
-    if (gap === 0n || !still || gap > COUNT_GAP_UP_TO) return Number(gap)
-    if (last.records === undefined) {
-      last.records = await this.#sources.countRecords(topic, partition, next).catch(() => undefined)
-    }
-    return last.records ?? Number(gap)
-  }
-
-  #endOffsets(topic: string): Promise<bigint[]> {
-    const cached = this.#ends.get(topic)
-    if (cached && Date.now() - cached.at < END_OFFSETS_TTL_MS) return cached.offsets
-    const offsets = this.#sources.endOffsets(topic)
-    this.#ends.set(topic, { at: Date.now(), offsets })
-    offsets.catch(() => this.#ends.delete(topic))
-    return offsets
-  }
-}
-
-type SagaCount = (metrics: RoleMetrics) => void
-
-function typeOfCommand(envelope: Envelope): string | undefined {
-  return envelope.command_type
-}
-
-/** What one saga decision means for the counters: retries, compensations, answers to requests, a finished saga. */
-function sagaCounts(saga: Saga, decision: Decision, steps: Map<string, string>, compensations: Map<string, string>): SagaCount[] {
-  const counts: SagaCount[] = []
-  for (const out of decision.messages ?? ([] as Outgoing[])) {
-    const command = typeOfCommand(out.envelope)
-    const attempt = out.envelope.payload.attempt
-    if (command && steps.has(command) && typeof attempt === 'number' && attempt > 1) {
-      const step = steps.get(command)!
-      counts.push((m) => m.countSaga({ retry: step }))
-    }
-    if (command && compensations.has(command)) {
-      const step = compensations.get(command)!
-      counts.push((m) => m.countSaga({ compensation: step }))
-    }
-    const event = out.envelope.event_type
-    const answered = out.topic === 'control' && event !== undefined ? ANSWERS.get(event) : undefined
-    if (answered) counts.push((m) => m.countSaga({ request: answered }))
-    if (event === saga.completed || event === saga.cancelled) {
-      const state = (decision as { state?: SagaState }).state
-      const seconds = state && state.finished_at !== undefined ? (state.finished_at - state.started_at) / 1000 : 0
-      const outcome = event === saga.completed ? 'completed' : 'cancelled'
-      counts.push((m) => m.countSaga({ finished: { outcome, seconds } }))
-    }
-  }
-  return counts
 }
