@@ -2,7 +2,9 @@ import { Args, Command, Flags } from '@oclif/core'
 
 import { configFrom, connectionFlags, sagaFrom, sagaModule } from '../cli/flags.js'
 import { openBus } from '../kafka/open-bus.js'
-import { conform, httpDriver, kafkaDriver, renderConformReport, type ConformReport } from '../ops/conform.js'
+import { conform, renderConformReport, type ConformReport } from '../ops/conform.js'
+import { httpDriver } from '../ops/conform-http.js'
+import { kafkaDriver } from '../ops/conform-kafka.js'
 import { topicNames, topicSpecs } from '../topics.js'
 
 export default class Conform extends Command {

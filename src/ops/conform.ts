@@ -1,12 +1,7 @@
 import { randomUUID } from 'node:crypto'
-import fs from 'node:fs'
 
-import { command as commandEnvelope, parseEnvelope, type Message, type Payload } from '../envelope.js'
-import type { MessageBus } from '../kafka/port.js'
+import type { Payload } from '../envelope.js'
 import type { SagaStep } from '../saga/define.js'
-import type { TopicNames } from '../topics.js'
-import { postJson } from '../services/http-bridge.js'
-import { idempotencyKey } from '../services/participant.js'
 
 // Checks a participant, in any language, against the contract a sagactl participant keeps: over
 // HTTP (the bridge's calls) or over Kafka (its command topic and its replies), rule by rule, with
@@ -63,6 +58,9 @@ export interface Driver {
   malformed(): Promise<{ ok: boolean; seen: string }>
   close(): Promise<void>
 }
+
+/** The order every act carries, the same over HTTP and Kafka so that a rule means the same on either. */
+export const CONFORM_ORDER: Payload = { user_id: 'conform', items: [{ sku: 'conform', qty: 1 }], amount: 100 }
 
 export const RULES = [
   { id: 'same-command-twice', rule: 'the same command twice gives one effect and the same reply' },
@@ -168,163 +166,6 @@ export async function conform(driver: Driver, step: SagaStep): Promise<ConformRe
 
   await driver.close()
   return { ok: results.every((r) => r.ok), step: step.name, via: driver.via, target: driver.target, sends: driver.sends, rules: results }
-}
-
-const ORDER: Payload = { user_id: 'conform', items: [{ sku: 'conform', qty: 1 }], amount: 100 }
-
-/** Where the bridge, and so conform, posts a command of this type: `<base>/<command type>`. */
-export function commandUrl(base: string, type: string): URL {
-  return new URL(`${base.replace(/\/+$/, '')}/${encodeURIComponent(type)}`)
-}
-
-/** The participant as an HTTP service: `POST <base>/<command type>`, as the bridge calls it. */
-export function httpDriver(base: string, step: SagaStep, o: { declined: number[]; token?: string; caFile?: string; timeoutMs: number }): Driver {
-  const url = (type: string) => commandUrl(base, type)
-  const noRoute = (type: string): string => `POST ${url(type).href} answered 404`
-  const ca = o.caFile ? fs.readFileSync(o.caFile) : undefined
-  // A call given up on: the service did the work, its answer was lost on the way (the caller timed out).
-  const post = async (type: string, key: string, body: unknown, attempt: number | undefined, answerLost = false): Promise<{ status: number; text: string } | undefined> => {
-    const answer = await postJson(url(type), typeof body === 'string' ? body : JSON.stringify(body), { key, ...(attempt !== undefined ? { attempt } : {}), ...(o.token ? { token: o.token } : {}), ...(ca ? { ca } : {}), timeoutMs: o.timeoutMs })
-    return answerLost ? undefined : answer
-  }
-  const reply = (answer: { status: number; text: string } | undefined, kind: 'act' | 'undo', effect?: string | null): Reply[] => {
-    if (!answer) return []
-    const type = kind === 'act' ? step.command.type : step.compensation.type
-    const where = { http: { status: answer.status, method: 'POST', url: url(type).href }, ...(answer.status === 404 ? { noRoute: noRoute(type) } : {}) }
-    return replyOf(answer, kind, effect).map((r) => ({ ...r, ...where }))
-  }
-  const replyOf = (answer: { status: number; text: string }, kind: 'act' | 'undo', effect?: string | null): Reply[] => {
-    let body: unknown
-    try {
-      body = JSON.parse(answer.text)
-    } catch {
-      body = undefined
-    }
-    const empty = answer.text.trim() === ''
-    const isObject = typeof body === 'object' && body !== null && !Array.isArray(body)
-    const raw = `${answer.status} ${answer.text.slice(0, 200)}`
-    // An empty 2xx is fine (the bridge reads it as {}); anything else must be a JSON object.
-    const malformed = isObject || (empty && answer.status < 300) ? undefined : `${kind} answered ${answer.status} with a body that is not a JSON object: ${answer.text.slice(0, 80)}`
-    if (answer.status >= 200 && answer.status < 300) {
-      if (kind === 'undo') return [{ outcome: 'confirmed', effectId: effect ?? null, raw, ...(malformed ? { malformed } : {}) }]
-      // The effect is what the service names it; without a name, the answer itself: a second charge answered alike cannot be told apart.
-      const named = isObject ? (body as Record<string, unknown>)[step.effectId] : undefined
-      return [{ outcome: 'done', effectId: typeof named === 'string' ? named : `answer ${answer.text.slice(0, 120)}`, raw, ...(malformed ? { malformed } : {}) }]
-    }
-    return [{ outcome: o.declined.includes(answer.status) ? 'declined' : 'failed', raw, ...(malformed ? { malformed } : {}) }]
-  }
-  return {
-    via: 'http',
-    target: base,
-    sends: [step.command.type, step.compensation.type].map((type) => `${type} → POST ${url(type).href}`),
-    async act(ids, attempt, x = {}) {
-      const key = idempotencyKey(ids.saga_id, step.name, 'act')
-      return reply(await post(step.command.type, key, { ...ORDER, attempt, ...ids }, attempt, x.abortAfterMs !== undefined), 'act')
-    },
-    async undo(ids, attempt, effect) {
-      const key = idempotencyKey(ids.saga_id, step.name, 'undo')
-      return reply(await post(step.compensation.type, key, { ...effect.payload, [step.effectId]: effect.id, attempt, ...ids }, attempt), 'undo', effect.id)
-    },
-    async malformed() {
-      const answer = await post(step.command.type, `conform-${randomUUID()}`, '{"order_id": "conform-broken", not json', undefined)
-      // A 404 is the missing route answering, not the service refusing the body.
-      if (answer?.status === 404) return { ok: false, seen: `a body that is not JSON: no such route, ${noRoute(step.command.type)}` }
-      const ok = answer !== undefined && answer.status >= 400 && answer.status < 500
-      return { ok, seen: `a body that is not JSON answered ${answer ? `${answer.status} from POST ${url(step.command.type).href}` : 'nothing'}${ok ? '' : ' (a 4xx was expected)'}` }
-    },
-    async close() {},
-  }
-}
-
-/** The participant on its topics: commands to its command topic, replies from order.events, refusals on the dlq. */
-export function kafkaDriver(bus: MessageBus, topics: TopicNames, step: SagaStep, o: { waitMs: number; settleMs: number; role: string }): Driver {
-  const commands = topics[step.topic.key]
-  const send = async (type: string, ids: Ids, payload: Payload, messageId: string, abortAfterMs?: number, mayBeSilent = false): Promise<Reply[]> => {
-    const envelope = commandEnvelope(type, { ...ids, payload }, Date.now(), messageId)
-    const seen: { message: Message | undefined; problem?: string; raw: string }[] = []
-    const from = await bus.endOffsets(topics.orderEvents)
-    const sub = await bus.tail({
-      topic: topics.orderEvents,
-      fromOffsets: from,
-      handler: (record) => {
-        const raw = record.value?.toString('utf8') ?? ''
-        const parsed = parseEnvelope(record.value)
-        if (!parsed.ok) {
-          if (raw.includes(messageId)) seen.push({ message: undefined, problem: `a reply that is not an envelope: ${parsed.reason}`, raw })
-          return
-        }
-        if (parsed.message.causation_id === messageId) seen.push({ message: parsed.message, raw })
-      },
-    })
-    try {
-      await bus.publish([{ topic: commands, key: ids.order_id, value: JSON.stringify(envelope) }])
-      // A timeout: the sender stops waiting at once; the participant still answers, and that answer is not counted.
-      if (abortAfterMs !== undefined) return []
-      const deadline = Date.now() + (mayBeSilent ? 0 : o.waitMs)
-      while (seen.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50))
-      // Anything else it says about this command (a second reply to a duplicate) comes soon after.
-      await new Promise((resolve) => setTimeout(resolve, o.settleMs))
-    } finally {
-      await sub.close()
-    }
-    return seen.map((s) => toReply(s, ids, messageId))
-  }
-  const toReply = (s: { message: Message | undefined; problem?: string; raw: string }, ids: Ids, messageId: string): Reply => {
-    if (!s.message) return { outcome: 'none', raw: s.raw, malformed: s.problem ?? 'not an envelope' }
-    const m = s.message
-    const problems = [
-      !m.event_type ? 'no event_type' : '',
-      m.order_id !== ids.order_id ? `order_id ${m.order_id} is not the command's` : '',
-      m.saga_id !== ids.saga_id ? `saga_id ${m.saga_id} is not the command's` : '',
-      m.causation_id !== messageId ? 'causation_id is not the command' : '',
-      ![step.succeeded, step.failed, step.compensation.confirmed].includes(m.type) ? `type ${m.type} is not one of the step's replies` : '',
-    ].filter(Boolean)
-    const base = { raw: s.raw.slice(0, 200), ...(problems.length > 0 ? { malformed: `reply ${m.message_id}: ${problems.join(', ')}` } : {}), ...(m.payload.repeated === true ? { repeated: true } : {}) }
-    const id = m.payload[step.effectId]
-    if (m.type === step.succeeded) return { outcome: 'done', effectId: typeof id === 'string' ? id : null, ...base }
-    if (m.type === step.compensation.confirmed) return { outcome: 'confirmed', effectId: typeof id === 'string' ? id : null, ...base }
-    if (m.type === step.failed) return { outcome: m.payload.retryable === false ? 'declined' : 'failed', ...base }
-    return { outcome: 'none', ...base }
-  }
-  return {
-    via: 'kafka',
-    target: commands,
-    sends: [step.command.type, step.compensation.type].map((type) => `${type} → topic ${commands}, replies read from ${topics.orderEvents}`),
-    async act(ids, attempt, x = {}) {
-      const messageId = x.messageId ?? randomUUID()
-      return send(step.command.type, ids, { ...ORDER, attempt }, messageId, x.abortAfterMs, x.mayBeSilent)
-    },
-    async undo(ids, attempt, effect) {
-      return send(step.compensation.type, ids, { ...effect.payload, [step.effectId]: effect.id, attempt }, randomUUID())
-    },
-    async malformed() {
-      const key = `conform-${randomUUID()}`
-      const from = await bus.endOffsets(topics.dlq)
-      let letter: { reason?: string; role?: string } | undefined
-      const sub = await bus.tail({
-        topic: topics.dlq,
-        fromOffsets: from,
-        handler: (record) => {
-          const value = record.value?.toString('utf8') ?? ''
-          if (!value.includes(key)) return
-          try {
-            letter = JSON.parse(value) as { reason?: string; role?: string }
-          } catch {
-            letter = { reason: value.slice(0, 80) }
-          }
-        },
-      })
-      try {
-        await bus.publish([{ topic: commands, key, value: `{"order_id": "${key}", not json` }])
-        const deadline = Date.now() + o.waitMs
-        while (!letter && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50))
-      } finally {
-        await sub.close()
-      }
-      return letter ? { ok: true, seen: `dead-lettered by ${letter.role ?? '?'}: ${letter.reason ?? ''}` } : { ok: false, seen: `no dead letter for it on ${topics.dlq} within ${o.waitMs} ms` }
-    },
-    async close() {},
-  }
 }
 
 export function renderConformReport(r: ConformReport): string {

@@ -3,7 +3,8 @@ import type { AddressInfo } from 'node:net'
 
 import { afterEach, describe, expect, it } from 'vitest'
 
-import { conform, httpDriver, renderConformReport, RULES, type Driver, type Ids, type Reply } from '../../src/ops/conform.js'
+import { conform, renderConformReport, RULES, type Driver, type Ids, type Reply } from '../../src/ops/conform.js'
+import { httpDriver } from '../../src/ops/conform-http.js'
 import { inventory } from '../../src/order-saga/inventory.js'
 import { payment } from '../../src/order-saga/payment.js'
 
