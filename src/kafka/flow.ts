@@ -23,6 +23,12 @@ interface FlowOptions {
  * on a join, against such a leader). Within `retryWithinMs` of the first failure a new stream is
  * opened on the same consumer, with backoff: the group membership, and so every partition, stays.
  * Past it, or without that setting, `fail` has the error.
+ *
+ * A partition that stays here goes on from the record after the last one handed over, whatever
+ * the group's committed offset says: the handler's state is exactly as far as what it was given.
+ * The committed offset may be ahead of it, when another member owned the partition meanwhile (this
+ * process was frozen past its session, say); starting there would skip records this state never
+ * saw, and its outputs would then disagree with the owner's.
  */
 export class Flow {
   readonly #o: FlowOptions
@@ -32,6 +38,8 @@ export class Flow {
   #inFlight: Promise<void> | undefined
   #failingSince: number | undefined
   #attempt = 0
+  /** Per partition kept here: the offset after the last record handed over. */
+  readonly #next = new Map<number, bigint>()
 
   constructor(options: FlowOptions) {
     this.#o = options
@@ -46,7 +54,22 @@ export class Flow {
     return this.#stream
   }
 
-  #attach(stream: MessagesStream<Buffer, Buffer, Buffer, Buffer>): void {
+  /** The record was handed to the handler: its partition goes on after it. */
+  handed(partition: number, offset: bigint): void {
+    this.#next.set(partition, offset + 1n)
+  }
+
+  /** The partition left, or comes back restored: it starts where the stream's own offsets say. */
+  forget(partition: number): void {
+    this.#next.delete(partition)
+  }
+
+  /** A partition kept here resumes after the last record handed over. */
+  #resume(stream: MessagesStream<Buffer, Buffer, Buffer, Buffer>): void {
+    for (const [partition, next] of this.#next) stream.offsetsToFetch.set(`${this.#o.topic}:${partition}`, next)
+  }
+
+  #attach(stream: MessagesStream<Buffer, Buffer, Buffer, Buffer>, replacing = false): void {
     // Offsets listed, or a record: the partitions' leaders answer again, and a failure after this
     // starts a new episode.
     const answered = (): void => {
@@ -54,6 +77,10 @@ export class Flow {
       this.#attempt = 0
       this.#failingSince = undefined
     }
+    // A replacement stream lists the group's committed offsets before its first fetch: a partition
+    // kept here is put back where it was. Later listings (a join, an offset out of range) are the
+    // client's: a join re-lists only offsets this member committed, or the partition was restored.
+    if (replacing) stream.once('offsets', () => stream === this.#stream && this.#resume(stream))
     stream.on('offsets', answered)
     stream.on('data', (message: Message<Buffer, Buffer, Buffer, Buffer>) => {
       if (this.#closed || stream !== this.#stream) return
@@ -105,7 +132,7 @@ export class Flow {
       return
     }
     this.#stream = stream
-    this.#attach(stream)
+    this.#attach(stream, true)
   }
 
   async close(): Promise<void> {

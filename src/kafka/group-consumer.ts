@@ -55,7 +55,10 @@ export async function subscribe(client: ClientFactory, kafka: KafkaOptions, clos
   // it only with a committed offset: a partition that came back with none would resume where this
   // member had fetched before it moved, skipping records nobody committed. Forget the position,
   // so the stream starts the partition as on a first assignment.
-  const forgetPosition = (p: number): void => void (flow?.stream ?? stream)?.offsetsToFetch.delete(`${topic}:${p}`)
+  const forgetPosition = (p: number): void => {
+    ;(flow?.stream ?? stream)?.offsetsToFetch.delete(`${topic}:${p}`)
+    flow?.forget(p)
+  }
 
   const fail = (error: Error): void => {
     if (closed || failed) return
@@ -134,14 +137,15 @@ export async function subscribe(client: ClientFactory, kafka: KafkaOptions, clos
   const deliver = (message: Message<Buffer, Buffer, Buffer, Buffer>): void | Promise<void> => {
     // A record fetched before its partition moved away is left to the new owner.
     if (!ready.has(message.partition)) return
+    flow?.handed(message.partition, message.offset)
     return options.handler(toRecord(message))
   }
   flow = new Flow({
     topic,
     consumer,
     stream,
-    // Positions come back from the group's committed offsets, as after any rebalance: what was
-    // handled since is handed over again, and the runtime knows it as seen.
+    // A partition kept here goes on where its records were handed over (flow.ts); one given since
+    // starts at the group's committed offset, like any partition restored.
     reopen: () => consumer.consume({ topics: [topic], mode: 'committed', fallbackMode: options.start ?? 'earliest' }),
     onMessage: (message) => {
       if (failed || closed) return

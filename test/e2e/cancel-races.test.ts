@@ -7,6 +7,8 @@ import { cancelRequest } from '../../src/services/orchestrator/cancel.js'
 import { owned, System, verifyClean, waitFor, type TopicMessage } from './harness.js'
 
 const FINAL = new Set(['order.completed', 'order.cancelled'])
+// The Kafka client's default request timeout.
+const REQUEST_TIMEOUT_MS = 30_000
 
 /** Publishes one saga.cancel-requested as `saga cancel` does, keyed by the order; returns its message_id. */
 async function publishCancel(system: System, saga: { order_id: string; saga_id: string }, reason: string): Promise<string> {
@@ -23,6 +25,18 @@ function answersByRequest(control: TopicMessage[]): Map<string, Map<string, stri
     const answers = out.get(message.causation_id) ?? new Map<string, string>()
     answers.set(message.message_id, message.type)
     out.set(message.causation_id, answers)
+  }
+  return out
+}
+
+/** Every distinct answer type published for each cancel request, copies included. */
+function answerCopies(control: TopicMessage[]): Map<string, string[]> {
+  const out = new Map<string, string[]>()
+  for (const { message } of control) {
+    if (!message?.causation_id || !message.type.startsWith('saga.cancel-')) continue
+    const types = out.get(message.causation_id) ?? []
+    if (!types.includes(message.type)) types.push(message.type)
+    out.set(message.causation_id, types)
   }
   return out
 }
@@ -50,11 +64,12 @@ describe('a cancel racing the saga\'s last reply: the one first in the log wins,
     await system?.stop()
   })
 
-  it('cancels published from 0 to 3 s after each saga reserved (its charge in flight) → before the charge\'s reply: cancelled, the charge and the reservation undone; after it: completed, the cancel ignored and nothing undone; verify clean', async () => {
+  it('cancels published from 0 to 3 s after each saga reserved (its charge in flight), the first four while payment is frozen → before the charge\'s reply: cancelled, the charge and the reservation undone; after it: completed, the cancel ignored and nothing undone; verify clean', async () => {
     const ORDERS = 32
     // Wide enough that the last cancels come after the final event even on a loaded machine, where
     // payment's reply can take over a second.
     const SPREAD_MS = 3_000
+    const FROZEN_PAYMENT = 4
     const placed = new Map<string, { order_id: string; saga_id: string; delayMs: number }>()
     const reserved = new Set<string>()
     const requests = new Map<string, string>()
@@ -83,9 +98,28 @@ describe('a cancel racing the saga\'s last reply: the one first in the log wins,
         schedule(parsed.message.order_id)
       },
     })
-    for (let i = 0; i < ORDERS; i++) {
+    // The first few are cancelled while payment is frozen, so their cancels come before the
+    // charge's reply however slow this machine is; the rest race it on timing alone.
+    const payment = system.roles.get('payment')!
+    payment.child.kill('SIGSTOP')
+    try {
+      for (let i = 0; i < FROZEN_PAYMENT; i++) {
+        const saga = await system.postOrder()
+        placed.set(saga.order_id, { ...saga, delayMs: 0 })
+        schedule(saga.order_id)
+      }
+      await waitFor(() => publishing.length === FROZEN_PAYMENT, 'the first sagas to reserve while payment is frozen')
+      await Promise.all(publishing)
+      await waitFor(async () => {
+        const answers = answersByRequest(await system.read('control'))
+        return [...requests.values()].every((r) => answers.has(r))
+      }, 'the orchestrator to answer the cancels sent while payment is frozen')
+    } finally {
+      payment.child.kill('SIGCONT')
+    }
+    for (let i = FROZEN_PAYMENT; i < ORDERS; i++) {
       const saga = await system.postOrder()
-      placed.set(saga.order_id, { ...saga, delayMs: Math.round((i * SPREAD_MS) / (ORDERS - 1)) })
+      placed.set(saga.order_id, { ...saga, delayMs: Math.round(((i - FROZEN_PAYMENT) * SPREAD_MS) / (ORDERS - FROZEN_PAYMENT - 1)) })
       schedule(saga.order_id)
     }
     const ids = [...placed.keys()]
@@ -132,7 +166,7 @@ describe('a cancel racing the saga\'s last reply: the one first in the log wins,
       }
     }
     // Both sides of the race were run: the earliest cancels beat the charge's reply, the latest came after the final event.
-    expect(outcomes.cancelled, JSON.stringify(outcomes)).toBeGreaterThan(0)
+    expect(outcomes.cancelled, JSON.stringify(outcomes)).toBeGreaterThanOrEqual(FROZEN_PAYMENT)
     expect(outcomes.completed, JSON.stringify(outcomes)).toBeGreaterThan(0)
     const report = await verifyClean(system, ORDERS)
     expect(report).toMatchObject({ completed: outcomes.completed, cancelled: outcomes.cancelled })
@@ -186,11 +220,16 @@ describe('a zombie orchestrator that holds cancel requests changes no outcome', 
     }, 200)
     try {
       await waitFor(() => s.logs(frozen).some((l) => l.msg === 'crash point reached; freezing'), `${frozen} to freeze on a cancel`, 60_000)
+      const frozenAt = Date.now()
       const requestsAtFreeze = requests.size
       // Past the session timeout the sibling takes every partition, restores it from the
       // changelog and fences the frozen instance; the cancels on its partitions wait till then.
       await waitFor(() => owned(s, sibling).size === 8, `${sibling} to take over all 8 partitions`, 60_000)
       await waitFor(() => requests.size >= requestsAtFreeze + 15, 'cancels handled by the sibling alone')
+      // Frozen past the client's request timeout too, so that, woken, its requests in flight have
+      // timed out and its stream may be replaced while it still believes it owns its partitions,
+      // whose committed offsets the sibling has moved on. (The fault's length, not a wait for an event.)
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, frozenAt + REQUEST_TIMEOUT_MS + 2_000 - Date.now())))
       zombie.child.kill('SIGCONT')
       const woken = ids.length
       await waitFor(() => ids.length >= woken + 60, 'load after the wake-up')
@@ -204,8 +243,13 @@ describe('a zombie orchestrator that holds cancel requests changes no outcome', 
       const answers = answersByRequest(await s.read('control'))
       return [...requests.values()].every((r) => answers.has(r)) ? answers : undefined
     }, 'the orchestrator to answer every cancel request', 60_000)
-    // The zombie's copy of an answer, if it published one, is the same message: one answer per request.
-    for (const [orderId, request] of requests) expect([...answered.get(request)!.keys()], orderId).toHaveLength(1)
+    // The zombie's copy of an answer, if it published one, is the same message: one answer per
+    // request, and every copy of it says the same.
+    const copies = answerCopies(await s.read('control'))
+    for (const [orderId, request] of requests) {
+      expect([...answered.get(request)!.keys()], orderId).toHaveLength(1)
+      expect(copies.get(request), orderId).toHaveLength(1)
+    }
     const events = eventsByOrder(await s.read('orderEvents'))
     let accepted = 0
     for (const [orderId, request] of requests) {
