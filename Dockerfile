@@ -1,11 +1,10 @@
 FROM node:22-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
-COPY scripts/patch-platformatic-kafka.mjs ./scripts/
 # --ignore-scripts: the package's own `prepare` (tsc) needs tsconfig.json and src/, copied below, and
 # no dependency needs an install script (better-sqlite3 ships prebuilt binaries, so no compiler
-# either). The package's `postinstall`, the @platformatic/kafka patch, is run right after.
-RUN npm ci --no-audit --no-fund --ignore-scripts && node scripts/patch-platformatic-kafka.mjs
+# either). Its `postinstall` only fetches a newer Node.js for older ones, which this image is not.
+RUN npm ci --no-audit --no-fund --ignore-scripts
 COPY tsconfig.json ./
 COPY src ./src
 RUN npm run build && npm prune --omit=dev --ignore-scripts

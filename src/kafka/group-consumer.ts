@@ -1,6 +1,7 @@
-import { Consumer, FetchIsolationLevels, type Message, type MessagesStream } from '@platformatic/kafka'
+import { FetchIsolationLevels, type Message, type MessagesStream } from '@platformatic/kafka'
 
 import { closeQuietly, toRecord, type ClientFactory } from './client.js'
+import { CommittedConsumer } from './committed-only.js'
 import { DEFAULT_FETCH_MIN_BYTES, DEFAULT_FETCH_WAIT_MS, type KafkaOptions } from './connection.js'
 import { Flow } from './flow.js'
 import { FencedError, type SubscribeOptions, type Subscription } from './port.js'
@@ -26,7 +27,7 @@ interface Join {
  * here: they travel inside the writers' transactions.
  */
 export async function subscribe(client: ClientFactory, kafka: KafkaOptions, closers: Set<() => Promise<void>>, options: SubscribeOptions): Promise<Subscription> {
-  const consumer = new Consumer({
+  const consumer = new CommittedConsumer({
     ...client('consumer'),
     groupId: options.groupId,
     autocommit: false,

@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto'
 
-import { Consumer, FetchIsolationLevels, type MessagesStream } from '@platformatic/kafka'
+import { FetchIsolationLevels, type MessagesStream } from '@platformatic/kafka'
 
 import { closeQuietly, toRecord, type ClientFactory } from './client.js'
+import { CommittedConsumer } from './committed-only.js'
 import { Flow } from './flow.js'
 import type { ReadOptions, Subscription, TailOptions } from './port.js'
 import { retrySettings, watchConnection } from './retry.js'
@@ -14,7 +15,7 @@ const IS_CONTROL = 1 << 5
 
 /** Reads partitions up to their last stable offsets, with raw fetches: transaction markers end no record, so positions must be tracked by batch. */
 export async function read(client: ClientFactory, options: ReadOptions): Promise<void> {
-  const consumer = new Consumer({
+  const consumer = new CommittedConsumer({
     ...client('reader'),
     groupId: `sagactl-reader-${randomUUID()}`,
     autocommit: false,
@@ -80,7 +81,7 @@ export async function read(client: ClientFactory, options: ReadOptions): Promise
 }
 
 export async function tail(client: ClientFactory, closers: Set<() => Promise<void>>, options: TailOptions): Promise<Subscription> {
-  const consumer = new Consumer({ ...client('tail'), groupId: `sagactl-tail-${randomUUID()}`, autocommit: false, maxWaitTime: TAIL_WAIT_MS, minBytes: 1, isolationLevel: FetchIsolationLevels.READ_COMMITTED, ...retrySettings(options) })
+  const consumer = new CommittedConsumer({ ...client('tail'), groupId: `sagactl-tail-${randomUUID()}`, autocommit: false, maxWaitTime: TAIL_WAIT_MS, minBytes: 1, isolationLevel: FetchIsolationLevels.READ_COMMITTED, ...retrySettings(options) })
   let closed = false
   watchConnection(consumer, options, () => closed)
   // Where each partition goes on: past the last record handed over, or where the tail began.
