@@ -66,6 +66,10 @@ export async function subscribe(client: ClientFactory, kafka: KafkaOptions, clos
     failed = error
     options.onError(error)
   }
+  // The client tells of a rejoin it could not complete (after a heartbeat refused in a rebalance,
+  // say, or a connection closed under it) by an 'error' event: the member is out of its group.
+  // Unheard, that event ends the process; it was seen ending a role being stopped mid-rebalance.
+  consumer.on('error', (error: Error) => fail(error))
   // The membership the partitions in `owned` were given under.
   let member: { id: string; generation: number } | undefined
   const onJoin = (join: Join): void => {

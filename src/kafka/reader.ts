@@ -21,6 +21,9 @@ export async function read(client: ClientFactory, options: ReadOptions): Promise
     autocommit: false,
     isolationLevel: FetchIsolationLevels.READ_COMMITTED,
   })
+  // It never joins its group; anything the client still reports as an event, the fetch in flight
+  // fails with too, and that failure is the read's.
+  consumer.on('error', () => undefined)
   try {
     const topic = options.topic
     const [ends, starts, metadata] = await Promise.all([
@@ -84,6 +87,12 @@ export async function tail(client: ClientFactory, closers: Set<() => Promise<voi
   const consumer = new CommittedConsumer({ ...client('tail'), groupId: `sagactl-tail-${randomUUID()}`, autocommit: false, maxWaitTime: TAIL_WAIT_MS, minBytes: 1, isolationLevel: FetchIsolationLevels.READ_COMMITTED, ...retrySettings(options) })
   let closed = false
   watchConnection(consumer, options, () => closed)
+  // A rejoin the client could not complete comes as an 'error' event (see group-consumer.ts).
+  consumer.on('error', (error: Error) => {
+    if (closed) return
+    closed = true
+    options.onError?.(error)
+  })
   // Where each partition goes on: past the last record handed over, or where the tail began.
   const next = [...options.fromOffsets]
   const open = (): Promise<MessagesStream<Buffer, Buffer, Buffer, Buffer>> =>
