@@ -60,6 +60,11 @@ describe('committedOnly, the read_committed filter of our consumer', () => {
     expect(kept(committedOnly(response))).toEqual(['p2-c', 'p2-commit', 'p3', 'p1-abort'])
   })
 
+  it('given a response that lists no aborted transaction, when filtered, then it is that response itself', () => {
+    const response = { responses: [{ partitions: [{ records: [data('x', 1, 0)], abortedTransactions: null }, { records: [data('y', 2, 0)], abortedTransactions: [] }] }] }
+    expect(committedOnly(response)).toBe(response)
+  })
+
   it('given a partition without aborted transactions or records, when filtered, then it is returned as it was and the input is never changed', () => {
     const records = [data('a', 1, 0), marker('abort', 1, 1)]
     const response = { responses: [{ partitions: [{ records: [data('x', 1, 0)], abortedTransactions: null }, { records: null, abortedTransactions: [aborted(1, 0)] }, { records, abortedTransactions: [aborted(1, 0)] }] }] }
