@@ -44,6 +44,13 @@ function flowOver(first: FakeStream, next: FakeStream): { flow: Flow; reopened: 
   return { flow, reopened }
 }
 
+/** The stream fails; resolves once Flow has attached its replacement. */
+async function failOver(first: FakeStream, reopened: Promise<void>): Promise<void> {
+  first.emit('error', new Error('request timed out'))
+  await reopened
+  await new Promise((resolve) => setImmediate(resolve))
+}
+
 describe('a stream replaced while its partitions stay', () => {
   it('given records handed over up to offset 4 of partition 0 and the group committed 10 by another member, when the stream fails and a new one lists the committed offsets, then partition 0 goes on from 5', async () => {
     const first = new FakeStream()
@@ -52,9 +59,7 @@ describe('a stream replaced while its partitions stay', () => {
     first.listed({ 0: 0n, 1: 0n })
     for (let offset = 0n; offset <= 4n; offset++) first.emit('data', record(0, offset))
 
-    first.emit('error', new Error('request timed out'))
-    await reopened
-    await new Promise((resolve) => setImmediate(resolve))
+    await failOver(first, reopened)
     next.listed({ 0: 10n, 1: 7n })
 
     expect(next.offsetsToFetch.get('orders:0')).toBe(5n)
@@ -71,9 +76,7 @@ describe('a stream replaced while its partitions stay', () => {
     first.emit('data', record(0, 3n))
     flow.forget(0)
 
-    first.emit('error', new Error('request timed out'))
-    await reopened
-    await new Promise((resolve) => setImmediate(resolve))
+    await failOver(first, reopened)
     next.listed({ 0: 12n })
 
     expect(next.offsetsToFetch.get('orders:0')).toBe(12n)
@@ -86,9 +89,7 @@ describe('a stream replaced while its partitions stay', () => {
     const { flow, reopened } = flowOver(first, next)
     first.listed({ 0: 0n })
     first.emit('data', record(0, 8n))
-    first.emit('error', new Error('request timed out'))
-    await reopened
-    await new Promise((resolve) => setImmediate(resolve))
+    await failOver(first, reopened)
     next.listed({ 0: 2n })
     expect(next.offsetsToFetch.get('orders:0')).toBe(9n)
 
